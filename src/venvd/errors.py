@@ -1,0 +1,158 @@
+"""The one error tree of venvd.
+
+Every failure that a user can cause or meet is one of these; each is mapped once to an HTTP status
+(`http_status`) and once to a CLI exit code (`exit_code`), and carries the data that explains it.
+
+    VenvdError
+    ├── InputError                      bad input: HTTP 400/422, exit 2
+    │   ├── InvalidRequirement          .requirement
+    │   ├── InvalidTarget               .detail
+    │   ├── InvalidLock
+    │   └── IncompatibleInterpreter     the target does not match the interpreter that will run the venv
+    ├── ProjectNotFound                 a requested project is on no index: HTTP 404, exit 1
+    ├── ResolutionImpossible            no set of pins satisfies the request: HTTP 409, exit 1 (.causes)
+    ├── NoCompatibleDistribution        a pin has no file usable on the target: HTTP 409, exit 1
+    ├── BuildError                      an environment could not be built: HTTP 409, exit 1
+    │                                   (.package, .step, .log_tail)
+    ├── NotFound                        an unknown resource id (environment, artifact): HTTP 404, exit 1
+    └── UpstreamError                   an index failed us: HTTP 502, exit 3 (.url, .project)
+        ├── UpstreamTimeout             HTTP 504
+        └── HashMismatch                downloaded bytes did not match the expected sha256
+
+Expected misses (a project absent from one index, a cache miss) are return values, not exceptions.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "BuildError",
+    "HashMismatch",
+    "IncompatibleInterpreter",
+    "InputError",
+    "InvalidLock",
+    "InvalidRequirement",
+    "InvalidTarget",
+    "NoCompatibleDistribution",
+    "NotFound",
+    "ProjectNotFound",
+    "ResolutionImpossible",
+    "UpstreamError",
+    "UpstreamTimeout",
+    "VenvdError",
+]
+
+
+class VenvdError(Exception):
+    """Base of all venvd errors: a message for people, a code and details for programs."""
+
+    code = "error"
+    http_status = 500
+    exit_code = 1
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details: dict[str, Any] = {k: v for k, v in details.items() if v is not None}
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON error body: ``{"error": {"code", "message", "details"}}``."""
+        return {"error": {"code": self.code, "message": self.message, "details": self.details}}
+
+
+class InputError(VenvdError):
+    code = "bad_input"
+    http_status = 400
+    exit_code = 2
+
+
+class InvalidRequirement(InputError):
+    code = "invalid_requirement"
+    http_status = 422
+
+    def __init__(self, requirement: str, reason: str) -> None:
+        super().__init__(f"invalid requirement {requirement!r}: {reason}", requirement=requirement)
+        self.requirement = requirement
+
+
+class InvalidTarget(InputError):
+    code = "invalid_target"
+    http_status = 422
+
+
+class InvalidLock(InputError):
+    code = "invalid_lock"
+    http_status = 422
+
+
+class IncompatibleInterpreter(InputError):
+    code = "incompatible_interpreter"
+
+
+class ProjectNotFound(VenvdError):
+    code = "project_not_found"
+    http_status = 404
+
+    def __init__(self, project: str, indexes: list[str] | None = None) -> None:
+        where = ", ".join(indexes) if indexes else "the configured indexes"
+        super().__init__(f"project {project!r} was not found on {where}", project=project,
+                         indexes=indexes)
+        self.project = project
+
+
+class ResolutionImpossible(VenvdError):
+    """No pins satisfy the request. ``causes`` are human-readable requirement chains."""
+
+    code = "resolution_impossible"
+    http_status = 409
+
+    def __init__(self, message: str, causes: list[str]) -> None:
+        super().__init__(message, causes=causes)
+        self.causes = causes
+
+
+class NoCompatibleDistribution(VenvdError):
+    code = "no_compatible_distribution"
+    http_status = 409
+
+    def __init__(self, message: str, package: str | None = None) -> None:
+        super().__init__(message, package=package)
+        self.package = package
+
+
+class BuildError(VenvdError):
+    code = "build_failed"
+    http_status = 409
+
+    def __init__(self, message: str, package: str | None = None, step: str | None = None,
+                 log_tail: str | None = None) -> None:
+        super().__init__(message, package=package, step=step, log_tail=log_tail)
+        self.package = package
+        self.step = step
+        self.log_tail = log_tail
+
+
+class NotFound(VenvdError):
+    code = "not_found"
+    http_status = 404
+
+
+class UpstreamError(VenvdError):
+    code = "upstream_error"
+    http_status = 502
+    exit_code = 3
+
+    def __init__(self, message: str, url: str | None = None, project: str | None = None) -> None:
+        super().__init__(message, url=url, project=project)
+        self.url = url
+        self.project = project
+
+
+class UpstreamTimeout(UpstreamError):
+    code = "upstream_timeout"
+    http_status = 504
+
+
+class HashMismatch(UpstreamError):
+    code = "hash_mismatch"

@@ -1,0 +1,116 @@
+"""The lock: exactly pinned packages with hashes, for one target.
+
+JSON shape (names canonical, packages sorted by name, files sorted by filename)::
+
+    {"id": "...", "target": {<complete platform>}, "requirements": [...], "constraints": [...],
+     "packages": [{"name", "version", "requires_python", "dependencies": [...], "index",
+                   "files": [{"filename", "url", "sha256", "size", "upload_time"}]}]}
+
+`id` is the sha256 of the canonical JSON of everything else, so two locks with the same id pin the same
+files for the same target.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from typing import Any
+
+from venvd.errors import InvalidLock
+
+__all__ = ["Lock", "LockedFile", "LockedPackage", "canonical_json"]
+
+
+def canonical_json(value: Any) -> bytes:
+    """Deterministic JSON bytes (sorted keys, no whitespace) for hashing."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+
+
+@dataclasses.dataclass(frozen=True)
+class LockedFile:
+    filename: str
+    url: str
+    sha256: str
+    size: int | None = None
+    upload_time: str | None = None  # RFC 3339, as the index gave it
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class LockedPackage:
+    name: str
+    version: str
+    files: tuple[LockedFile, ...]
+    dependencies: tuple[str, ...] = ()
+    requires_python: str | None = None
+    index: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "requires_python": self.requires_python,
+            "dependencies": sorted(self.dependencies),
+            "index": self.index,
+            "files": [f.to_json() for f in sorted(self.files, key=lambda f: f.filename)],
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class Lock:
+    packages: tuple[LockedPackage, ...]
+    target: dict[str, Any]
+    requirements: tuple[str, ...] = ()
+    constraints: tuple[str, ...] = ()
+
+    def _body(self) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "requirements": list(self.requirements),
+            "constraints": list(self.constraints),
+            "packages": [p.to_json() for p in sorted(self.packages, key=lambda p: p.name)],
+        }
+
+    @property
+    def id(self) -> str:
+        return hashlib.sha256(canonical_json(self._body())).hexdigest()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, **self._body()}
+
+    def package(self, name: str) -> LockedPackage | None:
+        return next((p for p in self.packages if p.name == name), None)
+
+    @classmethod
+    def from_json(cls, data: Any) -> Lock:
+        """Parse a JSON lock; raises InvalidLock naming the first thing that is wrong."""
+        if not isinstance(data, dict) or not isinstance(data.get("packages"), list):
+            raise InvalidLock("a lock must be a JSON object with a 'packages' list")
+        packages = []
+        try:
+            for p in data["packages"]:
+                files = tuple(
+                    LockedFile(filename=str(f["filename"]), url=str(f["url"]),
+                               sha256=str(f["sha256"]), size=f.get("size"),
+                               upload_time=f.get("upload_time"))
+                    for f in p.get("files", [])
+                )
+                packages.append(LockedPackage(
+                    name=str(p["name"]), version=str(p["version"]), files=files,
+                    dependencies=tuple(p.get("dependencies") or ()),
+                    requires_python=p.get("requires_python"), index=p.get("index"),
+                ))
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise InvalidLock(f"malformed lock package entry: {exc!r}") from None
+        target = data.get("target")
+        if not isinstance(target, dict):
+            raise InvalidLock("a lock must carry its 'target' (a complete platform object)")
+        lock = cls(packages=tuple(packages), target=target,
+                   requirements=tuple(data.get("requirements") or ()),
+                   constraints=tuple(data.get("constraints") or ()))
+        if "id" in data and data["id"] != lock.id:
+            raise InvalidLock("the lock's 'id' does not match its contents (edited or corrupted)")
+        return lock

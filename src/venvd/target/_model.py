@@ -1,0 +1,157 @@
+"""The Target value: what a requirement's markers and a wheel's tags are evaluated against.
+
+Its JSON form is pex's "complete platform": ``{"marker_environment": {...}, "compatible_tags": [...]}``,
+tags most preferred first.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from functools import cached_property
+from typing import Any
+
+from packaging.markers import InvalidMarker, Marker, UndefinedEnvironmentName
+from packaging.specifiers import SpecifierSet
+from packaging.tags import Tag, parse_tag
+from packaging.version import InvalidVersion, Version
+
+from venvd.errors import InvalidTarget
+
+__all__ = ["MARKER_KEYS", "Target"]
+
+MARKER_KEYS = (
+    "implementation_name",
+    "implementation_version",
+    "os_name",
+    "platform_machine",
+    "platform_python_implementation",
+    "platform_release",
+    "platform_system",
+    "platform_version",
+    "python_full_version",
+    "python_version",
+    "sys_platform",
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Target:
+    """A platform to resolve and build for. Never the host unless built by `current()`."""
+
+    marker_environment: Mapping[str, str]
+    compatible_tags: tuple[Tag, ...]
+
+    # -- construction -------------------------------------------------------------------------
+    @classmethod
+    def from_json(cls, data: Any) -> Target:
+        """Parse a complete platform object; raises InvalidTarget naming what is wrong."""
+        if not isinstance(data, dict):
+            raise InvalidTarget("a complete platform must be a JSON object")
+        env = data.get("marker_environment")
+        tags = data.get("compatible_tags")
+        if not isinstance(env, dict) or not all(isinstance(v, str) for v in env.values()):
+            raise InvalidTarget("'marker_environment' must be an object of strings")
+        missing = [k for k in ("python_full_version", "python_version", "sys_platform") if k not in env]
+        if missing:
+            raise InvalidTarget(f"'marker_environment' lacks {', '.join(missing)}")
+        try:
+            Version(env["python_full_version"])
+        except InvalidVersion:
+            raise InvalidTarget(
+                f"python_full_version {env['python_full_version']!r} is not a version") from None
+        if not isinstance(tags, list) or not tags or not all(isinstance(t, str) for t in tags):
+            raise InvalidTarget("'compatible_tags' must be a non-empty list of tag strings")
+        ordered: list[Tag] = []
+        seen: set[Tag] = set()
+        for text in tags:
+            try:
+                expanded = parse_tag(text)
+            except ValueError:
+                raise InvalidTarget(f"compatible tag {text!r} is not a PEP 425 tag") from None
+            for tag in sorted(expanded, key=str):
+                if tag not in seen:
+                    seen.add(tag)
+                    ordered.append(tag)
+        return cls(marker_environment=dict(env), compatible_tags=tuple(ordered))
+
+    @classmethod
+    def current(cls) -> Target:
+        """The running interpreter, as pip would see it."""
+        from packaging.markers import default_environment
+        from packaging.tags import sys_tags
+
+        return cls(marker_environment=dict(default_environment()), compatible_tags=tuple(sys_tags()))
+
+    @classmethod
+    def from_shorthand(cls, python: str | None = None, platform: str | None = None) -> Target:
+        """Build from `--python X.Y[.Z]` and `--platform NAME`; see `venvd.target._shorthand`."""
+        from venvd.target._shorthand import target_from_shorthand
+
+        return target_from_shorthand(python, platform)
+
+    # -- views --------------------------------------------------------------------------------
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "marker_environment": dict(sorted(self.marker_environment.items())),
+            "compatible_tags": [str(t) for t in self.compatible_tags],
+        }
+
+    @cached_property
+    def key(self) -> str:
+        """Stable identity: sha256 of the canonical complete-platform JSON."""
+        body = json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(body.encode()).hexdigest()
+
+    @property
+    def python_full_version(self) -> Version:
+        return Version(self.marker_environment["python_full_version"])
+
+    @property
+    def python_version(self) -> str:
+        return self.marker_environment["python_version"]
+
+    @cached_property
+    def _tag_rank(self) -> dict[Tag, int]:
+        return {tag: i for i, tag in enumerate(self.compatible_tags)}
+
+    def tag_rank(self, tags: Iterable[Tag]) -> int | None:
+        """Rank of the best of `tags` for this target (0 is best), or None if none is compatible."""
+        ranks = [r for r in (self._tag_rank.get(t) for t in tags) if r is not None]
+        return min(ranks) if ranks else None
+
+    def evaluate(self, marker: Marker | str | None, extras: Iterable[str] = ()) -> bool:
+        """Evaluate a PEP 508 marker for this target, once with no extra and once per extra.
+
+        A marker naming a variable this target lacks evaluates as false rather than raising.
+        """
+        if marker is None:
+            return True
+        if isinstance(marker, str):
+            try:
+                marker = Marker(marker)
+            except InvalidMarker:
+                return False
+        env = dict(self.marker_environment)
+        candidates = [""] + [e for e in extras if e]
+        for extra in candidates:
+            env["extra"] = extra
+            try:
+                if marker.evaluate(env):  # type: ignore[arg-type]
+                    return True
+            except UndefinedEnvironmentName:
+                return False
+        return False
+
+    def allows_python(self, requires_python: str | SpecifierSet | None) -> bool:
+        """Whether this target's Python satisfies a Requires-Python value (unparseable: yes)."""
+        if requires_python is None or requires_python == "":
+            return True
+        if isinstance(requires_python, str):
+            try:
+                requires_python = SpecifierSet(requires_python)
+            except Exception:  # noqa: BLE001 - pip ignores an invalid Requires-Python
+                return True
+        return requires_python.contains(self.python_full_version, prereleases=True)
