@@ -1,7 +1,7 @@
 """The Target value: what a requirement's markers and a wheel's tags are evaluated against.
 
-Its JSON form is pex's "complete platform": ``{"marker_environment": {...}, "compatible_tags": [...]}``,
-tags most preferred first.
+Its JSON form is pex's "complete platform":
+``{"marker_environment": {...}, "compatible_tags": [...]}``, tags most preferred first.
 """
 
 from __future__ import annotations
@@ -54,7 +54,8 @@ class Target:
         tags = data.get("compatible_tags")
         if not isinstance(env, dict) or not all(isinstance(v, str) for v in env.values()):
             raise InvalidTarget("'marker_environment' must be an object of strings")
-        missing = [k for k in ("python_full_version", "python_version", "sys_platform") if k not in env]
+        required = ("python_full_version", "python_version", "sys_platform")
+        missing = [k for k in required if k not in env]
         if missing:
             raise InvalidTarget(f"'marker_environment' lacks {', '.join(missing)}")
         try:
@@ -83,7 +84,8 @@ class Target:
         from packaging.markers import default_environment
         from packaging.tags import sys_tags
 
-        return cls(marker_environment=dict(default_environment()), compatible_tags=tuple(sys_tags()))
+        env: dict[str, str] = {k: str(v) for k, v in default_environment().items()}
+        return cls(marker_environment=env, compatible_tags=tuple(sys_tags()))
 
     @classmethod
     def from_shorthand(cls, python: str | None = None, platform: str | None = None) -> Target:
@@ -139,7 +141,7 @@ class Target:
         for extra in candidates:
             env["extra"] = extra
             try:
-                if marker.evaluate(env):  # type: ignore[arg-type]
+                if marker.evaluate(env):
                     return True
             except UndefinedEnvironmentName:
                 return False
@@ -152,6 +154,6 @@ class Target:
         if isinstance(requires_python, str):
             try:
                 requires_python = SpecifierSet(requires_python)
-            except Exception:  # noqa: BLE001 - pip ignores an invalid Requires-Python
+            except Exception:  # pip ignores an invalid Requires-Python
                 return True
         return requires_python.contains(self.python_full_version, prereleases=True)
