@@ -1,0 +1,19 @@
+"""GET /v1/health: liveness plus a cheap store round trip."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends
+
+from venvd import __version__
+from venvd.api.dependencies import get_service
+from venvd.service import Service
+
+router = APIRouter(prefix="/v1", tags=["health"])
+
+
+@router.get("/health")
+def health(service: Service = Depends(get_service)) -> dict[str, Any]:
+    return {"status": "ok", "version": __version__,
+            "database": service.store.dialect, "indexes": list(service.settings.index_urls)}

@@ -1,0 +1,51 @@
+"""POST /v1/resolve: requirements + target → lock (JSON, requirements.txt or pylock.toml)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Header, Query
+from fastapi.responses import JSONResponse, Response
+
+from venvd.api.dependencies import get_service
+from venvd.api.schemas import Format, ResolveBody
+from venvd.formats import render
+from venvd.service import Service
+from venvd.target import target_from_request
+
+router = APIRouter(prefix="/v1", tags=["resolve"])
+
+_ACCEPT_FORMATS = {
+    "text/x-requirements": "requirements",
+    "text/plain": "requirements",
+    "application/vnd.pylock+toml": "pylock",
+    "application/toml": "pylock",
+}
+
+
+def _format_from_accept(accept: str | None) -> str | None:
+    for part in (accept or "").split(","):
+        media = part.split(";", 1)[0].strip().lower()
+        if media in _ACCEPT_FORMATS:
+            return _ACCEPT_FORMATS[media]
+    return None
+
+
+@router.post("/resolve", summary="Resolve requirements for a target platform")
+def resolve(body: ResolveBody, service: Service = Depends(get_service),
+            format: Format | None = Query(None, description="json, requirements or pylock"),
+            accept: str | None = Header(None)) -> Response:
+    """Resolve to exact pins with hashes for `target`; answered from the cache when fresh.
+
+    Errors: 422 bad requirement/target text, 404 project on no index, 409 no resolution (with the
+    explanation in `details.causes`), 502/504 upstream index failures.
+    """
+    target = target_from_request(body.target_json())
+    request = service.make_request(body.requirements, target, constraints=body.constraints,
+                                   options=body.options.model_dump())
+    result = service.resolve(request)
+    fmt = format or body.format or _format_from_accept(accept) or "json"
+    headers = {"X-Venvd-Cached": "1" if result.cached else "0",
+               "X-Venvd-Resolution-Key": result.key, "X-Venvd-Lock-Id": result.lock.id}
+    if fmt == "json":
+        return JSONResponse(result.to_json(), headers=headers)
+    text, media_type = render(result.lock, fmt)
+    return Response(text, media_type=media_type, headers=headers)

@@ -1,0 +1,90 @@
+"""Options shared by several commands: target, server/data dir, index configuration, requirement input."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from venvd.errors import InputError, InvalidTarget
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _stack(*decorators: Callable[[F], F]) -> Callable[[F], F]:
+    def apply(func: F) -> F:
+        for decorator in reversed(decorators):
+            func = decorator(func)
+        return func
+    return apply
+
+
+server_options = _stack(
+    click.option("--server", envvar="VENVD_SERVER", metavar="URL",
+                 help="venvd server to ask (env VENVD_SERVER); without it, run in-process."),
+    click.option("--data-dir", envvar="VENVD_DATA_DIR", type=click.Path(path_type=Path),
+                 help="Data directory of the in-process service (env VENVD_DATA_DIR)."),
+    click.option("--database-url", envvar="VENVD_DATABASE_URL", metavar="URL",
+                 help="Database of the in-process service (default: SQLite in the data dir)."),
+)
+
+index_options = _stack(
+    click.option("--index-url", "-i", metavar="URL", help="Base URL of the primary index."),
+    click.option("--extra-index-url", multiple=True, metavar="URL",
+                 help="More indexes; a project is taken from the first index that has it."),
+    click.option("--find-links", "-f", multiple=True, metavar="URL|DIR",
+                 help="Extra places to look for files (directories or link pages)."),
+)
+
+requirement_options = _stack(
+    click.argument("requirements", nargs=-1),
+    click.option("-r", "--requirement", "requirement_files", multiple=True,
+                 type=click.Path(path_type=Path), help="Read requirements from FILE."),
+    click.option("-c", "--constraint", "constraint_files", multiple=True,
+                 type=click.Path(path_type=Path), help="Constrain versions with FILE."),
+)
+
+
+def build_settings(data_dir: Path | None, database_url: str | None, index_url: str | None,
+                   extra_index_url: tuple[str, ...], find_links: tuple[str, ...]) -> Any:
+    from venvd.service import Settings
+
+    values: dict[str, Any] = {}
+    if data_dir:
+        values["data_dir"] = data_dir
+    if database_url:
+        values["database_url"] = database_url
+    if index_url:
+        values["index_url"] = index_url
+    if extra_index_url:
+        values["extra_index_urls"] = list(extra_index_url)
+    if find_links:
+        values["find_links"] = [_absolute_link(f) for f in find_links]
+    return Settings(**values)
+
+
+def _absolute_link(value: str) -> str:
+    if "://" in value:
+        return value
+    return Path(value).resolve().as_uri()
+
+
+def target_body(python: str | None, platform: str | None, target_file: Path | None) -> Any:
+    """The request's target: a complete platform file, shorthands, or this interpreter."""
+    if target_file is not None:
+        if python or platform:
+            raise InputError("--target-file cannot be combined with --python/--platform")
+        try:
+            return json.loads(target_file.read_text())
+        except OSError as exc:
+            raise InvalidTarget(f"cannot read target file {target_file}: {exc.strerror}") from None
+        except ValueError as exc:
+            raise InvalidTarget(f"target file {target_file} is not JSON: {exc}") from None
+    if python or platform:
+        return {k: v for k, v in (("python", python), ("platform", platform)) if v}
+    from venvd.target import Target
+
+    return Target.current().to_json()

@@ -1,0 +1,55 @@
+"""LocalClient: the service in this process, on the embedded default (SQLite + the local data dir)."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from venvd.formats import render
+from venvd.service import Service, Settings
+from venvd.target import target_from_request
+
+__all__ = ["LocalClient"]
+
+
+class LocalClient:
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.service = Service.open(settings or Settings())
+
+    def resolve(self, body: dict[str, Any], fmt: str = "json",
+                reporter: Any = None) -> dict[str, Any] | str:
+        service = self.service
+        target = target_from_request(body.get("target"))
+        request = service.make_request(body.get("requirements") or [], target,
+                                       constraints=body.get("constraints") or [],
+                                       options=body.get("options"))
+        result = service.resolve(request, reporter=reporter)
+        if fmt == "json":
+            return result.to_json()
+        return render(result.lock, fmt)[0]
+
+    def create_environment(self, body: dict[str, Any]) -> dict[str, Any]:
+        return self.service.environments.create_from_json(body)
+
+    def environment(self, env_id: str) -> dict[str, Any]:
+        return self.service.environments.status(env_id)
+
+    def events(self, env_id: str) -> Iterator[dict[str, Any]]:
+        return self.service.environments.events(env_id)
+
+    def download(self, env_id: str, dest: Path,
+                 progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+        path = self.service.environments.artifact_path(env_id)
+        part = dest.with_name(dest.name + ".part")
+        shutil.copyfile(path, part)
+        digest = hashlib.sha256(part.read_bytes()).hexdigest()
+        part.replace(dest)
+        if progress:
+            progress(dest.stat().st_size, dest.stat().st_size)
+        return {"sha256": digest, "size": dest.stat().st_size}
+
+    def close(self) -> None:
+        self.service.close()

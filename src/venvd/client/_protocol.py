@@ -1,0 +1,40 @@
+"""The client contract shared by the HTTP and in-process clients."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, Protocol
+
+__all__ = ["Client", "connect"]
+
+
+class Client(Protocol):
+    def resolve(self, body: dict[str, Any], fmt: str = "json") -> dict[str, Any] | str:
+        """POST /v1/resolve: the lock JSON (fmt json) or the rendered text."""
+
+    def create_environment(self, body: dict[str, Any]) -> dict[str, Any]:
+        """POST /v1/environments: the environment status document."""
+
+    def environment(self, env_id: str) -> dict[str, Any]:
+        """GET /v1/environments/{id}."""
+
+    def events(self, env_id: str) -> Iterator[dict[str, Any]]:
+        """Progress events of a build until it is ready or failed."""
+
+    def download(self, env_id: str, dest: Path,
+                 progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+        """Fetch the artifact to `dest` (verified); returns {"sha256", "size"}."""
+
+    def close(self) -> None: ...
+
+
+def connect(server: str | None, settings: Any = None) -> Client:
+    """An HttpClient for `server`, else a LocalClient running the service in this process."""
+    if server:
+        from venvd.client._http import HttpClient
+
+        return HttpClient(server)
+    from venvd.client._local import LocalClient
+
+    return LocalClient(settings)

@@ -1,0 +1,147 @@
+"""A resolution request, validated and in canonical form; its hash is the resolution cache key."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from packaging.requirements import InvalidRequirement as _PackagingInvalidRequirement
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+from venvd.errors import InputError, InvalidRequirement
+from venvd.lock import canonical_json
+from venvd.target import Target
+
+__all__ = ["RequestOptions", "ResolveRequest", "parse_requirement", "parse_timestamp"]
+
+# Bump when the meaning of a cached resolution changes (resolver rules, lock format).
+RESOLUTION_FORMAT = "resolutions-v1"
+
+
+def parse_requirement(text: str) -> Requirement:
+    """Parse one PEP 508 requirement; raises InvalidRequirement naming the text."""
+    stripped = text.strip()
+    if not stripped:
+        raise InvalidRequirement(text, "empty requirement")
+    try:
+        req = Requirement(stripped)
+    except _PackagingInvalidRequirement as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else "not a PEP 508 requirement"
+        raise InvalidRequirement(stripped, reason) from None
+    if req.url:
+        raise InvalidRequirement(stripped, "direct URL requirements are not supported yet")
+    return req
+
+
+def _canonical_requirement(req: Requirement) -> str:
+    """One spelling per meaning: canonical name, sorted extras, normalized specifier and marker."""
+    extras = f"[{','.join(sorted(canonicalize_name(e) for e in req.extras))}]" if req.extras else ""
+    spec = ",".join(sorted(str(s) for s in req.specifier))
+    marker = f"; {req.marker}" if req.marker else ""
+    return f"{canonicalize_name(req.name)}{extras}{spec}{marker}"
+
+
+def parse_timestamp(value: str | datetime | None) -> datetime | None:
+    """An RFC 3339 timestamp or a date (YYYY-MM-DD, meaning its start, UTC); InputError when neither."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise InputError(f"exclude_newer {value!r} is not an RFC 3339 timestamp or a date",
+                         field="exclude_newer") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _names(values: Iterable[str], field: str) -> frozenset[str]:
+    out = set()
+    for value in values:
+        for part in str(value).split(","):
+            part = part.strip()
+            if not part:
+                continue
+            if part == ":none:":
+                continue
+            out.add(part if part == ":all:" else canonicalize_name(part))
+    return frozenset(out)
+
+
+@dataclasses.dataclass(frozen=True)
+class RequestOptions:
+    prereleases: bool = False
+    exclude_newer: datetime | None = None
+    only_binary: frozenset[str] = frozenset()
+    no_binary: frozenset[str] = frozenset()
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any] | None) -> RequestOptions:
+        data = data or {}
+        unknown = set(data) - {"prereleases", "exclude_newer", "only_binary", "no_binary"}
+        if unknown:
+            raise InputError(f"unknown option(s): {', '.join(sorted(unknown))}", field="options")
+        return cls(
+            prereleases=bool(data.get("prereleases", False)),
+            exclude_newer=parse_timestamp(data.get("exclude_newer")),
+            only_binary=_names(_as_list(data.get("only_binary")), "only_binary"),
+            no_binary=_names(_as_list(data.get("no_binary")), "no_binary"),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "prereleases": self.prereleases,
+            "exclude_newer": self.exclude_newer.isoformat() if self.exclude_newer else None,
+            "only_binary": sorted(self.only_binary),
+            "no_binary": sorted(self.no_binary),
+        }
+
+
+def _as_list(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [str(v) for v in value]
+    raise InputError(f"expected a list of names, got {value!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class ResolveRequest:
+    requirements: tuple[Requirement, ...]
+    constraints: tuple[Requirement, ...]
+    target: Target
+    options: RequestOptions
+    index: Mapping[str, Any]  # IndexConfig.to_json() of the service answering it
+
+    @classmethod
+    def create(cls, requirements: Iterable[str], target: Target, *, constraints: Iterable[str] = (),
+               options: RequestOptions | None = None,
+               index: Mapping[str, Any] | None = None) -> ResolveRequest:
+        reqs = tuple(parse_requirement(r) for r in requirements)
+        if not reqs:
+            raise InputError("no requirements given", field="requirements")
+        cons = tuple(parse_requirement(c) for c in constraints)
+        for c in cons:
+            if c.extras:
+                raise InvalidRequirement(str(c), "constraints cannot name extras")
+        return cls(reqs, cons, target, options or RequestOptions(), dict(index or {}))
+
+    def canonical(self) -> dict[str, Any]:
+        return {
+            "format": RESOLUTION_FORMAT,
+            "requirements": sorted({_canonical_requirement(r) for r in self.requirements}),
+            "constraints": sorted({_canonical_requirement(c) for c in self.constraints}),
+            "target": self.target.to_json(),
+            "options": self.options.to_json(),
+            "index": dict(self.index),
+        }
+
+    @property
+    def key(self) -> str:
+        return hashlib.sha256(canonical_json(self.canonical())).hexdigest()

@@ -1,0 +1,124 @@
+"""Resolution with caching and request coalescing.
+
+A request's key (`ResolveRequest.key`) names its answer: a stored lock is returned while fresh (for
+`resolution_ttl`, or forever when `exclude_newer` pins the index state). Concurrent identical requests in
+one process share one resolution; across processes the store's upsert makes the last writer win with an
+equivalent answer.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from venvd.index import IndexClient
+from venvd.lock import Lock
+from venvd.resolver import ResolveOptions, ResolveReporter, resolve
+from venvd.service._request import ResolveRequest
+from venvd.service._source import MetadataMemo, StoreBackedSource
+from venvd.store import Store
+
+__all__ = ["ResolutionService", "ResolveResult"]
+
+
+@dataclasses.dataclass(frozen=True)
+class ResolveResult:
+    lock: Lock
+    key: str
+    cached: bool
+    timings: dict[str, float]
+    stats: dict[str, int]
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.lock.to_json(), "cached": self.cached, "resolution_key": self.key,
+                "timings": self.timings, "stats": self.stats}
+
+
+class ResolutionService:
+    def __init__(self, store: Store, index: IndexClient, *, ttl: float, page_ttl: float,
+                 metadata_workers: int = 16) -> None:
+        self._store = store
+        self._index = index
+        self._ttl = ttl
+        self._page_ttl = page_ttl
+        self._pool = ThreadPoolExecutor(max_workers=metadata_workers,
+                                        thread_name_prefix="venvd-metadata")
+        self._memo = MetadataMemo()
+        self._inflight: dict[str, Future[ResolveResult]] = {}
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def resolve(self, request: ResolveRequest, *, reporter: ResolveReporter | None = None,
+                refresh: bool = False) -> ResolveResult:
+        """Answer `request` from the cache, from an identical request in flight, or by resolving.
+
+        Raises the resolver's errors (ResolutionImpossible, ProjectNotFound, ...) and the index's
+        (UpstreamError, ...) unchanged.
+        """
+        started = time.perf_counter()
+        key = request.key
+        if not refresh:
+            stored = self._store.get_resolution(key, datetime.now(UTC))
+            if stored is not None:
+                lock = Lock.from_json(stored.lock)
+                elapsed = _ms(started)
+                return ResolveResult(lock, key, True, {"total_ms": elapsed}, {})
+        with self._lock:
+            future = self._inflight.get(key)
+            owner = future is None
+            if owner:
+                future = Future()
+                self._inflight[key] = future
+        assert future is not None
+        if not owner:
+            result = future.result()
+            return dataclasses.replace(result, cached=True,
+                                       timings={**result.timings, "total_ms": _ms(started)})
+        try:
+            result = self._resolve_now(request, key, reporter, started)
+        except BaseException as exc:
+            future.set_exception(exc)
+            raise
+        else:
+            future.set_result(result)
+            return result
+        finally:
+            with self._lock:
+                self._inflight.pop(key, None)
+
+    def _resolve_now(self, request: ResolveRequest, key: str, reporter: ResolveReporter | None,
+                     started: float) -> ResolveResult:
+        source = StoreBackedSource(self._store, self._index, self._pool, self._memo,
+                                   page_ttl=self._page_ttl)
+        try:
+            known = source.warm(r.name for r in request.requirements)
+            warmed = time.perf_counter()
+            opts = request.options
+            lock = resolve(
+                list(request.requirements), request.target, source,
+                constraints=list(request.constraints),
+                options=ResolveOptions(prereleases=opts.prereleases,
+                                       exclude_newer=opts.exclude_newer,
+                                       only_binary=opts.only_binary, no_binary=opts.no_binary),
+                reporter=reporter,
+            )
+        finally:
+            source.close()
+        resolved = time.perf_counter()
+        now = datetime.now(UTC)
+        expires = None if request.options.exclude_newer else now + timedelta(seconds=self._ttl)
+        self._store.put_resolution(key, request.canonical(), lock.to_json(), expires)
+        timings = {"warm_ms": round((warmed - started) * 1000, 2),
+                   "resolve_ms": round((resolved - warmed) * 1000, 2),
+                   "total_ms": _ms(started)}
+        return ResolveResult(lock, key, False, timings, {**source.stats, "closure_projects": known})
+
+
+def _ms(since: float) -> float:
+    return round((time.perf_counter() - since) * 1000, 2)

@@ -1,0 +1,48 @@
+"""Service configuration: one Settings object, from arguments, environment (VENVD_*) and defaults."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["DEFAULT_INDEX_URL", "Settings", "default_data_dir"]
+
+DEFAULT_INDEX_URL = "https://pypi.org/simple/"
+
+
+def default_data_dir() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("venvd", appauthor=False))
+
+
+class Settings(BaseSettings):
+    """Everything the service needs to run. Environment variables: VENVD_DATA_DIR, VENVD_DATABASE_URL, ..."""
+
+    model_config = SettingsConfigDict(env_prefix="VENVD_", extra="ignore")
+
+    data_dir: Path = Field(default_factory=default_data_dir)
+    database_url: str | None = None  # default: SQLite file in data_dir
+    index_url: str = DEFAULT_INDEX_URL
+    extra_index_urls: list[str] = Field(default_factory=list)
+    find_links: list[str] = Field(default_factory=list)
+    resolution_ttl: float = 300.0  # seconds a resolution without exclude_newer stays fresh
+    page_ttl: float = 600.0  # seconds a project page is used without revalidation (unless max-age says less)
+    http_timeout: float = 30.0
+    http_retries: int = 3
+    metadata_workers: int = 16
+    build_workers: int = 2
+    no_build: bool = False
+    build_timeout: float = 600.0
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_dir / 'venvd-v1.sqlite3'}"
+
+    @property
+    def index_urls(self) -> tuple[str, ...]:
+        return (self.index_url, *self.extra_index_urls)
