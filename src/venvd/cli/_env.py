@@ -1,7 +1,189 @@
-"""Environment commands (`create`, `export`): filled in with the builder."""
+"""`venvd create` (one round trip to a usable venv) and `venvd export` (an artifact as is)."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
 import click
 
-COMMANDS: list[click.Command] = []
+from venvd.cli._options import build_settings, index_options, requirement_options, server_options
+from venvd.errors import BuildError, InputError, InvalidTarget, VenvdError
+
+_DESCRIBE = r"""
+import json, sys
+from packaging.markers import default_environment
+from packaging.tags import sys_tags
+print(json.dumps({"marker_environment": default_environment(),
+                  "compatible_tags": [str(t) for t in sys_tags()]}))
+"""
+
+
+def describe_interpreter(python: str) -> dict[str, Any]:
+    """The complete platform of `python` (the running one, or another found by path)."""
+    if Path(python).resolve() == Path(sys.executable).resolve():
+        from venvd.target import Target
+
+        return Target.current().to_json()
+    import packaging
+
+    env = {"PYTHONPATH": str(Path(packaging.__file__).parent.parent), "PATH": "/usr/bin:/bin"}
+    try:
+        out = subprocess.run([python, "-I", "-c", _DESCRIBE.replace("-I", "")], env=env,
+                             capture_output=True, text=True, timeout=60)
+    except OSError as exc:
+        raise InputError(f"cannot run interpreter {python}: {exc.strerror}") from None
+    if out.returncode != 0:
+        # -I ignores PYTHONPATH: run again without it.
+        out = subprocess.run([python, "-c", _DESCRIBE], env=env, capture_output=True, text=True,
+                             timeout=60)
+    if out.returncode != 0:
+        raise InvalidTarget(f"cannot describe interpreter {python}: "
+                            f"{(out.stderr.strip().splitlines() or ['no output'])[-1]}")
+    return json.loads(out.stdout)  # type: ignore[no-any-return]
+
+
+def _raise_failure(doc: dict[str, Any]) -> None:
+    error = doc.get("error") or {}
+    details = error.get("details") or {}
+    raise BuildError(error.get("message") or "the environment build failed",
+                     package=details.get("package"), step=details.get("step"),
+                     log_tail=details.get("log_tail"))
+
+
+def follow_build(client: Any, doc: dict[str, Any]) -> dict[str, Any]:
+    """Show build progress until the environment is ready; its final status document."""
+    if doc["status"] == "ready":
+        return doc
+    if doc["status"] == "failed":
+        _raise_failure(doc)
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  TimeElapsedColumn(), transient=True,
+                  console=_stderr_console(), disable=not sys.stderr.isatty()) as bar:
+        task = bar.add_task("Building", total=None)
+        for event in client.events(doc["id"]):
+            progress = event.get("progress") or {}
+            step = progress.get("step") or event["status"]
+            package = progress.get("package")
+            bar.update(task, description=f"Building: {step}" + (f" {package}" if package else ""),
+                       completed=progress.get("done") or 0, total=progress.get("total") or None)
+            if event["status"] in ("ready", "failed"):
+                break
+    final: dict[str, Any] = client.environment(doc["id"])
+    if final["status"] != "ready":
+        _raise_failure(final)
+    return final
+
+
+def _stderr_console() -> Any:
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def download(client: Any, env_id: str, dest: Path) -> dict[str, Any]:
+    from rich.progress import DownloadColumn, Progress, TransferSpeedColumn
+
+    with Progress(*Progress.get_default_columns(), DownloadColumn(), TransferSpeedColumn(),
+                  transient=True, console=_stderr_console(),
+                  disable=not sys.stderr.isatty()) as bar:
+        task = bar.add_task("Downloading", total=None)
+        result: dict[str, Any] = client.download(
+            env_id, dest, progress=lambda done, total: bar.update(task, completed=done,
+                                                                    total=total or None))
+    return result
+
+
+@click.command()
+@click.argument("dest", type=click.Path(path_type=Path))
+@requirement_options
+@click.option("--python", "python", default=sys.executable, show_default="this interpreter",
+              help="Interpreter that will run the venv; the target is described from it.")
+@click.option("--lock", "lock_file", type=click.Path(path_type=Path),
+              help="Build exactly this JSON lock instead of resolving.")
+@click.option("--force", is_flag=True, help="Replace DEST if it exists and is not empty.")
+@click.option("--no-verify", is_flag=True, help="Skip the import and dependency checks.")
+@index_options
+@server_options
+def create(dest: Path, requirements: tuple[str, ...], requirement_files: tuple[Path, ...],
+           constraint_files: tuple[Path, ...], python: str, lock_file: Path | None, force: bool,
+           no_verify: bool, index_url: str | None, extra_index_url: tuple[str, ...],
+           find_links: tuple[str, ...], server: str | None, data_dir: Path | None,
+           database_url: str | None) -> None:
+    """Create a ready virtual environment at DEST, built by the server for this platform."""
+    from venvd.cli._resolve import gather_requirements
+    from venvd.client import connect
+    from venvd.materialize import check_interpreter, materialize
+
+    if dest.exists() and any(dest.iterdir()) and not force:
+        raise InputError(f"{dest} exists and is not empty (use --force to replace it)")
+    target = describe_interpreter(python)
+    check_interpreter(target, python)
+    body: dict[str, Any] = {"target": target}
+    if lock_file is not None:
+        if requirements or requirement_files:
+            raise InputError("--lock cannot be combined with requirements")
+        try:
+            body["lock"] = json.loads(lock_file.read_text())
+        except (OSError, ValueError) as exc:
+            raise InputError(f"cannot read lock {lock_file}: {exc}") from None
+    else:
+        reqs, constraints, parsed = gather_requirements(requirements, requirement_files,
+                                                        constraint_files)
+        if not reqs:
+            raise InputError("no requirements given (pass them as arguments, -r FILE or --lock)")
+        body.update(requirements=reqs, constraints=constraints,
+                    options={"prereleases": parsed.pre})
+        index_url = index_url or parsed.index_url
+    if server and (index_url or extra_index_url or find_links or data_dir or database_url):
+        raise InputError("index, data-dir and database options configure the in-process service; "
+                         "a server (--server/VENVD_SERVER) uses its own configuration")
+    settings = None if server else build_settings(data_dir, database_url, index_url,
+                                                  extra_index_url, find_links)
+    client = connect(server, settings)
+    try:
+        doc = client.create_environment(body)
+        doc = follow_build(client, doc)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=".venvd-", dir=dest.parent) as tmp:
+            archive = Path(tmp) / f"{doc['id']}.tar.zst"
+            download(client, doc["id"], archive)
+            result = materialize(archive, dest, python=python, force=force, verify=not no_verify)
+    finally:
+        client.close()
+    count = len((doc.get("lock") or {}).get("packages") or [])
+    click.echo(f"venvd: created {dest} ({count} packages, environment {doc['id'][:12]})", err=True)
+    _ = result
+
+
+@click.command()
+@click.argument("env_id")
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
+              help="Where to write the archive (tar + zstd).")
+@server_options
+def export(env_id: str, output: Path, server: str | None, data_dir: Path | None,
+           database_url: str | None) -> None:
+    """Download the archive of environment ENV_ID as is."""
+    from venvd.client import connect
+
+    settings = None if server else build_settings(data_dir, database_url, None, (), ())
+    client = connect(server, settings)
+    try:
+        doc = client.environment(env_id)
+        if doc["status"] != "ready":
+            doc = follow_build(client, doc)
+        info = download(client, env_id, output)
+    except VenvdError:
+        raise
+    finally:
+        client.close()
+    click.echo(f"venvd: wrote {output} ({info['size']} bytes, sha256 {info['sha256']})", err=True)
+
+
+COMMANDS: list[click.Command] = [create, export]

@@ -62,6 +62,15 @@ class Service:
         return ResolveRequest.create(requirements, target, constraints=constraints, options=opts,
                                      index=self.index_config.to_json())
 
+    @property
+    def environments(self) -> Any:
+        """The environment builder service (created on first use: it starts a worker pool)."""
+        if self._environments is None:
+            from venvd.service._environments import EnvironmentService
+
+            self._environments = EnvironmentService(self)
+        return self._environments
+
     def resolve(self, request: ResolveRequest, *, reporter: ResolveReporter | None = None,
                 refresh: bool = False) -> ResolveResult:
         return self.resolutions.resolve(request, reporter=reporter, refresh=refresh)

@@ -1,0 +1,230 @@
+"""Environment builds: lock + target → immutable artifact, built once, shared by every client.
+
+The environment id is `builder.environment_key(lock, target, options)`. `create` is idempotent: the
+store's atomic create decides which caller queues the build; everyone else gets the same record. Builds run
+on a bounded worker pool off the request path; their progress and outcome live in the store, so any API
+process can report on any build (the events stream polls the store).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from venvd.builder import (
+    Artifact,
+    BuildCache,
+    BuildEvent,
+    BuildOptions,
+    build_environment,
+    environment_key,
+)
+from venvd.errors import InvalidLock, NotFound, VenvdError
+from venvd.lock import Lock
+from venvd.target import Target, target_from_request
+
+if TYPE_CHECKING:
+    from venvd.service._service import Service
+
+__all__ = ["EnvironmentService"]
+
+_TERMINAL = ("ready", "failed")
+
+
+class EnvironmentService:
+    def __init__(self, service: Service) -> None:
+        self._service = service
+        self._store = service.store
+        settings = service.settings
+        self.cache = BuildCache(settings.data_dir / "cache")
+        self.options = BuildOptions(no_build=settings.no_build,
+                                    build_timeout=settings.build_timeout)
+        self._pool = ThreadPoolExecutor(max_workers=max(1, settings.build_workers),
+                                        thread_name_prefix="venvd-build")
+        self._jobs: dict[str, Future[None]] = {}
+        self._lock = threading.Lock()
+        self._stale_after = timedelta(seconds=settings.build_timeout * 3 + 300)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    # -- create -------------------------------------------------------------------------------
+    def create_from_json(self, body: dict[str, Any]) -> dict[str, Any]:
+        """POST /v1/environments: resolve if asked, then find or queue the build; the status document
+        (plus `"created": bool`)."""
+        if not isinstance(body, dict):
+            raise InvalidLock("the request body must be a JSON object")
+        resolved_cached: bool | None = None
+        if body.get("lock") is not None:
+            lock = Lock.from_json(body["lock"])
+            target = (target_from_request(body["target"]) if body.get("target") is not None
+                      else Target.from_json(lock.target))
+            if target.to_json() != Target.from_json(lock.target).to_json():
+                raise InvalidLock("the lock was resolved for another target than the one requested")
+        else:
+            target = target_from_request(body.get("target"))
+            request = self._service.make_request(body.get("requirements") or [], target,
+                                                 constraints=body.get("constraints") or [],
+                                                 options=body.get("options"))
+            result = self._service.resolve(request)
+            lock, resolved_cached = result.lock, result.cached
+        doc, created = self.create(lock, target, request=body)
+        doc["created"] = created
+        if resolved_cached is not None:
+            doc["resolution_cached"] = resolved_cached
+        return doc
+
+    def create(self, lock: Lock, target: Target,
+               request: dict[str, Any] | None = None) -> tuple[dict[str, Any], bool]:
+        env_id = environment_key(lock, target, self.options)
+        roots = sorted({_name(r) for r in lock.requirements})
+        record, created = self._store.create_environment(
+            env_id, lock_id=lock.id, target_key=target.key, status="queued", roots=roots,
+            lock=lock.to_json(), request=_request_summary(request))
+        needs_build = created
+        if not created and record.status == "failed":
+            needs_build = True  # failures may be transient (an index outage): try again
+        if not created and record.status in ("queued", "building"):
+            age = datetime.now(UTC) - record.updated_at
+            needs_build = age > self._stale_after and env_id not in self._jobs
+        if record.status == "ready" and not Path(record.artifact_path or "").is_file():
+            needs_build = True  # the artifact was removed from disk: rebuild it
+        if needs_build:
+            self._queue(env_id, lock, target, request)
+        return self.status(env_id), created
+
+    def _queue(self, env_id: str, lock: Lock, target: Target, request: dict[str, Any] | None) -> None:
+        with self._lock:
+            job = self._jobs.get(env_id)
+            if job is not None and not job.done():
+                return
+            self._store.update_environment(env_id, status="queued", error=None,
+                                           progress={"step": "queued", "done": 0, "total": 0})
+            self._jobs[env_id] = self._pool.submit(self._run, env_id, lock, target, request)
+
+    def _run(self, env_id: str, lock: Lock, target: Target, request: dict[str, Any] | None) -> None:
+        started = time.perf_counter()
+        last = [0.0, ""]
+
+        def progress(event: BuildEvent) -> None:
+            now = time.monotonic()
+            if event.step == last[1] and now - last[0] < 0.2 and event.done != event.total:
+                return
+            last[0], last[1] = now, event.step
+            self._store.update_environment(env_id, status="building", progress={
+                "step": event.step, "package": event.package, "done": event.done,
+                "total": event.total, "message": event.message})
+
+        try:
+            self._store.update_environment(env_id, status="building")
+            artifact: Artifact = build_environment(
+                lock, target, cache=self.cache, fetch=self._service.index.download,
+                options=self.options, progress=progress,
+                # From the lock, not the caller's spelling: the same key must mean the same bytes.
+                request={"requirements": list(lock.requirements),
+                         "constraints": list(lock.constraints)})
+        except VenvdError as exc:
+            self._store.update_environment(env_id, status="failed", error=exc.to_json()["error"])
+        except Exception as exc:  # noqa: BLE001 - a build must end as a recorded failure
+            self._store.update_environment(env_id, status="failed", error={
+                "code": "internal_error", "message": f"{type(exc).__name__}: {exc}", "details": {}})
+        else:
+            self._store.set_environment_packages(
+                env_id, [(p.name, p.version) for p in lock.packages])
+            self._store.update_environment(
+                env_id, status="ready", artifact_path=str(artifact.path), sha256=artifact.sha256,
+                size=artifact.size, manifest=_manifest_summary(artifact.manifest),
+                progress={"step": "done", "done": 1, "total": 1,
+                          "seconds": round(time.perf_counter() - started, 3)})
+        finally:
+            with self._lock:
+                self._jobs.pop(env_id, None)
+
+    # -- read ---------------------------------------------------------------------------------
+    def _record(self, env_id: str) -> Any:
+        record = self._store.get_environment(env_id)
+        if record is None:
+            raise NotFound(f"no environment with id {env_id!r}", id=env_id)
+        return record
+
+    def status(self, env_id: str) -> dict[str, Any]:
+        record = self._record(env_id)
+        ready = record.status == "ready"
+        return {
+            "id": record.id,
+            "status": record.status,
+            "lock_id": record.lock_id,
+            "lock": record.lock,
+            "progress": record.progress,
+            "error": record.error,
+            "manifest": record.manifest if ready else None,
+            "artifact_url": f"/v1/environments/{record.id}/artifact" if ready else None,
+            "sha256": record.sha256,
+            "size": record.size,
+            "created_at": record.created_at.isoformat(),
+            "updated_at": record.updated_at.isoformat(),
+        }
+
+    def wait(self, env_id: str, timeout: float | None = None) -> dict[str, Any]:
+        """Block until the build ends (or `timeout`); the final status document."""
+        for _ in self.events(env_id, timeout=timeout):
+            pass
+        return self.status(env_id)
+
+    def events(self, env_id: str, *, interval: float = 0.2,
+               timeout: float | None = None) -> Iterator[dict[str, Any]]:
+        """Progress documents as they change, ending with the terminal status."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        previous: Any = None
+        while True:
+            record = self._record(env_id)
+            current = {"id": env_id, "status": record.status, "progress": record.progress,
+                       "error": record.error}
+            if current != previous:
+                yield current
+                previous = current
+            if record.status in _TERMINAL:
+                return
+            if deadline is not None and time.monotonic() > deadline:
+                return
+            time.sleep(interval)
+
+    def artifact_path(self, env_id: str) -> Path:
+        record = self._record(env_id)
+        if record.status != "ready" or not record.artifact_path:
+            raise NotFound(f"environment {env_id} is {record.status}, it has no artifact yet",
+                           id=env_id, status=record.status)
+        path = Path(record.artifact_path)
+        if not path.is_file():
+            raise NotFound(f"the artifact of environment {env_id} is missing; ask for it again",
+                           id=env_id)
+        return path
+
+    def containing(self, name: str) -> list[str]:
+        return list(self._store.environments_containing(_name(name)))
+
+
+def _name(requirement: str) -> str:
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    try:
+        return canonicalize_name(Requirement(requirement).name)
+    except Exception:  # noqa: BLE001 - the lock's requirement texts were validated at resolution
+        return canonicalize_name(requirement)
+
+
+def _request_summary(request: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not request:
+        return None
+    return {k: request[k] for k in ("requirements", "constraints", "options") if k in request}
+
+
+def _manifest_summary(manifest: dict[str, Any]) -> dict[str, Any]:
+    """The manifest without the lock (the status document carries it once already)."""
+    return {k: v for k, v in manifest.items() if k != "lock"}
