@@ -1,0 +1,157 @@
+"""Resolution benchmark: venvd vs `uv pip compile`, same index, same target, in one run.
+
+    python bench/resolve_bench.py [--sets seed,trio,jupyter,boto3] [--runs 3] [--index-url URL]
+
+For each requirement set in ../shared/bench/*.in it measures (medians of --runs):
+  (a) a cache-hit request to a running `venvd serve`     vs uv warm `--offline`
+  (b) a fresh resolution, server metadata warm            vs uv warm (cache on, online)
+  (c) cold: empty data dir, in-process `venvd resolve`    vs uv `--no-cache`
+and prints venvd/uv ratios (goals: a ≤ 0.3, b ≤ 1.0, c ≤ 1.0). For (a) and (b) the venvd figure is the
+HTTP request as a client sees it; the full `venvd resolve --server` command (Python start-up included) is
+printed beside it. Results also go to bench/results/resolve-<time>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+SETS_DIR = ROOT.parent / "shared" / "bench"
+BIN = Path(sys.executable).parent
+PYTHON, PLATFORM = "3.11", "manylinux_2_28_x86_64"
+UV_PLATFORM = "x86_64-manylinux_2_28"
+
+
+def timed(cmd: list[str], env: dict[str, str] | None = None) -> float:
+    started = time.perf_counter()
+    out = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **(env or {})})
+    elapsed = time.perf_counter() - started
+    if out.returncode != 0:
+        raise SystemExit(f"failed: {' '.join(cmd)}\n{out.stderr[-2000:]}")
+    return elapsed
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def uv_cmd(req: Path, index_url: str, cache: Path, *extra: str) -> list[str]:
+    return [str(BIN / "uv"), "pip", "compile", str(req), "--python-version", PYTHON,
+            "--python-platform", UV_PLATFORM, "--index-url", index_url, "--generate-hashes",
+            "--cache-dir", str(cache), "--quiet", "--no-header", *extra]
+
+
+def venvd_cli(req: Path, *extra: str) -> list[str]:
+    return [str(BIN / "venvd"), "resolve", "-r", str(req), "--python", PYTHON,
+            "--platform", PLATFORM, *extra]
+
+
+class Server:
+    def __init__(self, data_dir: Path, index_url: str) -> None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc = subprocess.Popen(
+            [str(BIN / "venvd"), "serve", "--port", str(self.port), "--data-dir", str(data_dir),
+             "--index-url", index_url, "--log-level", "warning"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.url}/v1/health", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                time.sleep(0.1)
+        raise SystemExit("venvd serve did not start")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+
+
+def request_body(req: Path) -> dict[str, Any]:
+    lines = [line.split("#", 1)[0].strip() for line in req.read_text().splitlines()]
+    return {"requirements": [line for line in lines if line],
+            "target": {"python": PYTHON, "platform": PLATFORM}}
+
+
+def post(server: Server, body: dict[str, Any], refresh: bool) -> float:
+    headers = {"Cache-Control": "no-cache"} if refresh else {}
+    started = time.perf_counter()
+    response = httpx.post(f"{server.url}/v1/resolve", json=body, headers=headers, timeout=3600)
+    elapsed = time.perf_counter() - started
+    if response.status_code != 200:
+        raise SystemExit(f"venvd answered {response.status_code}: {response.text[:500]}")
+    return elapsed
+
+
+def bench_set(name: str, runs: int, index_url: str, work: Path) -> dict[str, Any]:
+    req = SETS_DIR / f"{name}.in"
+    out: dict[str, Any] = {"set": name}
+    # (c) cold first, so nothing is warm yet.
+    cold_venvd, cold_uv = [], []
+    for i in range(runs):
+        data = work / f"cold-{name}-{i}"
+        cold_venvd.append(timed(venvd_cli(req, "--data-dir", str(data), "--index-url", index_url)))
+        shutil.rmtree(data, ignore_errors=True)
+        cold_uv.append(timed(uv_cmd(req, index_url, work / f"uv-cold-{name}-{i}", "--no-cache")))
+    out["c_cold"] = {"venvd": median(cold_venvd), "uv": median(cold_uv)}
+
+    uv_cache = work / f"uv-cache-{name}"
+    timed(uv_cmd(req, index_url, uv_cache))  # warm uv
+    server = Server(work / f"server-{name}", index_url)
+    try:
+        body = request_body(req)
+        post(server, body, refresh=False)  # warm the server
+        warm_fresh = [post(server, body, refresh=True) for _ in range(runs)]
+        hits = [post(server, body, refresh=False) for _ in range(max(runs, 5))]
+        hit_cli = [timed(venvd_cli(req, "--server", server.url)) for _ in range(runs)]
+    finally:
+        server.stop()
+    uv_warm = [timed(uv_cmd(req, index_url, uv_cache)) for _ in range(runs)]
+    uv_offline = [timed(uv_cmd(req, index_url, uv_cache, "--offline")) for _ in range(max(runs, 5))]
+    out["a_cache_hit"] = {"venvd": median(hits), "venvd_cli": median(hit_cli),
+                          "uv": median(uv_offline)}
+    out["b_warm"] = {"venvd": median(warm_fresh), "uv": median(uv_warm)}
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sets", default="seed,trio,jupyter,boto3")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--index-url", default="https://pypi.org/simple/")
+    args = parser.parse_args()
+    results = []
+    with tempfile.TemporaryDirectory(prefix="venvd-bench-") as tmp:
+        for name in args.sets.split(","):
+            print(f"== {name}", file=sys.stderr, flush=True)
+            results.append(bench_set(name, args.runs, args.index_url, Path(tmp)))
+    goals = {"a_cache_hit": 0.3, "b_warm": 1.0, "c_cold": 1.0}
+    print(f"{'set':8} {'case':12} {'venvd s':>9} {'uv s':>9} {'ratio':>7} {'goal':>6}  note")
+    for r in results:
+        for case, goal in goals.items():
+            v, u = r[case]["venvd"], r[case]["uv"]
+            note = f"CLI incl. start-up {r[case]['venvd_cli']:.3f}s" if "venvd_cli" in r[case] else ""
+            print(f"{r['set']:8} {case:12} {v:9.3f} {u:9.3f} {v / u:7.2f} {goal:6.1f}  {note}")
+    dest = ROOT / "bench" / "results"
+    dest.mkdir(parents=True, exist_ok=True)
+    (dest / f"resolve-{time.strftime('%Y%m%dT%H%M%S')}.json").write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
