@@ -33,14 +33,11 @@ def describe_interpreter(python: str) -> dict[str, Any]:
 
     env = {"PYTHONPATH": str(Path(packaging.__file__).parent.parent), "PATH": "/usr/bin:/bin"}
     try:
-        out = subprocess.run([python, "-I", "-c", _DESCRIBE.replace("-I", "")], env=env,
-                             capture_output=True, text=True, timeout=60)
-    except OSError as exc:
-        raise InputError(f"cannot run interpreter {python}: {exc.strerror}") from None
-    if out.returncode != 0:
-        # -I ignores PYTHONPATH: run again without it.
+        # Our own `packaging` on PYTHONPATH: the interpreter need not have it installed.
         out = subprocess.run([python, "-c", _DESCRIBE], env=env, capture_output=True, text=True,
                              timeout=60)
+    except OSError as exc:
+        raise InputError(f"cannot run interpreter {python}: {exc.strerror}") from None
     if out.returncode != 0:
         raise InvalidTarget(f"cannot describe interpreter {python}: "
                             f"{(out.stderr.strip().splitlines() or ['no output'])[-1]}")
