@@ -1,0 +1,250 @@
+"""The resolvelib provider: candidates are versions with a usable file for the target.
+
+Contract (resolvelib's `AbstractProvider`, with RT = `Req`, CT = `Candidate`, KT = identifier str):
+
+- `find_matches` returns, newest first, the versions that have a usable file (see `_candidates`),
+  satisfy every requirement and constraint on the identifier, pass the pre-release policy, and are
+  not known incompatibilities. It is lazy: metadata is read only as resolvelib walks the list, and
+  a version whose metadata disagrees with its file name, or whose metadata Requires-Python excludes
+  the target, is skipped.
+- `get_dependencies` gives Requires-Dist entries whose markers hold for the target (never the
+  host), with the candidate's extras; an extras candidate also depends on its base at the same
+  version.
+- Pre-releases (PEP 440, uv's default): allowed if `options.prereleases`, if a specifier on the
+  identifier names one, or if no final release among the usable versions satisfies the specifiers
+  (packaging's `SpecifierSet.filter`). The decision ignores incompatibilities so that backtracking
+  cannot flip it.
+- Constraints narrow `find_matches` only; they are never requirements, so they never add a package.
+- A project that no index has gives no candidates (it is recorded; `_explain` turns it into
+  ProjectNotFound if it is what made the resolution fail), so an older parent can still avoid it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING
+
+from packaging.specifiers import SpecifierSet
+from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import Version
+from resolvelib import AbstractProvider
+
+from venvd.dist import CoreMetadata, DistFile
+from venvd.resolver._candidates import Problem, ProjectView
+from venvd.resolver._model import Candidate, Req
+from venvd.resolver._reporter import ResolveReporter
+from venvd.resolver._types import PackageSource, ResolveOptions
+from venvd.target import Target
+
+if TYPE_CHECKING:
+    from resolvelib.providers import Preference
+    from resolvelib.structs import Matches, RequirementInformation
+
+    Information = RequirementInformation[Req, Candidate]
+
+# How many further versions of one identifier to prefetch once the first choice was not taken.
+PREFETCH_WINDOW = 4
+
+
+class Provider(AbstractProvider[Req, Candidate, str]):
+    def __init__(self, source: PackageSource, target: Target, options: ResolveOptions,
+                 constraints: Mapping[NormalizedName, Sequence[Req]],
+                 reporter: ResolveReporter) -> None:
+        self.source = source
+        self.target = target
+        self.options = options
+        self.constraints = constraints
+        self._reporter = reporter
+        self._projects: dict[NormalizedName, ProjectView | None] = {}
+        self._metadata: dict[tuple[NormalizedName, Version], CoreMetadata] = {}
+        self._rejected: dict[tuple[NormalizedName, Version], Problem] = {}
+        self._prefetched: set[str] = set()
+        self._dependencies: dict[Candidate, tuple[Req, ...]] = {}
+        # get_preference asks for the same sets of requirements many times per round.
+        self._matches: dict[tuple[NormalizedName, frozenset[Req]], tuple[Version, ...]] = {}
+
+    # -- data access shared with _explain and _lock ----------------------------------------------
+    def project(self, name: NormalizedName) -> ProjectView | None:
+        if name not in self._projects:
+            files = self.source.project_files(name)
+            self._projects[name] = (None if files is None
+                                    else ProjectView(name, files, self.target, self.options))
+        return self._projects[name]
+
+    def rejected(self, name: NormalizedName, version: Version) -> Problem | None:
+        """Why the metadata of `version` disqualified it, if it did."""
+        return self._rejected.get((name, version))
+
+    def metadata(self, name: NormalizedName, version: Version) -> CoreMetadata:
+        """Metadata already read for a candidate that find_matches yielded."""
+        return self._metadata[(name, version)]
+
+    def all_reqs(self, name: NormalizedName, reqs: Iterable[Req]) -> tuple[Req, ...]:
+        return (*reqs, *self.constraints.get(name, ()))
+
+    def allow_yanked(self, version: Version, reqs: Iterable[Req]) -> bool:
+        return any(r.pins_exactly(version) for r in reqs)
+
+    def matching_versions(self, name: NormalizedName, reqs: tuple[Req, ...]) -> tuple[Version, ...]:
+        """Usable versions satisfying `reqs` (constraints included by the caller) under the
+        pre-release policy, newest first. Metadata is not consulted."""
+        key = (name, frozenset(reqs))
+        found = self._matches.get(key)
+        if found is None:
+            found = self._matches[key] = self._matching(name, key[1])
+        return found
+
+    def _matching(self, name: NormalizedName, reqs: frozenset[Req]) -> tuple[Version, ...]:
+        view = self.project(name)
+        if view is None:
+            return ()
+        usable = [v for v in view.versions
+                  if view.usable_files(v, self.allow_yanked(v, reqs))]
+        usable = [v for v in usable if all(r.pin is None or r.allows(v) for r in reqs)]
+        combined = SpecifierSet()
+        for r in reqs:
+            combined &= r.specifier
+        explicit = self.options.prereleases or any(r.pin is not None for r in reqs)
+        return tuple(combined.filter(usable, prereleases=True if explicit else None))
+
+    # -- resolvelib contract ------------------------------------------------------------------
+    def identify(self, requirement_or_candidate: Req | Candidate) -> str:
+        return requirement_or_candidate.identifier
+
+    def narrow_requirement_selection(
+        self, identifiers: Iterable[str], resolutions: Mapping[str, Candidate],
+        candidates: Mapping[str, Iterator[Candidate]],
+        information: Mapping[str, Iterator[Information]],
+        backtrack_causes: Sequence[Information],
+    ) -> Iterable[str]:
+        # As pip: after a backtrack, work on what caused it first; the problem is likely there.
+        identifiers = list(identifiers)
+        causes: set[str] = set()
+        for info in backtrack_causes:
+            causes.add(info.requirement.identifier)
+            if info.parent is not None:
+                causes.add(info.parent.identifier)
+        narrowed = [i for i in identifiers if i in causes]
+        return narrowed or identifiers
+
+    def get_preference(
+        self, identifier: str, resolutions: Mapping[str, Candidate],
+        candidates: Mapping[str, Iterator[Candidate]],
+        information: Mapping[str, Iterator[Information]],
+        backtrack_causes: Sequence[Information],
+    ) -> Preference:
+        infos = list(information[identifier])
+        reqs = tuple(i.requirement for i in infos)
+        pinned = any(r.is_exact for r in reqs)
+        requested = any(i.parent is None for i in infos)
+        name = reqs[0].name if reqs else canonicalize_name(identifier.split("[")[0])
+        count = len(self.matching_versions(name, self.all_reqs(name, reqs)))
+        # Lower sorts first: exact pins, then the user's own requests, then the most constrained;
+        # the identifier last so that ties never depend on dict or set order.
+        return (not pinned, not requested, count, identifier)
+
+    def find_matches(self, identifier: str, requirements: Mapping[str, Iterator[Req]],
+                     incompatibilities: Mapping[str, Iterator[Candidate]]) -> Matches[Candidate]:
+        reqs = list(requirements[identifier])
+        if not reqs:
+            return []
+        name, extras = reqs[0].name, reqs[0].extras
+        bad = {c.version for c in incompatibilities[identifier]}
+        all_reqs = self.all_reqs(name, reqs)
+        versions = [v for v in self.matching_versions(name, all_reqs)
+                    if v not in bad and (name, v) not in self._rejected]
+        plan = [(v, self.allow_yanked(v, all_reqs)) for v in versions]
+        return lambda: self._iter_candidates(name, extras, plan)
+
+    def is_satisfied_by(self, requirement: Req, candidate: Candidate) -> bool:
+        return requirement.allows(candidate.version)
+
+    def get_dependencies(self, candidate: Candidate) -> Iterable[Req]:
+        known = self._dependencies.get(candidate)
+        if known is not None:
+            return known
+        metadata = self._metadata[(candidate.name, candidate.version)]
+        deps: list[Req] = []
+        if candidate.extras:
+            deps.append(Req.pinned(candidate.name, candidate.version))
+        for req in metadata.requirements():
+            if not self.target.evaluate(req.marker, candidate.extras):
+                continue
+            # The base candidate already carries what applies without extras.
+            if candidate.extras and self.target.evaluate(req.marker, ()):
+                continue
+            deps.append(Req.from_requirement(req))
+        result = tuple(deps)
+        self._dependencies[candidate] = result
+        self._prefetch_first_choices(result)
+        return result
+
+    # -- candidates and metadata --------------------------------------------------------------
+    def _iter_candidates(self, name: NormalizedName, extras: frozenset[NormalizedName],
+                         plan: list[tuple[Version, bool]]) -> Iterator[Candidate]:
+        for index, (version, allow_yanked) in enumerate(plan):
+            if index >= 1:
+                # The first choice did not stick: the resolver is walking down this list, so ask
+                # for the next few together, as uv's batch prefetcher does.
+                self._prefetch(name, plan[index:index + 1 + PREFETCH_WINDOW])
+            if self._load(name, version, allow_yanked):
+                yield Candidate(name, version, extras)
+
+    def _load(self, name: NormalizedName, version: Version, allow_yanked: bool) -> bool:
+        key = (name, version)
+        if key in self._metadata:
+            return True
+        if key in self._rejected:
+            return False
+        view = self.project(name)
+        file = view.metadata_file(version, allow_yanked) if view is not None else None
+        if file is None:
+            return False
+        metadata = self.source.metadata(file)
+        problem: Problem | None = None
+        if canonicalize_name(metadata.name) != name or metadata.version != version:
+            problem = Problem("metadata", f"is named {metadata.name} {metadata.version} in the "
+                              f"metadata of {file.filename}")
+        elif not self.target.allows_python(metadata.requires_python):
+            problem = Problem("python", f"requires Python {metadata.requires_python}",
+                              requires_python=metadata.requires_python)
+        if problem is not None:
+            self._rejected[key] = problem
+            self._reporter.rejecting(name, str(version), problem.detail)
+            return False
+        self._metadata[key] = metadata
+        return True
+
+    def _prefetch(self, name: NormalizedName, plan: Sequence[tuple[Version, bool]]) -> None:
+        view = self.project(name)
+        if view is None:
+            return
+        files: list[DistFile] = []
+        for version, allow_yanked in plan:
+            if (name, version) in self._metadata or (name, version) in self._rejected:
+                continue
+            file = view.metadata_file(version, allow_yanked)
+            if file is not None and file.cache_key not in self._prefetched:
+                self._prefetched.add(file.cache_key)
+                files.append(file)
+        if files:
+            self.source.prefetch(files)
+
+    def _prefetch_first_choices(self, deps: Sequence[Req]) -> None:
+        """Ask for the newest matching version of every new dependency at once: resolvelib will
+        read them one by one right after this, and the source can fetch them concurrently."""
+        files: list[DistFile] = []
+        for req in deps:
+            view = self.project(req.name)
+            if view is None:
+                continue
+            reqs = self.all_reqs(req.name, (req,))
+            versions = self.matching_versions(req.name, reqs)
+            if not versions or (req.name, versions[0]) in self._metadata:
+                continue
+            file = view.metadata_file(versions[0], self.allow_yanked(versions[0], reqs))
+            if file is not None and file.cache_key not in self._prefetched:
+                self._prefetched.add(file.cache_key)
+                files.append(file)
+        if files:
+            self.source.prefetch(files)

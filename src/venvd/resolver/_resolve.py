@@ -1,0 +1,63 @@
+"""`resolve`: requirements + target + package source → Lock, or a venvd error explaining why not."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from packaging.requirements import Requirement
+from packaging.utils import NormalizedName
+from resolvelib import ResolutionImpossible as _Impossible
+from resolvelib import ResolutionTooDeep, Resolver
+from resolvelib.resolvers import ResolverException
+
+from venvd.errors import InvalidRequirement, ResolutionImpossible
+from venvd.lock import Lock
+from venvd.resolver._explain import explain
+from venvd.resolver._lock import build_lock
+from venvd.resolver._model import Candidate, Req
+from venvd.resolver._provider import Provider
+from venvd.resolver._reporter import NullReporter, ReporterAdapter, ResolveReporter
+from venvd.resolver._types import PackageSource, ResolveOptions
+from venvd.target import Target
+
+_DEFAULTS = ResolveOptions()
+
+
+def resolve(requirements: Sequence[Requirement], target: Target, source: PackageSource, *,
+            constraints: Sequence[Requirement] = (), options: ResolveOptions = _DEFAULTS,
+            reporter: ResolveReporter | None = None, max_rounds: int = 200_000) -> Lock:
+    """Pin `requirements` (and everything they need) for `target`, newest versions first.
+
+    Markers, extras, Requires-Python and wheel tags are evaluated for `target`, never for the host;
+    requirements whose marker is false for the target are left out. Constraints narrow versions but
+    add no package. The same inputs (and the same source contents) always give the same Lock.
+
+    Raises InvalidRequirement for a direct URL requirement (only index projects are resolved),
+    ProjectNotFound when a needed project is on no index (`details["required_by"]` names who
+    needed it), ResolutionImpossible with `causes` in words when no set of versions fits (also
+    after `max_rounds`), NoCompatibleDistribution when a pin has no usable file with a sha256, and
+    whatever UpstreamError the source raises.
+    """
+    for req in (*requirements, *constraints):
+        if req.url:
+            raise InvalidRequirement(str(req), "direct URL requirements are not supported")
+    roots = [Req.from_requirement(r) for r in requirements if target.evaluate(r.marker)]
+    by_name: dict[NormalizedName, list[Req]] = {}
+    for c in constraints:
+        if target.evaluate(c.marker):
+            con = Req.from_requirement(c)
+            by_name.setdefault(con.name, []).append(con)
+    chosen_reporter = reporter if reporter is not None else NullReporter()
+    provider = Provider(source, target, options, by_name, chosen_reporter)
+    resolver: Resolver[Req, Candidate, str] = Resolver(provider, ReporterAdapter(chosen_reporter))
+    try:
+        result = resolver.resolve(roots, max_rounds=max_rounds)
+    except _Impossible as exc:
+        raise explain(list(exc.causes), provider) from None
+    except ResolutionTooDeep:
+        raise ResolutionImpossible(
+            f"the resolver gave up after {max_rounds} rounds of backtracking",
+            causes=[f"more than {max_rounds} resolution rounds were needed"]) from None
+    except ResolverException as exc:  # a provider inconsistency: a bug, but never leak resolvelib
+        raise ResolutionImpossible(f"the resolver failed: {exc}", causes=[str(exc)]) from None
+    return build_lock(result.mapping, result.criteria, provider, requirements, constraints)
