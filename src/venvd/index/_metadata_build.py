@@ -1,0 +1,105 @@
+"""Child process: core metadata of an sdist by a PEP 517 build in an isolated environment.
+
+    python -m venvd.index._metadata_build SDIST OUT_DIR
+
+Extracts SDIST (refusing members that would land outside the extraction directory), creates an
+isolated build environment (pypa/build's DefaultIsolatedEnv; uv as installer when it is available,
+else pip), installs the build requirements, then calls `prepare_metadata_for_build_wheel`, falling
+back to `build_wheel` when the backend lacks that hook, and writes the result to OUT_DIR/METADATA.
+
+Each step is announced on stderr as a line `##venvd-step <name>` before it starts, so that the
+parent (`_sdist_build.py`), which owns the timeout and the clean environment, can say which step
+failed. Exit status 0 means OUT_DIR/METADATA exists.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import tarfile
+import tempfile
+import traceback
+import zipfile
+from pathlib import Path
+
+STEP_MARK = "##venvd-step "
+
+
+def step(name: str) -> None:
+    sys.stderr.write(f"{STEP_MARK}{name}\n")
+    sys.stderr.flush()
+
+
+def extract(sdist: Path, dest: Path) -> Path:
+    """Unpack `sdist` into `dest`; return the project directory (the single top-level one)."""
+    if sdist.name.endswith(".zip"):
+        with zipfile.ZipFile(sdist) as zf:
+            root = dest.resolve()
+            for name in zf.namelist():
+                target = (dest / name).resolve()
+                if not target.is_relative_to(root):
+                    raise RuntimeError(f"sdist member {name!r} points outside the source tree")
+            zf.extractall(dest)
+    else:
+        with tarfile.open(sdist, "r:*") as tf:
+            # The "data" filter refuses absolute paths, traversal, links out and device files.
+            tf.extractall(dest, filter="data")
+    entries = [p for p in dest.iterdir()]
+    if len(entries) == 1 and entries[0].is_dir():
+        return entries[0]
+    return dest
+
+
+def installer() -> str:
+    try:
+        import uv
+
+        uv.find_uv_bin()
+        return "uv"
+    except (ImportError, FileNotFoundError):
+        return "pip"
+
+
+def build_metadata(sdist: Path, out_dir: Path) -> None:
+    from build import ProjectBuilder
+    from build.env import DefaultIsolatedEnv
+
+    with tempfile.TemporaryDirectory(prefix="venvd-src-") as tmp:
+        step("extract")
+        source = extract(sdist, Path(tmp) / "src")
+        step("create-isolated-env")
+        with DefaultIsolatedEnv(installer=installer()) as env:  # type: ignore[arg-type]
+            builder = ProjectBuilder.from_isolated_env(env, source)
+            step("install-build-requires")
+            env.install(builder.build_system_requires)
+            step("get_requires_for_build_wheel")
+            env.install(builder.get_requires_for_build("wheel"))
+            step("prepare_metadata_for_build_wheel")
+            prepared = builder.prepare("wheel", out_dir / "prepared")
+            if prepared is not None:
+                shutil.copyfile(Path(prepared) / "METADATA", out_dir / "METADATA")
+                return
+            step("build_wheel")
+            wheel = Path(builder.build("wheel", out_dir / "wheel"))
+            with zipfile.ZipFile(wheel) as zf:
+                names = [n for n in zf.namelist()
+                         if n.count("/") == 1 and n.endswith(".dist-info/METADATA")]
+                if len(names) != 1:
+                    raise RuntimeError(f"{wheel.name} has no single .dist-info/METADATA")
+                (out_dir / "METADATA").write_bytes(zf.read(names[0]))
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2:
+        sys.stderr.write("usage: python -m venvd.index._metadata_build SDIST OUT_DIR\n")
+        return 2
+    try:
+        build_metadata(Path(argv[0]), Path(argv[1]))
+    except BaseException:
+        traceback.print_exc()
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
