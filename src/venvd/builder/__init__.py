@@ -1,0 +1,56 @@
+"""The environment builder: (lock, target, options) → a deterministic, relocatable venv archive.
+
+    artifact = build_environment(lock, target, cache=BuildCache(root), fetch=index.download)
+
+Per pin: the best compatible wheel for the target (lowest `Target.tag_rank`), else a wheel built
+from the sdist in a sandboxed child (`options.no_build` forbids it); installed with pypa/installer
+into the target's venv layout (POSIX ``bin`` + ``lib/pythonX.Y/site-packages``, Windows ``Scripts``
+with .exe launchers + ``Lib/site-packages``), console scripts pointing at `PLACEHOLDER_INTERPRETER`;
+packed as a per-wheel fragment (a zstd frame of tar members), cached, so a build whose fragments are
+cached is only a concatenation.
+
+The artifact (``environments-v1/<key>.tar.zst``) is a zstd stream of a tar stream: first the member
+`MANIFEST_NAME` (JSON: format, builder, environment key, request, target, lock, options, layout with
+the placeholder, per package its file, wheel and installed files, and the scripts whose interpreter
+line the client rewrites), then every package's files (regular files only, relative paths, fixed
+mtimes and owners), then the end-of-archive blocks. The same inputs give the same bytes; an
+environment key's bytes, once published, never change. Read it with ``read_across_frames=True``
+and ``tarfile`` mode ``"r|"``.
+
+This package imports only the shared modules (errors, dist, lock, target), never index, resolver or
+store: the fetcher is injected.
+"""
+
+from __future__ import annotations
+
+from venvd.builder._build import build_environment
+from venvd.builder._cache import BuildCache
+from venvd.builder._layout import Layout
+from venvd.builder._model import (
+    BUILDER_FORMAT_VERSION,
+    MANIFEST_FORMAT,
+    MANIFEST_NAME,
+    PLACEHOLDER_INTERPRETER,
+    PLACEHOLDER_SHEBANG,
+    Artifact,
+    BuildEvent,
+    BuildOptions,
+    Fetcher,
+    environment_key,
+)
+
+__all__ = [
+    "BUILDER_FORMAT_VERSION",
+    "MANIFEST_FORMAT",
+    "MANIFEST_NAME",
+    "PLACEHOLDER_INTERPRETER",
+    "PLACEHOLDER_SHEBANG",
+    "Artifact",
+    "BuildCache",
+    "BuildEvent",
+    "BuildOptions",
+    "Fetcher",
+    "Layout",
+    "build_environment",
+    "environment_key",
+]

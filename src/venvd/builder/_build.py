@@ -1,0 +1,215 @@
+"""`build_environment`: (lock, target, options) → an immutable artifact in the cache.
+
+Per pin, in a thread pool: reuse its installed fragment if cached (a warm build is then only the
+concatenation); else get the wheel (wheel cache or `fetch`; for an sdist-only pin the built-wheel
+cache or a sandboxed build), install it into a staging dir, pack it as a fragment. Then concatenate
+the manifest, the fragments in package-name order and the end frame under a temp name, and publish
+it first-writer-wins. Any failure cancels the pins not started, waits for those running, and raises;
+no artifact or temp file is left behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from typing import Any
+
+from packaging.utils import canonicalize_name
+
+from venvd import __version__
+from venvd.builder._cache import BuildCache, atomic_path, publish_once, temp_sibling
+from venvd.builder._fragment import Fragment, FragmentJob
+from venvd.builder._layout import Layout
+from venvd.builder._model import (
+    BUILDER_FORMAT_VERSION,
+    MANIFEST_FORMAT,
+    MANIFEST_NAME,
+    PLACEHOLDER_INTERPRETER,
+    Artifact,
+    BuildEvent,
+    BuildOptions,
+    Fetcher,
+    environment_key,
+)
+from venvd.builder._pack import read_first_member, write_artifact
+from venvd.builder._select import choose_file
+from venvd.errors import InvalidLock
+from venvd.lock import Lock
+from venvd.target import Target
+
+__all__ = ["build_environment"]
+
+_SHA256_HEX = frozenset("0123456789abcdef")
+
+
+def build_environment(lock: Lock, target: Target, *, cache: BuildCache, fetch: Fetcher,
+                      options: BuildOptions = BuildOptions(),  # noqa: B008 - frozen, immutable
+                      progress: Callable[[BuildEvent], None] | None = None,
+                      request: dict[str, Any] | None = None, max_workers: int = 8) -> Artifact:
+    """Build (or find) the environment of `lock` for `target`.
+
+    Every pin of the lock is installed; the lock is trusted to be resolved for `target`. `request`
+    is recorded in the manifest as given: pass only what the lock determines (its requirements),
+    since the environment key does not cover it. Raises NoCompatibleDistribution (a pin has no
+    usable file, or its sdist builds a wheel the target cannot use), BuildError (step "build wheel"
+    or "install"), UpstreamError/HashMismatch from `fetch`, InvalidLock (a pin without a sha256),
+    InvalidTarget (a Windows target of unknown CPU). `progress` is called from worker threads, one
+    call at a time.
+    """
+    key = environment_key(lock, target, options)
+    found = _existing(cache, key)
+    if found is not None:
+        return found
+    layout = Layout.for_target(target)
+    packages = sorted(lock.packages, key=lambda p: canonicalize_name(p.name))
+    choices = [choose_file(p, target, no_build=options.no_build) for p in packages]
+    for choice in choices:
+        if len(choice.file.sha256) != 64 or not set(choice.file.sha256) <= _SHA256_HEX:
+            raise InvalidLock(f"the lock pins {choice.file.filename} without a sha256")
+    reporter = _Reporter(progress)
+    builds = threading.BoundedSemaphore(2)  # sdist builds are heavy: not max_workers at once
+    jobs = [FragmentJob(c, cache=cache, layout=layout, target=target, options=options,
+                        fetch=fetch, report=reporter.finished, builds=builds) for c in choices]
+    for job in jobs:
+        for step in job.planned_steps():
+            reporter.plan(step)
+    reporter.start()
+    fragments = _run_all(jobs, max_workers)
+    manifest = _manifest(key, lock, target, options, layout, request, fragments)
+    return _assemble(cache, key, manifest, fragments, reporter)
+
+
+def _run_all(jobs: list[FragmentJob], max_workers: int) -> list[Fragment]:
+    if not jobs:
+        return []
+    with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(jobs))),
+                            thread_name_prefix="venvd-builder") as pool:
+        futures = [pool.submit(job.run) for job in jobs]
+        _done, pending = wait(futures, return_when=FIRST_EXCEPTION)
+        for future in pending:
+            future.cancel()
+    # The pool has joined: nothing is still writing when the error is raised.
+    for future in futures:
+        if not future.cancelled() and future.exception() is not None:
+            raise future.exception()  # type: ignore[misc]
+    return [future.result() for future in futures]
+
+
+def _manifest(key: str, lock: Lock, target: Target, options: BuildOptions, layout: Layout,
+              request: dict[str, Any] | None, fragments: list[Fragment]) -> dict[str, Any]:
+    packages = []
+    scripts: list[str] = []
+    for fragment in fragments:
+        choice = fragment.choice
+        packages.append({
+            "name": canonicalize_name(choice.package.name),
+            "version": choice.package.version,
+            "file": {"filename": choice.file.filename, "sha256": choice.file.sha256},
+            "wheel": fragment.wheel_filename,
+            "built_from_sdist": choice.kind == "sdist",
+            "files": list(fragment.files),
+        })
+        scripts.extend(fragment.scripts)
+    return {
+        "format": MANIFEST_FORMAT,
+        "builder": {"name": "venvd", "version": __version__, "format": BUILDER_FORMAT_VERSION},
+        "environment": key,
+        "request": request,
+        "target": target.to_json(),
+        "lock": lock.to_json(),
+        "options": options.to_json(),
+        "layout": {**layout.to_json(), "placeholder": PLACEHOLDER_INTERPRETER},
+        "packages": packages,
+        "scripts": sorted(set(scripts)),
+    }
+
+
+def _assemble(cache: BuildCache, key: str, manifest: dict[str, Any], fragments: list[Fragment],
+              reporter: _Reporter) -> Artifact:
+    body = json.dumps(manifest, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    final = cache.artifact_path(key)
+    total = len(fragments)
+    with temp_sibling(final) as tmp:
+        with tmp.open("wb") as out:
+            sha256, size = write_artifact(
+                out, MANIFEST_NAME, body, [f.path for f in fragments],
+                on_fragment=lambda i: reporter.event("pack", None, i, total))
+        won = publish_once(tmp, final)
+    if won:
+        _write_info(cache, key, sha256, size, manifest)
+        return Artifact(key=key, path=final, sha256=sha256, size=size, manifest=manifest)
+    existing = _existing(cache, key)  # another worker published the same key first: theirs stands
+    assert existing is not None
+    return existing
+
+
+def _write_info(cache: BuildCache, key: str, sha256: str, size: int,
+                manifest: dict[str, Any]) -> None:
+    info = {"sha256": sha256, "size": size, "manifest": manifest}
+    with atomic_path(cache.artifact_info_path(key)) as tmp:
+        tmp.write_text(json.dumps(info, sort_keys=True))
+
+
+def _existing(cache: BuildCache, key: str) -> Artifact | None:
+    """The published artifact of `key`, or None. Its sidecar is trusted when its size matches; else
+    (a writer died between publishing and recording) hash and manifest are recomputed."""
+    path = cache.artifact_path(key)
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return None
+    try:
+        info = json.loads(cache.artifact_info_path(key).read_text())
+        if info["size"] == size:
+            return Artifact(key=key, path=path, sha256=info["sha256"], size=size,
+                            manifest=info["manifest"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    manifest_bytes = read_first_member(path, MANIFEST_NAME)
+    if manifest_bytes is None:
+        path.unlink(missing_ok=True)  # not one of ours: rebuild rather than serve it
+        return None
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1024 * 1024):
+            digest.update(chunk)
+    manifest = json.loads(manifest_bytes)
+    _write_info(cache, key, digest.hexdigest(), size, manifest)
+    return Artifact(key=key, path=path, sha256=digest.hexdigest(), size=size, manifest=manifest)
+
+
+class _Reporter:
+    """Counts done/total per step and calls the progress callback one call at a time."""
+
+    def __init__(self, callback: Callable[[BuildEvent], None] | None) -> None:
+        self._callback = callback
+        self._lock = threading.Lock()
+        self._total: Counter[str] = Counter()
+        self._done: Counter[str] = Counter()
+
+    def plan(self, step: str) -> None:
+        self._total[step] += 1
+
+    def start(self) -> None:
+        for step in ("fetch", "build", "install"):
+            if self._total[step]:
+                self.event(step, None, 0, self._total[step])
+
+    def finished(self, step: str, package: str | None, message: str = "") -> None:
+        with self._lock:
+            self._done[step] += 1
+            self._total[step] = max(self._total[step], self._done[step])
+            done, total = self._done[step], self._total[step]
+        self.event(step, package, done, total, message)
+
+    def event(self, step: str, package: str | None, done: int, total: int,
+              message: str = "") -> None:
+        if self._callback is None:
+            return
+        with self._lock:
+            self._callback(BuildEvent(step=step, package=package, done=done, total=total,
+                                      message=message))

@@ -1,0 +1,200 @@
+"""One pin → its installed fragment, through the caches: fragment, wheel, built wheel.
+
+A fragment is keyed by (wheel sha256, layout key). For a wheel pin the sha256 is the lock's, so a
+cached fragment needs no wheel at all. For an sdist pin the built wheel's sha256 is read from
+``built.json`` next to the cached built wheel (built wheels are cached per sdist hash and build
+interpreter). A fragment is committed by renaming its ``.tar.zst`` after its ``.json`` (file list,
+scripts, size): both present and the sizes agreeing means complete.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
+
+from venvd.builder._cache import BuildCache, atomic_path
+from venvd.builder._install import install_wheel
+from venvd.builder._layout import Layout
+from venvd.builder._model import BuildOptions, Fetcher
+from venvd.builder._pack import write_fragment
+from venvd.builder._sandbox import build_key, build_wheel
+from venvd.builder._select import Choice
+from venvd.errors import BuildError, NoCompatibleDistribution, UpstreamError
+from venvd.target import Target
+
+__all__ = ["Fragment", "FragmentJob"]
+
+_FRAGMENT_FORMAT = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class Fragment:
+    choice: Choice
+    path: Path
+    wheel_filename: str
+    files: tuple[str, ...]
+    scripts: tuple[str, ...]
+
+
+class FragmentJob:
+    """Produces the fragment of one pin; `run` is called once, from a worker thread."""
+
+    def __init__(self, choice: Choice, *, cache: BuildCache, layout: Layout, target: Target,
+                 options: BuildOptions, fetch: Fetcher,
+                 report: Callable[[str, str | None], None],
+                 builds: threading.BoundedSemaphore) -> None:
+        self.choice = choice
+        self.name = canonicalize_name(choice.package.name)
+        self.cache = cache
+        self.layout = layout
+        self.target = target
+        self.options = options
+        self.fetch = fetch
+        self.report = report
+        self.builds = builds
+
+    # -- planning (for progress totals; the real work re-checks the caches) ---------------------
+    def planned_steps(self) -> list[str]:
+        file = self.choice.file
+        if self.choice.kind == "wheel":
+            if self._cached_fragment(file.sha256, file.filename) is not None:
+                return []
+            fetched = self.cache.cached_file(file.sha256, file.filename, file.size) is not None
+            return ["install"] if fetched else ["fetch", "install"]
+        built = self._cached_built()
+        if built is not None:
+            wheel, sha = built
+            return [] if self._cached_fragment(sha, wheel.name) is not None else ["install"]
+        fetched = self.cache.cached_file(file.sha256, file.filename, file.size) is not None
+        return ["build", "install"] if fetched else ["fetch", "build", "install"]
+
+    # -- work -----------------------------------------------------------------------------------
+    def run(self) -> Fragment:
+        file = self.choice.file
+        if self.choice.kind == "wheel":
+            fragment = self._cached_fragment(file.sha256, file.filename)
+            if fragment is not None:
+                return fragment
+            wheel, sha = self._download(), file.sha256
+        else:
+            wheel, sha = self._built_wheel()
+            self._check_built_compatible(wheel)
+            fragment = self._cached_fragment(sha, wheel.name)
+            if fragment is not None:
+                return fragment
+        return self._install(wheel, sha)
+
+    def _download(self) -> Path:
+        file = self.choice.file
+        cached = self.cache.cached_file(file.sha256, file.filename, file.size)
+        if cached is not None:
+            return cached
+        dest = self.cache.wheel_path(file.sha256, file.filename)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        self.fetch(file.url, file.sha256, dest)
+        if not dest.is_file():
+            raise UpstreamError(f"downloading {file.filename} left no file", url=file.url,
+                                project=self.name)
+        self.report("fetch", self.name)
+        return dest
+
+    def _cached_built(self) -> tuple[Path, str] | None:
+        directory = self.cache.built_dir(self.choice.file.sha256, build_key())
+        try:
+            info = json.loads((directory / "built.json").read_text())
+            wheel = directory / info["filename"]
+            if wheel.stat().st_size == info["size"]:
+                return wheel, str(info["sha256"])
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        return None
+
+    def _built_wheel(self) -> tuple[Path, str]:
+        cached = self._cached_built()
+        if cached is not None:
+            return cached
+        sdist = self._download()
+        directory = self.cache.built_dir(self.choice.file.sha256, build_key())
+        with self.builds, tempfile.TemporaryDirectory(prefix="venvd-built-") as out:
+            built = build_wheel(sdist, Path(out), package=self.name,
+                                timeout=self.options.build_timeout,
+                                memory_mb=self.options.build_memory_mb,
+                                index_url=self.choice.package.index)
+            self._check_built_name(built)
+            sha, size = _sha256(built)
+            final = directory / built.name
+            with atomic_path(final) as tmp:
+                shutil.copyfile(built, tmp)  # the build dir may be on another filesystem
+            info = {"filename": built.name, "sha256": sha, "size": size}
+            with atomic_path(directory / "built.json") as tmp:
+                tmp.write_text(json.dumps(info, sort_keys=True))
+        self.report("build", self.name)
+        return final, sha
+
+    def _check_built_name(self, wheel: Path) -> None:
+        try:
+            name = parse_wheel_filename(wheel.name)[0]
+        except InvalidWheelFilename:
+            raise BuildError(f"building {self.name} gave {wheel.name}, not a valid wheel name",
+                             package=self.name, step="build wheel") from None
+        if name != self.name:
+            raise BuildError(f"building {self.name} gave a wheel of another project ({wheel.name})",
+                             package=self.name, step="build wheel")
+
+    def _check_built_compatible(self, wheel: Path) -> None:
+        tags = parse_wheel_filename(wheel.name)[3]
+        if self.target.tag_rank(tags) is not None:
+            return
+        package = self.choice.package
+        wanted = str(self.target.compatible_tags[0]) if self.target.compatible_tags else "?"
+        raise NoCompatibleDistribution(
+            f"{package.name} {package.version} has no wheel for the target (most preferred tag "
+            f"{wanted}) and its sdist builds a platform-specific wheel ({wheel.name}); a "
+            f"platform-specific wheel can only be built for the server's own platform "
+            f"({build_key()})", package=self.name)
+
+    def _install(self, wheel: Path, sha: str) -> Fragment:
+        with tempfile.TemporaryDirectory(prefix="venvd-install-") as staging:
+            installed = install_wheel(wheel, Path(staging), self.layout, self.name)
+            self.report("install", self.name)
+            final = self.cache.fragment_path(sha, self.layout.key)
+            with atomic_path(final) as tmp:
+                with tmp.open("wb") as out:
+                    write_fragment(Path(staging), installed.files, out)
+                info = {"format": _FRAGMENT_FORMAT, "wheel": wheel.name, "size": tmp.stat().st_size,
+                        "files": list(installed.files), "scripts": list(installed.scripts)}
+                # The info first: the fragment's rename, on leaving this block, commits both.
+                with atomic_path(self.cache.fragment_info_path(sha, self.layout.key)) as info_tmp:
+                    info_tmp.write_text(json.dumps(info, sort_keys=True))
+        return Fragment(self.choice, final, wheel.name, installed.files, installed.scripts)
+
+    def _cached_fragment(self, sha: str, wheel_filename: str) -> Fragment | None:
+        path = self.cache.fragment_path(sha, self.layout.key)
+        try:
+            info: dict[str, Any] = json.loads(
+                self.cache.fragment_info_path(sha, self.layout.key).read_text())
+            if info.get("format") != _FRAGMENT_FORMAT or path.stat().st_size != info["size"]:
+                return None
+            return Fragment(self.choice, path, wheel_filename, tuple(info["files"]),
+                            tuple(info["scripts"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+
+def _sha256(path: Path) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("rb") as f:
+        while chunk := f.read(1024 * 1024):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size

@@ -1,0 +1,98 @@
+"""Values of the builder: options, events, the artifact, the fetcher contract and the environment
+key.
+
+The environment key is the identity of an artifact: sha256 over (lock id, target key, canonical
+build options, BUILDER_FORMAT_VERSION). The same key always names the same bytes; bump
+BUILDER_FORMAT_VERSION whenever the bytes produced for the same inputs change (archive layout,
+manifest shape, installer behaviour), which also retires every cached artifact of the old format.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from pathlib import Path
+from typing import Any, Protocol
+
+from venvd.lock import Lock, canonical_json
+from venvd.target import Target
+
+__all__ = [
+    "BUILDER_FORMAT_VERSION",
+    "MANIFEST_FORMAT",
+    "MANIFEST_NAME",
+    "PLACEHOLDER_INTERPRETER",
+    "PLACEHOLDER_SHEBANG",
+    "Artifact",
+    "BuildEvent",
+    "BuildOptions",
+    "Fetcher",
+    "environment_key",
+]
+
+BUILDER_FORMAT_VERSION = 1
+MANIFEST_NAME = "venvd-manifest.json"
+MANIFEST_FORMAT = "venvd-environment/1"
+# The interpreter written into console scripts; the client replaces it with the venv's own python.
+# Windows gui launchers get "/__venvd_pythonw__" (installer swaps python for pythonw in the name).
+PLACEHOLDER_INTERPRETER = "/__venvd_python__"
+PLACEHOLDER_SHEBANG = b"#!" + PLACEHOLDER_INTERPRETER.encode()
+
+
+class Fetcher(Protocol):
+    """Downloads `url` to `dest`, verifying `sha256` before renaming into place.
+
+    Must never leave a partial file at `dest`; raises venvd.errors.UpstreamError (HashMismatch when
+    the bytes are wrong). The index layer's `IndexClient.download` has this shape.
+    """
+
+    def __call__(self, url: str, sha256: str, dest: Path) -> None: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class BuildOptions:
+    """Server-side build options; all of them are part of the environment key."""
+
+    no_build: bool = False  # forbid building wheels from sdists
+    build_timeout: float = 600.0  # seconds of wall and CPU time per sdist build
+    build_memory_mb: int = 4096  # address-space limit of an sdist build
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "no_build": self.no_build,
+            "build_timeout": float(self.build_timeout),
+            "build_memory_mb": int(self.build_memory_mb),
+        }
+
+
+def environment_key(lock: Lock, target: Target, options: BuildOptions) -> str:
+    """The environment id: sha256 hex of the lock id, target key, options and builder format."""
+    body = {
+        "lock": lock.id,
+        "target": target.key,
+        "options": options.to_json(),
+        "builder_format": BUILDER_FORMAT_VERSION,
+    }
+    return hashlib.sha256(canonical_json(body)).hexdigest()
+
+
+@dataclasses.dataclass(frozen=True)
+class Artifact:
+    """A built environment: `path` holds `size` bytes whose sha256 is `sha256`."""
+
+    key: str
+    path: Path
+    sha256: str
+    size: int
+    manifest: dict[str, Any]
+
+
+@dataclasses.dataclass(frozen=True)
+class BuildEvent:
+    """Progress of one build step: `step` is fetch, build, install or pack; done of total."""
+
+    step: str
+    package: str | None
+    done: int
+    total: int
+    message: str = ""

@@ -1,0 +1,28 @@
+"""The client side of an environment: a venvd archive → a ready virtual environment (local work).
+
+    check_interpreter(target_json, python)        # before downloading anything
+    result = materialize(archive, dest, python=python, force=False, verify=True)
+
+`materialize` creates the venv skeleton with `python` itself (``python -m venv --without-pip``),
+extracts the archive as a stream with checks stricter than PEP 706's data filter, rewrites the
+scripts' placeholder interpreter lines to the venv's python, writes the lock to
+``dest/venvd.lock.json`` and verifies the result. It never talks HTTP and imports no server layer.
+"""
+
+from __future__ import annotations
+
+from venvd.materialize._interpreter import check_interpreter
+from venvd.materialize._materialize import (
+    LOCK_FILENAME,
+    MaterializeEvent,
+    MaterializeResult,
+    materialize,
+)
+
+__all__ = [
+    "LOCK_FILENAME",
+    "MaterializeEvent",
+    "MaterializeResult",
+    "check_interpreter",
+    "materialize",
+]
