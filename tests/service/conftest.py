@@ -11,6 +11,8 @@
 from __future__ import annotations
 
 import os
+
+import httpx
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -25,7 +27,8 @@ from venvd.service import Service, Settings
 def world(local_index: Callable[..., LocalIndex], tmp_path: Path) -> LocalIndex:
     index = local_index()
     src = tmp_path / "src"
-    index.add(make_wheel(src, "app", "1.0", requires_dist=["lib>=1", 'legacy; python_version < "3"']))
+    index.add(make_wheel(src, "app", "1.0", tag="py2.py3-none-any",
+                           requires_dist=["lib>=1", 'legacy; python_version < "3"']))
     index.add(make_wheel(src, "lib", "1.0", tag="py2.py3-none-any"))
     index.add(make_wheel(src, "lib", "2.0", requires_python=">=3.8"), requires_python=">=3.8")
     index.add(make_wheel(src, "legacy", "1.0", tag="py2-none-any"))
@@ -71,3 +74,59 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str | None:
         return None
     url: str = request.getfixturevalue("postgres_url")
     return url
+
+
+class ApiServer:
+    """The real app on a real uvicorn server in a thread, on a free loopback port."""
+
+    def __init__(self, service: Service) -> None:
+        import socket
+        import threading
+
+        import uvicorn
+
+        from venvd.api import create_app
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        config = uvicorn.Config(create_app(service), host="127.0.0.1", port=port,
+                                log_level="warning", lifespan="on")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{port}"
+        import time
+
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.02)
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=120)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture
+def api(make_service: Callable[..., Service]) -> Iterator[Callable[..., httpx.Client]]:
+    """`api(index, **settings)`: an httpx client talking to a real server over that index."""
+    servers: list[ApiServer] = []
+    clients: list[httpx.Client] = []
+
+    def make(index: LocalIndex, **overrides: object) -> httpx.Client:
+        server = ApiServer(make_service(index, **overrides))
+        servers.append(server)
+        client = server.client()
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.close()
+    for server in servers:
+        server.stop()

@@ -9,16 +9,16 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
+import httpx
 
+from tests.service.conftest import ApiServer
 from tests.support.index_server import LocalIndex
-from venvd.api import create_app
 from venvd.service import Service
 
 LINUX_311 = {"python": "3.11", "platform": "manylinux_2_28_x86_64"}
 
 
-def _wait(client: TestClient, env_id: str, timeout: float = 120) -> dict[str, Any]:
+def _wait(client: httpx.Client, env_id: str, timeout: float = 120) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         doc: dict[str, Any] = client.get(f"/v1/environments/{env_id}").json()
@@ -29,8 +29,8 @@ def _wait(client: TestClient, env_id: str, timeout: float = 120) -> dict[str, An
 
 
 def test_create_is_idempotent_and_artifact_resumable(
-        world: LocalIndex, make_service: Callable[..., Service], database_url: str | None) -> None:
-    client = TestClient(create_app(make_service(world, database_url=database_url)))
+        world: LocalIndex, api: Callable[..., httpx.Client], database_url: str | None) -> None:
+    client = api(world, database_url=database_url)
     body = {"requirements": ["tool", "app"], "target": LINUX_311}
     first = client.post("/v1/environments", json=body)
     assert first.status_code in (200, 202), first.text
@@ -57,7 +57,8 @@ def test_create_is_idempotent_and_artifact_resumable(
 def test_concurrent_identical_requests_share_one_build(
         world: LocalIndex, make_service: Callable[..., Service]) -> None:
     service = make_service(world)
-    client = TestClient(create_app(service))
+    server = ApiServer(service)
+    client = server.client()
     body = {"requirements": ["built"], "target": LINUX_311}
     answers: list[dict[str, Any]] = []
     barrier = threading.Barrier(3)
@@ -74,13 +75,15 @@ def test_concurrent_identical_requests_share_one_build(
     assert len({a["id"] for a in answers}) == 1
     assert sum(1 for a in answers if a["created"]) == 1
     assert _wait(client, answers[0]["id"])["status"] == "ready"
-    built = list((service.settings.data_dir / "cache").glob("built-v1/*/*/*.whl"))
+    built = list((service.settings.data_dir / "cache").glob("built-v1/**/*.whl"))
     assert len(built) == 1
+    client.close()
+    server.stop()
 
 
 def test_failed_build_is_recorded_with_its_reason(world: LocalIndex,
-                                                  make_service: Callable[..., Service]) -> None:
-    client = TestClient(create_app(make_service(world)), raise_server_exceptions=False)
+                                                  api: Callable[..., httpx.Client]) -> None:
+    client = api(world)
     response = client.post("/v1/environments", json={"requirements": ["broken"],
                                                       "target": LINUX_311})
     assert response.status_code in (200, 202)
@@ -93,8 +96,8 @@ def test_failed_build_is_recorded_with_its_reason(world: LocalIndex,
 
 
 def test_foreign_windows_target_from_wheels(world: LocalIndex,
-                                            make_service: Callable[..., Service]) -> None:
-    client = TestClient(create_app(make_service(world)))
+                                            api: Callable[..., httpx.Client]) -> None:
+    client = api(world)
     response = client.post("/v1/environments", json={
         "requirements": ["tool"], "target": {"python": "3.12", "platform": "win_amd64"}})
     doc = _wait(client, response.json()["id"])
@@ -107,17 +110,17 @@ def test_foreign_windows_target_from_wheels(world: LocalIndex,
     ({"lock": {"packages": "nope"}, "target": LINUX_311}, 422),
     ({"requirements": ["tool"], "target": {"python": "3.11", "platform": "nope_os"}}, 422),
 ])
-def test_bad_input(world: LocalIndex, make_service: Callable[..., Service], body: dict,
+def test_bad_input(world: LocalIndex, api: Callable[..., httpx.Client], body: dict,
                    status: int) -> None:
-    client = TestClient(create_app(make_service(world)), raise_server_exceptions=False)
+    client = api(world)
     response = client.post("/v1/environments", json=body)
     assert response.status_code == status, response.text
     assert response.json()["error"]["message"]
 
 
 def test_unknown_environment_is_404(world: LocalIndex,
-                                    make_service: Callable[..., Service]) -> None:
-    client = TestClient(create_app(make_service(world)), raise_server_exceptions=False)
+                                    api: Callable[..., httpx.Client]) -> None:
+    client = api(world)
     response = client.get("/v1/environments/" + "0" * 64)
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"

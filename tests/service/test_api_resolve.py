@@ -6,28 +6,22 @@ import threading
 from collections.abc import Callable
 
 import pytest
-from fastapi.testclient import TestClient
+import httpx
 
 from tests.support.index_server import LocalIndex
-from venvd.api import create_app
 from venvd.service import Service
 
 LINUX_311 = {"python": "3.11", "platform": "manylinux_2_28_x86_64"}
 LINUX_27 = {"python": "2.7.6", "platform": "linux_x86_64"}
 
 
-def _client(service: Service) -> TestClient:
-    return TestClient(create_app(service), raise_server_exceptions=False)
-
-
 def pins(body: dict) -> dict[str, str]:
     return {p["name"]: p["version"] for p in body["packages"]}
 
 
-def test_resolve_then_cached(world: LocalIndex, make_service: Callable[..., Service],
+def test_resolve_then_cached(world: LocalIndex, api: Callable[..., httpx.Client],
                              database_url: str | None) -> None:
-    service = make_service(world, database_url=database_url)
-    client = _client(service)
+    client = api(world, database_url=database_url)
     body = {"requirements": ["app"], "target": LINUX_311}
     first = client.post("/v1/resolve", json=body)
     assert first.status_code == 200, first.text
@@ -46,8 +40,8 @@ def test_resolve_then_cached(world: LocalIndex, make_service: Callable[..., Serv
 
 
 def test_python27_target_is_evaluated_for_the_target(world: LocalIndex,
-                                                      make_service: Callable[..., Service]) -> None:
-    client = _client(make_service(world))
+                                                      api: Callable[..., httpx.Client]) -> None:
+    client = api(world)
     response = client.post("/v1/resolve", json={"requirements": ["app"], "target": LINUX_27})
     assert response.status_code == 200, response.text
     assert pins(response.json()) == {"app": "1.0", "lib": "1.0", "legacy": "1.0"}
@@ -55,8 +49,8 @@ def test_python27_target_is_evaluated_for_the_target(world: LocalIndex,
     assert env["sys_platform"] == "linux2"
 
 
-def test_formats(world: LocalIndex, make_service: Callable[..., Service]) -> None:
-    client = _client(make_service(world))
+def test_formats(world: LocalIndex, api: Callable[..., httpx.Client]) -> None:
+    client = api(world)
     body = {"requirements": ["app"], "target": LINUX_311}
     text = client.post("/v1/resolve", json=body, params={"format": "requirements"})
     assert text.status_code == 200
@@ -80,9 +74,9 @@ def test_formats(world: LocalIndex, make_service: Callable[..., Service]) -> Non
     ({"requirements": ["left", "right"], "target": LINUX_311}, 409, "shared"),
 ])
 def test_errors_are_json_and_name_the_problem(world: LocalIndex,
-                                              make_service: Callable[..., Service],
+                                              api: Callable[..., httpx.Client],
                                               body: dict, status: int, needle: str) -> None:
-    client = _client(make_service(world))
+    client = api(world)
     response = client.post("/v1/resolve", json=body)
     assert response.status_code == status, response.text
     error = response.json()["error"]
@@ -90,8 +84,8 @@ def test_errors_are_json_and_name_the_problem(world: LocalIndex,
 
 
 def test_conflict_explains_both_chains(world: LocalIndex,
-                                       make_service: Callable[..., Service]) -> None:
-    client = _client(make_service(world))
+                                       api: Callable[..., httpx.Client]) -> None:
+    client = api(world)
     response = client.post("/v1/resolve", json={"requirements": ["left", "right"],
                                                 "target": LINUX_311})
     assert response.status_code == 409
@@ -101,8 +95,8 @@ def test_conflict_explains_both_chains(world: LocalIndex,
 
 
 def test_upstream_failure_is_502_naming_the_index(world: LocalIndex,
-                                                  make_service: Callable[..., Service]) -> None:
-    client = _client(make_service(world))
+                                                  api: Callable[..., httpx.Client]) -> None:
+    client = api(world)
     world.fail("/simple/app/", 503, times=10)
     response = client.post("/v1/resolve", json={"requirements": ["app"], "target": LINUX_311})
     assert response.status_code == 502, response.text
@@ -130,8 +124,8 @@ def test_concurrent_identical_requests_share_one_resolution(
     assert len([r for r in world.requests_to("/simple/app/") if r.method == "GET"]) == 1
 
 
-def test_health(world: LocalIndex, make_service: Callable[..., Service]) -> None:
-    response = _client(make_service(world)).get("/v1/health")
+def test_health(world: LocalIndex, api: Callable[..., httpx.Client]) -> None:
+    response = api(world).get("/v1/health")
     assert response.status_code == 200
     assert response.json()["status"] == "ok"
 

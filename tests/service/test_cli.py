@@ -104,6 +104,8 @@ def server(world: LocalIndex, tmp_path: Path) -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+        if proc.stderr:
+            proc.stderr.close()
 
 
 def test_resolve_against_server(server: str, tmp_path: Path) -> None:

@@ -138,9 +138,9 @@ def create(dest: Path, requirements: tuple[str, ...], requirement_files: tuple[P
         body.update(requirements=reqs, constraints=constraints,
                     options={"prereleases": parsed.pre})
         index_url = index_url or parsed.index_url
-    if server and (index_url or extra_index_url or find_links or data_dir or database_url):
-        raise InputError("index, data-dir and database options configure the in-process service; "
-                         "a server (--server/VENVD_SERVER) uses its own configuration")
+    if server and (index_url or extra_index_url or find_links):
+        raise InputError("index options configure the in-process service; a server "
+                         "(--server/VENVD_SERVER) resolves with its own indexes")
     settings = None if server else build_settings(data_dir, database_url, index_url,
                                                   extra_index_url, find_links)
     client = connect(server, settings)

@@ -73,9 +73,9 @@ def resolve(requirements: tuple[str, ...], requirement_files: tuple[Path, ...],
     }
     from venvd.client import connect
 
-    if server and (index_url or extra_index_url or find_links or data_dir or database_url):
-        raise InputError("index, data-dir and database options configure the in-process service; "
-                         "a server (--server/VENVD_SERVER) uses its own configuration")
+    if server and (index_url or extra_index_url or find_links):
+        raise InputError("index options configure the in-process service; a server "
+                         "(--server/VENVD_SERVER) resolves with its own indexes")
     settings = None if server else build_settings(data_dir, database_url, index_url,
                                                   extra_index_url, find_links)
     client = connect(server, settings)
