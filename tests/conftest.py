@@ -23,3 +23,38 @@ def local_index(tmp_path: Path) -> Iterator[Callable[..., LocalIndex]]:
     yield make
     for index in started:
         index.stop()
+
+
+# -- PostgreSQL (store layer) -----------------------------------------------------------------
+# A fresh schema per test session; the URL's search_path points into it. Unreachable PostgreSQL:
+# skip with the reason, except in CI (CI=true), where it is a failure.
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """``VENVD_TEST_POSTGRES_URL`` (default: local trust auth) scoped to a fresh random schema."""
+    import os
+    import uuid
+
+    import sqlalchemy as sa
+
+    base = os.environ.get("VENVD_TEST_POSTGRES_URL",
+                          "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    schema = f"venvd_test_{uuid.uuid4().hex[:12]}"
+    engine = sa.create_engine(base, poolclass=sa.pool.NullPool,
+                              connect_args={"connect_timeout": 5})
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    except sa.exc.OperationalError as exc:
+        engine.dispose()
+        shown = sa.make_url(base).render_as_string(hide_password=True)
+        reason = f"PostgreSQL is not reachable at {shown}: {exc.orig}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        print(reason)
+        pytest.skip(reason)
+    url = sa.make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
+    yield url.render_as_string(hide_password=False)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+    engine.dispose()

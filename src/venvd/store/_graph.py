@@ -1,0 +1,76 @@
+"""Graph queries over the stored dependency edges (``WITH RECURSIVE``, same SQL on both dialects).
+
+Edges are Requires-Dist entries taken whole: extras and markers are not evaluated here, so these
+walks over-approximate what any one target needs. That is what warming a cache wants (`closure`),
+and `why` narrows it to the packages actually in an environment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from venvd.store._models import DependencyEdgeRow
+
+__all__ = ["WHY_SQL", "reachable_names"]
+
+
+def reachable_names(roots: Sequence[str]) -> sa.Select[Any]:
+    """SELECT of every project name reachable from `roots` (included) along dependency edges.
+
+    `roots` must not be empty.
+
+    UNION (not UNION ALL) drops names already reached, so cycles terminate.
+    """
+    edge = DependencyEdgeRow.__table__.c
+    # PostgreSQL wants the recursive and non-recursive terms to have the same type: cast both.
+    given = sa.union_all(*(
+        sa.select(sa.cast(sa.literal(name, sa.String), sa.String).label("name")) for name in roots
+    )).subquery("roots")
+    anchor = sa.select(given.c.name)
+    reach = anchor.cte("reach", recursive=True)
+    reach = reach.union(
+        sa.select(sa.cast(edge.dependency, sa.String)).join(reach, edge.project == reach.c.name)
+    )
+    return sa.select(reach.c.name)
+
+
+# Chains from an environment's roots to :target through the environment's own packages, shortest
+# ones only (all simple paths can be exponentially many): `up` walks edges backwards from the
+# target, `dist` is each package's distance to it, and `chains` walks forwards from the roots along
+# the edges that get one step closer. Edges count only from the metadata of the pinned version.
+WHY_SQL = sa.text("""
+WITH RECURSIVE
+env_edges(parent, child) AS (
+    SELECT DISTINCT e.project, e.dependency
+    FROM environment_packages p
+    JOIN core_metadata m ON m.name = p.name AND m.version_key = p.version_key
+    JOIN dependency_edges e ON e.metadata_id = m.id
+    JOIN environment_packages c
+        ON c.environment_id = p.environment_id AND c.name = e.dependency
+    WHERE p.environment_id = :environment_id
+),
+up(name, depth) AS (
+    SELECT CAST(:target AS VARCHAR), 0
+    UNION
+    SELECT ee.parent, up.depth + 1
+    FROM env_edges ee JOIN up ON ee.child = up.name
+    WHERE up.depth < :max_depth
+),
+dist(name, depth) AS (
+    SELECT name, MIN(depth) FROM up GROUP BY name
+),
+chains(name, path) AS (
+    SELECT d.name, CAST(d.name AS TEXT) FROM dist d WHERE d.name IN :roots
+    UNION ALL
+    SELECT ee.child, CAST(chains.path || ' ' || ee.child AS TEXT)
+    FROM chains
+    JOIN env_edges ee ON ee.parent = chains.name
+    JOIN dist dp ON dp.name = chains.name
+    JOIN dist dc ON dc.name = ee.child
+    WHERE dc.depth = dp.depth - 1
+)
+SELECT path FROM chains WHERE name = :target ORDER BY path LIMIT :limit
+""").bindparams(sa.bindparam("roots", expanding=True))

@@ -1,0 +1,159 @@
+"""The store's tables as SQLAlchemy 2 typed ORM models.
+
+The schema itself is created and changed only by the Alembic migrations in `migrations/`; these
+models must describe the same schema (a test compares them with the migrated database).
+
+    projects 1──* files                     a project page as last fetched from its index
+    core_metadata 1──* dependency_edges     per-file metadata (immutable) and its Requires-Dist
+    resolutions                             cached locks by resolution key
+    environments 1──* environment_packages  builds by environment key, and what they contain
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from venvd.store._types import JSON_VALUE, VERSION_KEY, UTCDateTime
+
+__all__ = [
+    "ENVIRONMENT_STATUSES",
+    "Base",
+    "DependencyEdgeRow",
+    "EnvironmentPackageRow",
+    "EnvironmentRow",
+    "FileRow",
+    "MetadataRow",
+    "ProjectRow",
+    "ResolutionRow",
+]
+
+ENVIRONMENT_STATUSES = ("queued", "building", "ready", "failed")
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class ProjectRow(Base):
+    __tablename__ = "projects"
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String, unique=True)  # canonical (PEP 503)
+    index_url: Mapped[str] = mapped_column(sa.String)
+    etag: Mapped[str | None] = mapped_column(sa.String)
+    fetched_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class FileRow(Base):
+    __tablename__ = "files"
+    __table_args__ = (sa.Index("ix_files_project_id_version_key", "project_id", "version_key"),)
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("projects.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(sa.Integer)  # the index's order, kept for determinism
+    filename: Mapped[str] = mapped_column(sa.String)
+    url: Mapped[str] = mapped_column(sa.String)
+    sha256: Mapped[str | None] = mapped_column(sa.String)
+    size: Mapped[int | None] = mapped_column(sa.BigInteger)
+    requires_python: Mapped[str | None] = mapped_column(sa.String)
+    yanked: Mapped[str | None] = mapped_column(sa.String)  # NULL: not yanked; else the reason
+    upload_time: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    metadata_sha256: Mapped[str | None] = mapped_column(sa.String)
+    version: Mapped[str] = mapped_column(sa.String)
+    version_key: Mapped[str] = mapped_column(VERSION_KEY)
+    kind: Mapped[str] = mapped_column(sa.String)
+    tags: Mapped[list[str]] = mapped_column(JSON_VALUE)
+    index_url: Mapped[str] = mapped_column(sa.String)
+
+
+class MetadataRow(Base):
+    __tablename__ = "core_metadata"
+    __table_args__ = (sa.Index("ix_core_metadata_name_version_key", "name", "version_key"),)
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
+    file_key: Mapped[str] = mapped_column(sa.String, unique=True)  # DistFile.cache_key
+    name: Mapped[str] = mapped_column(sa.String)
+    version: Mapped[str] = mapped_column(sa.String)
+    version_key: Mapped[str] = mapped_column(VERSION_KEY)
+    requires_python: Mapped[str | None] = mapped_column(sa.String)
+    requires_dist: Mapped[list[str]] = mapped_column(JSON_VALUE)
+    provides_extra: Mapped[list[str]] = mapped_column(JSON_VALUE)
+
+
+class DependencyEdgeRow(Base):
+    """One Requires-Dist entry: `project` (the metadata's name, repeated so that graph walks need no
+    join) depends on `dependency` under whatever extras and markers `requirement` carries."""
+
+    __tablename__ = "dependency_edges"
+    __table_args__ = (
+        sa.Index("ix_dependency_edges_project_dependency", "project", "dependency"),
+        sa.Index("ix_dependency_edges_dependency", "dependency"),
+        sa.Index("ix_dependency_edges_metadata_id", "metadata_id"),
+    )
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
+    metadata_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("core_metadata.id", ondelete="CASCADE"))
+    project: Mapped[str] = mapped_column(sa.String)
+    dependency: Mapped[str] = mapped_column(sa.String)
+    requirement: Mapped[str] = mapped_column(sa.String)
+
+
+class ResolutionRow(Base):
+    __tablename__ = "resolutions"
+
+    key: Mapped[str] = mapped_column(sa.String, primary_key=True)
+    request: Mapped[dict[str, Any]] = mapped_column(JSON_VALUE)
+    lock: Mapped[dict[str, Any]] = mapped_column(JSON_VALUE)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # NULL: permanent
+
+
+class EnvironmentRow(Base):
+    __tablename__ = "environments"
+    __table_args__ = (
+        sa.CheckConstraint(
+            "status IN ('queued', 'building', 'ready', 'failed')", name="status"),
+        sa.Index("ix_environments_status", "status"),
+        sa.Index("ix_environments_lock_id", "lock_id"),
+    )
+
+    id: Mapped[str] = mapped_column(sa.String, primary_key=True)  # the environment key
+    lock_id: Mapped[str] = mapped_column(sa.String)
+    target_key: Mapped[str] = mapped_column(sa.String)
+    status: Mapped[str] = mapped_column(sa.String)
+    roots: Mapped[list[str]] = mapped_column(JSON_VALUE)  # canonical names requested
+    lock: Mapped[Any | None] = mapped_column(JSON_VALUE)  # the lock JSON it was built from
+    request: Mapped[Any | None] = mapped_column(JSON_VALUE)  # a summary of the request
+    artifact_path: Mapped[str | None] = mapped_column(sa.String)
+    sha256: Mapped[str | None] = mapped_column(sa.String)
+    size: Mapped[int | None] = mapped_column(sa.BigInteger)
+    manifest: Mapped[Any | None] = mapped_column(JSON_VALUE)
+    error: Mapped[Any | None] = mapped_column(JSON_VALUE)
+    progress: Mapped[Any | None] = mapped_column(JSON_VALUE)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class EnvironmentPackageRow(Base):
+    __tablename__ = "environment_packages"
+    __table_args__ = (sa.Index("ix_environment_packages_name", "name"),)
+
+    environment_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("environments.id", ondelete="CASCADE"), primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String, primary_key=True)  # canonical
+    version: Mapped[str] = mapped_column(sa.String)
+    version_key: Mapped[str] = mapped_column(VERSION_KEY)

@@ -1,0 +1,151 @@
+"""The values the store hands out, and their conversion from and to rows.
+
+All are frozen dataclasses holding `venvd.dist` values and timezone-aware UTC datetimes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+from typing import Any, Literal
+
+from packaging.tags import Tag, parse_tag
+from packaging.utils import NormalizedName
+from packaging.version import Version
+
+from venvd.dist import CoreMetadata, DistFile
+from venvd.store._models import EnvironmentRow, MetadataRow
+from venvd.store._types import require_aware
+from venvd.store.versionkey import version_sort_key
+
+__all__ = [
+    "CachedPage",
+    "Closure",
+    "EnvironmentRecord",
+    "EnvironmentStatus",
+    "StoredResolution",
+    "file_from_row",
+    "file_values",
+    "metadata_from_row",
+]
+
+EnvironmentStatus = Literal["queued", "building", "ready", "failed"]
+
+
+@dataclasses.dataclass(frozen=True)
+class CachedPage:
+    """A project page as last fetched: its files in the index's order, and revalidation data."""
+
+    name: NormalizedName
+    index_url: str
+    files: list[DistFile]
+    etag: str | None
+    fetched_at: datetime
+
+
+@dataclasses.dataclass(frozen=True)
+class Closure:
+    """What the store knows about the projects reachable from some roots through Requires-Dist.
+
+    `names` holds every reachable canonical name (whether or not a page is stored for it);
+    `pages` the stored pages among them; `metadata` every stored metadata of those projects, by
+    `DistFile.cache_key`.
+    """
+
+    names: frozenset[str]
+    pages: dict[str, CachedPage]
+    metadata: dict[str, CoreMetadata]
+
+
+@dataclasses.dataclass(frozen=True)
+class StoredResolution:
+    key: str
+    request: dict[str, Any]
+    lock: dict[str, Any]
+    created_at: datetime
+    expires_at: datetime | None  # None: permanent
+
+
+@dataclasses.dataclass(frozen=True)
+class EnvironmentRecord:
+    """An environment build: its identity, state, and (when ready) its artifact."""
+
+    id: str
+    lock_id: str
+    target_key: str
+    status: EnvironmentStatus
+    roots: list[str]
+    lock: Any | None
+    request: Any | None
+    artifact_path: str | None
+    sha256: str | None
+    size: int | None
+    manifest: Any | None
+    error: Any | None
+    progress: Any | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_row(cls, row: EnvironmentRow) -> EnvironmentRecord:
+        return cls(
+            id=row.id, lock_id=row.lock_id, target_key=row.target_key,
+            status=row.status,  # type: ignore[arg-type]  # the CHECK constraint guarantees it
+            roots=list(row.roots), lock=row.lock, request=row.request,
+            artifact_path=row.artifact_path, sha256=row.sha256,
+            size=row.size, manifest=row.manifest, error=row.error, progress=row.progress,
+            created_at=row.created_at, updated_at=row.updated_at,
+        )
+
+
+def file_values(project_id: int, position: int, f: DistFile) -> dict[str, Any]:
+    """Column values of the `files` row for `f`."""
+    return {
+        "project_id": project_id,
+        "position": position,
+        "filename": f.filename,
+        "url": f.url,
+        "sha256": f.sha256,
+        "size": f.size,
+        "requires_python": f.requires_python,
+        "yanked": f.yanked,
+        "upload_time": require_aware(f.upload_time),
+        "metadata_sha256": f.metadata_sha256,
+        "version": str(f.version),
+        "version_key": version_sort_key(f.version),
+        "kind": f.kind,
+        "tags": sorted(str(t) for t in f.tags),
+        "index_url": f.index_url,
+    }
+
+
+def file_from_row(project: str, row: Any) -> DistFile:
+    """The DistFile of a `files` row (a `FileRow` or a result row with its columns)."""
+    tags: set[Tag] = set()
+    for text in row.tags:
+        tags.update(parse_tag(text))
+    return DistFile(
+        project=NormalizedName(project),
+        filename=row.filename,
+        url=row.url,
+        version=Version(row.version),
+        kind="wheel" if row.kind == "wheel" else "sdist",
+        tags=frozenset(tags),
+        sha256=row.sha256,
+        size=row.size,
+        requires_python=row.requires_python,
+        yanked=row.yanked,
+        upload_time=row.upload_time,
+        metadata_sha256=row.metadata_sha256,
+        index_url=row.index_url,
+    )
+
+
+def metadata_from_row(row: MetadataRow) -> CoreMetadata:
+    return CoreMetadata(
+        name=NormalizedName(row.name),
+        version=Version(row.version),
+        requires_dist=tuple(row.requires_dist),
+        requires_python=row.requires_python,
+        provides_extra=tuple(row.provides_extra),
+    )

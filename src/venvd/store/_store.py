@@ -1,0 +1,376 @@
+"""`Store`: the persistent state of venvd behind one small, thread-safe API.
+
+One engine per Store, a session (and transaction) per call, so a Store may be shared by threads
+and several processes may open the same database (SQLite file or PostgreSQL) at once. Opening runs
+the migrations (see `_migrate`). Datetimes are timezone-aware UTC in and out; naive ones are
+refused with ValueError. Names are canonicalized (PEP 503) on the way in.
+
+Misses are return values (None, empty collections); `NotFound` is raised only when a call needs an
+environment that does not exist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import SpecifierSet
+from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import Version
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from venvd.dist import CoreMetadata, DistFile
+from venvd.store import _environments
+from venvd.store._engine import WRITE_OPTION, create_engine
+from venvd.store._graph import reachable_names
+from venvd.store._migrate import upgrade
+from venvd.store._models import (
+    DependencyEdgeRow,
+    FileRow,
+    MetadataRow,
+    ProjectRow,
+    ResolutionRow,
+)
+from venvd.store._records import (
+    CachedPage,
+    Closure,
+    EnvironmentRecord,
+    EnvironmentStatus,
+    StoredResolution,
+    file_from_row,
+    file_values,
+    metadata_from_row,
+)
+from venvd.store._types import require_aware
+from venvd.store._versions import key_range
+from venvd.store.versionkey import version_sort_key
+
+__all__ = ["DATABASE_FILENAME", "Store", "sqlite_url_for"]
+
+# Versioned like every storage name: a new incompatible layout gets a new file, not a migration.
+DATABASE_FILENAME = "venvd-v1.sqlite3"
+# Bound parameters per IN list: well under SQLite's and PostgreSQL's limits.
+_CHUNK = 500
+
+
+def sqlite_url_for(data_dir: Path) -> str:
+    """The SQLAlchemy URL of the default store file in `data_dir` (created on open if missing)."""
+    return f"sqlite:///{(Path(data_dir) / DATABASE_FILENAME).resolve()}"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Store:
+    """The venvd database. Create with `Store.open(url)`; close with `close()` (or `with`)."""
+
+    def __init__(self, engine: Engine) -> None:
+        """Wrap an engine whose database is already migrated; prefer `Store.open`."""
+        self._engine = engine
+        self._dialect = engine.dialect.name
+
+    @classmethod
+    def open(cls, url: str) -> Store:
+        """Connect to `url` and migrate its schema to the current revision."""
+        engine = create_engine(url)
+        try:
+            upgrade(engine)
+        except BaseException:
+            engine.dispose()
+            raise
+        return cls(engine)
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def dialect(self) -> str:
+        """``"sqlite"`` or ``"postgresql"``."""
+        return self._dialect
+
+    @contextmanager
+    def _session(self, write: bool = False) -> Iterator[Session]:
+        """A session in one transaction, committed on success; `write` takes SQLite's write lock
+        at BEGIN (see `_engine`)."""
+        with self._engine.connect() as conn:
+            if write:
+                conn.execution_options(**{WRITE_OPTION: True})
+            with Session(bind=conn, expire_on_commit=False) as session, session.begin():
+                yield session
+
+    def _insert(self, entity: Any) -> Any:
+        """The dialect's INSERT, for ON CONFLICT clauses (both dialects spell them the same)."""
+        if self._dialect == "postgresql":
+            from sqlalchemy.dialects import postgresql
+
+            return postgresql.insert(entity)
+        from sqlalchemy.dialects import sqlite
+
+        return sqlite.insert(entity)
+
+    # -- project pages -------------------------------------------------------------------------
+
+    def get_project_page(self, name: str) -> CachedPage | None:
+        """The stored page of project `name`, or None if it was never stored."""
+        with self._session() as s:
+            pages = self._pages(s, [canonicalize_name(name)])
+        return next(iter(pages.values()), None)
+
+    def put_project_page(self, name: str, index_url: str, files: Sequence[DistFile],
+                         etag: str | None, fetched_at: datetime) -> None:
+        """Store the page of project `name`, replacing its previous file list atomically."""
+        name = canonicalize_name(name)
+        require_aware(fetched_at)
+        rows = [file_values(0, i, f) for i, f in enumerate(files)]  # validates before writing
+        with self._session(write=True) as s:
+            stmt = self._insert(ProjectRow).values(
+                name=name, index_url=index_url, etag=etag, fetched_at=fetched_at)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=["name"],
+                set_={"index_url": stmt.excluded.index_url, "etag": stmt.excluded.etag,
+                      "fetched_at": stmt.excluded.fetched_at},
+            ).returning(ProjectRow.id)
+            project_id = s.execute(stmt).scalar_one()
+            s.execute(sa.delete(FileRow).where(FileRow.project_id == project_id))
+            if rows:
+                s.execute(sa.insert(FileRow), [{**row, "project_id": project_id} for row in rows])
+
+    def touch_project_page(self, name: str, fetched_at: datetime,
+                           etag: str | None = None) -> bool:
+        """Mark a stored page as revalidated (HTTP 304) at `fetched_at`; a new `etag` replaces the
+        stored one, None keeps it. False when no page of `name` is stored."""
+        values: dict[str, Any] = {"fetched_at": require_aware(fetched_at)}
+        if etag is not None:
+            values["etag"] = etag
+        with self._session(write=True) as s:
+            result = s.execute(sa.update(ProjectRow)
+                               .where(ProjectRow.name == canonicalize_name(name))
+                               .values(**values))
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def versions(self, name: str, specifier: SpecifierSet | None = None, *,
+                 prereleases: bool | None = None) -> list[Version]:
+        """The distinct versions of the stored files of `name`, newest first.
+
+        With a specifier, only those it admits, as ``specifier.filter(..., prereleases)`` decides
+        (so by default pre-releases only when the specifier asks for them or nothing else
+        matches); SQL pre-filters by sort key range first.
+        """
+        query = (sa.select(FileRow.version, FileRow.version_key).distinct()
+                 .join(ProjectRow, ProjectRow.id == FileRow.project_id)
+                 .where(ProjectRow.name == canonicalize_name(name))
+                 .order_by(FileRow.version_key.desc()))
+        if specifier is not None:
+            low, high = key_range(specifier)
+            if low is not None:
+                query = query.where(FileRow.version_key >= low)
+            if high is not None:
+                query = query.where(FileRow.version_key < high)
+        with self._session() as s:
+            rows = s.execute(query).all()
+        # 1.0 and 1.0.0 are one version: keep one spelling per key, the same on every database.
+        spellings: dict[str, str] = {}
+        for text, key in rows:
+            if key not in spellings or (len(text), text) < (len(spellings[key]), spellings[key]):
+                spellings[key] = text
+        found = [Version(text) for text in spellings.values()]
+        if specifier is None:
+            return found
+        return list(specifier.filter(found, prereleases=prereleases))
+
+    def _pages(self, s: Session, names: Iterable[str]) -> dict[str, CachedPage]:
+        files = FileRow.__table__
+        pages: dict[str, CachedPage] = {}
+        file_lists: dict[str, list[DistFile]] = {}
+        names = list(names)
+        for start in range(0, len(names), _CHUNK):
+            # Labels: `files` has columns named like these (id, index_url).
+            query = (sa.select(ProjectRow.name.label("page_name"),
+                               ProjectRow.index_url.label("page_index_url"),
+                               ProjectRow.etag.label("page_etag"),
+                               ProjectRow.fetched_at.label("page_fetched_at"), files)
+                     .outerjoin(files, files.c.project_id == ProjectRow.id)
+                     .where(ProjectRow.name.in_(names[start:start + _CHUNK]))
+                     .order_by(ProjectRow.name, files.c.position))
+            for row in s.execute(query):
+                name = row.page_name
+                if name not in pages:
+                    file_lists[name] = []
+                    pages[name] = CachedPage(name=NormalizedName(name),
+                                             index_url=row.page_index_url,
+                                             files=file_lists[name], etag=row.page_etag,
+                                             fetched_at=row.page_fetched_at)
+                if row.filename is not None:
+                    file_lists[name].append(file_from_row(name, row))
+        return pages
+
+    # -- metadata ------------------------------------------------------------------------------
+
+    def get_metadata(self, file_key: str) -> CoreMetadata | None:
+        """The metadata stored for `file_key` (a `DistFile.cache_key`), or None."""
+        return self.get_metadata_many([file_key]).get(file_key)
+
+    def get_metadata_many(self, keys: Iterable[str]) -> dict[str, CoreMetadata]:
+        """The stored metadata of those of `keys` that have some, by key."""
+        keys = list(dict.fromkeys(keys))
+        found: dict[str, CoreMetadata] = {}
+        with self._session() as s:
+            for start in range(0, len(keys), _CHUNK):
+                rows = s.scalars(sa.select(MetadataRow)
+                                 .where(MetadataRow.file_key.in_(keys[start:start + _CHUNK])))
+                found.update((row.file_key, metadata_from_row(row)) for row in rows)
+        return found
+
+    def put_metadata(self, file_key: str, meta: CoreMetadata) -> bool:
+        """Store `meta` for `file_key` with one dependency edge per parseable Requires-Dist entry.
+
+        Metadata is immutable: when `file_key` is already stored (or another caller stores it
+        concurrently) nothing changes. True when this call stored it.
+        """
+        name = canonicalize_name(meta.name)
+        with self._session(write=True) as s:
+            stmt = self._insert(MetadataRow).values(
+                file_key=file_key, name=name, version=str(meta.version),
+                version_key=version_sort_key(meta.version),
+                requires_python=meta.requires_python, requires_dist=list(meta.requires_dist),
+                provides_extra=list(meta.provides_extra),
+            ).on_conflict_do_nothing(index_elements=["file_key"]).returning(MetadataRow.id)
+            metadata_id = s.execute(stmt).scalar_one_or_none()
+            if metadata_id is None:
+                return False
+            edges = []
+            for text in meta.requires_dist:
+                try:
+                    dependency = canonicalize_name(Requirement(text).name)
+                except InvalidRequirement:
+                    continue  # unparseable entries are ignored, as CoreMetadata.requirements() does
+                edges.append({"metadata_id": metadata_id, "project": name,
+                              "dependency": dependency, "requirement": text})
+            if edges:
+                s.execute(sa.insert(DependencyEdgeRow), edges)
+            return True
+
+    def closure(self, names: Iterable[str]) -> Closure:
+        """Everything stored about the projects reachable from `names` through Requires-Dist
+        (extras and markers not evaluated, so a superset of any one target's needs).
+
+        Three queries: one ``WITH RECURSIVE`` for the names, then their pages, then their metadata.
+        """
+        roots = sorted({canonicalize_name(n) for n in names})
+        if not roots:
+            return Closure(names=frozenset(), pages={}, metadata={})
+        with self._session() as s:
+            reachable = sorted(set(s.scalars(reachable_names(roots))))
+            pages = self._pages(s, reachable)
+            metadata: dict[str, CoreMetadata] = {}
+            for start in range(0, len(reachable), _CHUNK):
+                rows = s.scalars(sa.select(MetadataRow).where(
+                    MetadataRow.name.in_(reachable[start:start + _CHUNK]))
+                    .order_by(MetadataRow.file_key))
+                metadata.update((row.file_key, metadata_from_row(row)) for row in rows)
+        return Closure(names=frozenset(reachable), pages=pages, metadata=metadata)
+
+    # -- resolutions ---------------------------------------------------------------------------
+
+    def get_resolution(self, key: str, now: datetime | None = None) -> StoredResolution | None:
+        """The resolution stored under `key` if still fresh at `now` (default: the current time)."""
+        now = require_aware(now) or _now()
+        with self._session() as s:
+            row = s.scalars(sa.select(ResolutionRow).where(
+                ResolutionRow.key == key,
+                sa.or_(ResolutionRow.expires_at.is_(None), ResolutionRow.expires_at > now),
+            )).one_or_none()
+            if row is None:
+                return None
+            return StoredResolution(key=row.key, request=row.request, lock=row.lock,
+                                    created_at=row.created_at, expires_at=row.expires_at)
+
+    def put_resolution(self, key: str, request: dict[str, Any], lock: dict[str, Any],
+                       expires_at: datetime | None, *, created_at: datetime | None = None) -> None:
+        """Store (or replace) the resolution under `key`; `expires_at` None keeps it forever."""
+        require_aware(expires_at)
+        require_aware(created_at)
+        with self._session(write=True) as s:
+            stmt = self._insert(ResolutionRow).values(
+                key=key, request=request, lock=lock, created_at=created_at or _now(),
+                expires_at=expires_at)
+            s.execute(stmt.on_conflict_do_update(
+                index_elements=["key"],
+                set_={"request": stmt.excluded.request, "lock": stmt.excluded.lock,
+                      "created_at": stmt.excluded.created_at,
+                      "expires_at": stmt.excluded.expires_at},
+            ))
+
+    # -- environments (queries in _environments) -----------------------------------------------
+
+    def get_environment(self, environment_id: str) -> EnvironmentRecord | None:
+        with self._session() as s:
+            return _environments.get(s, environment_id)
+
+    def create_environment(self, environment_id: str, lock_id: str, target_key: str,
+                           status: EnvironmentStatus = "queued", *,
+                           roots: Iterable[str] = (), lock: Any | None = None,
+                           request: Any | None = None) -> tuple[EnvironmentRecord, bool]:
+        """Create the environment record unless it exists; exactly one of any number of racing
+        callers gets ``created=True``, all get the stored record (an existing one unchanged).
+
+        `roots` are the requested project names (the starts of `why` chains), `lock` the lock
+        JSON, `request` whatever summary of the request the caller wants to show later.
+        """
+        now = _now()
+        with self._session(write=True) as s:
+            stmt = self._insert(_environments.EnvironmentRow).values(
+                id=environment_id, lock_id=lock_id, target_key=target_key,
+                status=_environments.check_status(status),
+                roots=sorted({canonicalize_name(r) for r in roots}), lock=lock, request=request,
+                created_at=now, updated_at=now,
+            ).on_conflict_do_nothing(index_elements=["id"]).returning(
+                _environments.EnvironmentRow.id)
+            created = s.execute(stmt).scalar_one_or_none() is not None
+            record = _environments.get(s, environment_id)
+        assert record is not None  # inserted or already there, and environments are not deleted
+        return record, created
+
+    def update_environment(self, environment_id: str, **fields: Any) -> EnvironmentRecord:
+        """Set some of: status, roots, lock, request, artifact_path, sha256, size, manifest, error,
+        progress (None clears one).
+
+        `updated_at` is set to now. Raises NotFound for an unknown id, TypeError for an unknown
+        field and ValueError for an unknown status.
+        """
+        with self._session(write=True) as s:
+            return _environments.update(s, environment_id, fields, _now())
+
+    def set_environment_packages(self, environment_id: str,
+                                 packages: Iterable[tuple[str, str]]) -> None:
+        """Replace the (name, version) pairs the environment contains; NotFound if unknown."""
+        with self._session(write=True) as s:
+            _environments.set_packages(s, environment_id, packages)
+
+    def environments_containing(self, name: str, version: str | None = None) -> list[str]:
+        """Ids of the environments that contain project `name` (at `version`, if given), sorted."""
+        with self._session() as s:
+            return _environments.containing(s, canonicalize_name(name), version)
+
+    def why(self, environment_id: str, name: str, *, limit: int = 100) -> list[list[str]]:
+        """Dependency chains ``[root, ..., name]`` from the environment's roots to `name`.
+
+        The shortest chains from each root that reaches `name` (at most `limit`, sorted), walking
+        the stored Requires-Dist edges of the environment's pinned versions between packages the
+        environment contains. [] when `name` is not in it; NotFound for an unknown environment.
+        """
+        with self._session() as s:
+            return _environments.why(s, environment_id, canonicalize_name(name), limit)

@@ -1,0 +1,95 @@
+"""Migrations: packaged, idempotent, safe when processes race, and equal to the models."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from importlib import resources
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+from venvd.errors import VenvdError
+from venvd.store import Store, sqlite_url_for
+from venvd.store._migrate import HEAD_REVISION, MIGRATIONS_DIR
+from venvd.store._models import Base
+
+
+def test_migration_scripts_are_package_data() -> None:
+    migrations = resources.files("venvd.store") / "migrations"
+    assert (migrations / "env.py").is_file()
+    assert (migrations / "versions" / "0001_initial.py").is_file()
+
+
+def test_head_revision_constant_is_alembics_head() -> None:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    assert ScriptDirectory.from_config(config).get_heads() == [HEAD_REVISION]
+
+
+def _revision(url: str) -> list[str]:
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT version_num FROM alembic_version"))
+        revisions = [row[0] for row in rows]
+    engine.dispose()
+    return revisions
+
+
+def test_open_twice_keeps_data(store_url: str) -> None:
+    with Store.open(store_url) as store:
+        store.put_resolution("k", {}, {"id": "x"}, None)
+    with Store.open(store_url) as store:
+        assert store.get_resolution("k") is not None
+    assert _revision(store_url) == [HEAD_REVISION]
+
+
+def test_migrated_schema_matches_the_models(store_url: str) -> None:
+    engine = sa.create_engine(store_url, poolclass=sa.pool.NullPool)
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    engine.dispose()
+    assert diff == []
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database that has never been migrated (PostgreSQL: a schema of its own)."""
+    if request.param == "sqlite":
+        yield sqlite_url_for(tmp_path)
+        return
+    base = sa.make_url(request.getfixturevalue("postgres_url"))
+    schema = f"venvd_fresh_{uuid.uuid4().hex[:10]}"
+    engine = sa.create_engine(base, poolclass=sa.pool.NullPool)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    yield base.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
+        hide_password=False)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+    engine.dispose()
+
+
+def test_processes_opening_a_new_database_at_once(fresh_url: str) -> None:
+    script = ("import sys; from venvd.store import Store\n"
+              "s = Store.open(sys.argv[1]); s.put_resolution(sys.argv[2], {}, {}, None); s.close()")
+    procs = [subprocess.Popen([sys.executable, "-c", script, fresh_url, f"k{i}"],
+                              stderr=subprocess.PIPE, text=True) for i in range(4)]
+    for proc in procs:
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
+    assert _revision(fresh_url) == [HEAD_REVISION]
+    with Store.open(fresh_url) as store:
+        assert all(store.get_resolution(f"k{i}") is not None for i in range(4))
+
+
+def test_in_memory_sqlite_is_refused() -> None:
+    with pytest.raises(VenvdError, match="in-memory"):
+        Store.open("sqlite://")
