@@ -33,7 +33,7 @@ class Service:
     @classmethod
     def open(cls, settings: Settings | None = None) -> Service:
         settings = settings or Settings()
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        (settings.data_dir / "tmp").mkdir(parents=True, exist_ok=True)
         store = Store.open(settings.resolved_database_url)
         config = IndexConfig(index_urls=settings.index_urls, find_links=tuple(settings.find_links))
         index = IndexClient(config, timeout=settings.http_timeout, retries=settings.http_retries,
