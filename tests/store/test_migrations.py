@@ -78,10 +78,19 @@ def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 
 def test_processes_opening_a_new_database_at_once(fresh_url: str) -> None:
+    # Each process imports first and waits for "go" on stdin, so that the migrations really race.
     script = ("import sys; from venvd.store import Store\n"
+              "print('ready', flush=True); sys.stdin.readline()\n"
               "s = Store.open(sys.argv[1]); s.put_resolution(sys.argv[2], {}, {}, None); s.close()")
     procs = [subprocess.Popen([sys.executable, "-c", script, fresh_url, f"k{i}"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True) for i in range(4)]
+    for proc in procs:
+        assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
+    for proc in procs:
+        assert proc.stdin is not None
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
     for proc in procs:
         _, err = proc.communicate(timeout=60)
         assert proc.returncode == 0, err
@@ -93,3 +102,15 @@ def test_processes_opening_a_new_database_at_once(fresh_url: str) -> None:
 def test_in_memory_sqlite_is_refused() -> None:
     with pytest.raises(VenvdError, match="in-memory"):
         Store.open("sqlite://")
+
+
+def test_sqlite_connections_are_configured(tmp_path: Path) -> None:
+    with Store.open(sqlite_url_for(tmp_path)) as store:
+        engine = store._engine  # the store's own connections, not a plain engine's
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 1000
+        # Foreign keys are enforced: packages of an environment that does not exist.
+        with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
+            conn.execute(sa.text("INSERT INTO environment_packages VALUES ('nope', 'a', '1', 'k')"))
