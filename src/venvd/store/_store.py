@@ -53,7 +53,8 @@ from venvd.store.versionkey import version_sort_key
 
 __all__ = ["DATABASE_FILENAME", "Store", "sqlite_url_for"]
 
-# Versioned like every storage name: a new incompatible layout gets a new file, not a migration.
+# Versioned like every storage name. Migrations evolve the schema in place; the name changes only
+# if some future change cannot carry the data over.
 DATABASE_FILENAME = "venvd-v1.sqlite3"
 # Bound parameters per IN list: well under SQLite's and PostgreSQL's limits.
 _CHUNK = 500
