@@ -4,30 +4,33 @@ from __future__ import annotations
 
 import hashlib
 import os
+import tarfile
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import httpx
+import pytest
+import zstandard
 from packaging.utils import parse_sdist_filename, parse_wheel_filename
 
 from tests.support.index_server import LocalIndex
+from venvd.builder import BuildCache
 from venvd.errors import HashMismatch, UpstreamError
 from venvd.lock import Lock, LockedFile, LockedPackage
 from venvd.target import Target
 
-__all__ = ["HttpFetcher", "lock_for", "windows_target"]
+__all__ = ["HttpFetcher", "cache", "fetcher", "index", "lock_for", "read_members", "windows_target"]
 
 
 class HttpFetcher:
     """The `Fetcher` contract over httpx: stream to a temp name, verify sha256, rename into place.
 
-    `fail_on` names file names whose download raises UpstreamError (an interrupted build); `calls`
-    records every URL asked for.
+    `fail_on` names file names whose download raises UpstreamError (an interrupted build; "*" for
+    all); `calls` records every URL asked for.
     """
 
     def __init__(self, fail_on: Iterable[str] = ()) -> None:
-        self.client = httpx.Client(timeout=30)
         self.fail_on = set(fail_on)
         self.calls: list[str] = []
         self._lock = threading.Lock()
@@ -35,12 +38,13 @@ class HttpFetcher:
     def __call__(self, url: str, sha256: str, dest: Path) -> None:
         with self._lock:
             self.calls.append(url)
-        if dest.name in self.fail_on:
+        if dest.name in self.fail_on or "*" in self.fail_on:
             raise UpstreamError(f"injected failure for {dest.name}", url=url)
         tmp = dest.with_name(f".tmp-fetch-{os.getpid()}-{threading.get_ident()}-{dest.name}")
         digest = hashlib.sha256()
         try:
-            with self.client.stream("GET", url) as response:
+            # A client per call: nothing to close, whatever the test does with the fetcher.
+            with httpx.stream("GET", url, timeout=30) as response:
                 if response.status_code != 200:
                     raise UpstreamError(f"GET {url}: HTTP {response.status_code}", url=url)
                 with tmp.open("wb") as f:
@@ -52,9 +56,6 @@ class HttpFetcher:
             os.replace(tmp, dest)
         finally:
             tmp.unlink(missing_ok=True)
-
-    def close(self) -> None:
-        self.client.close()
 
 
 def lock_for(index: LocalIndex, files: Iterable[Path], requirements: Iterable[str] = (),
@@ -90,3 +91,30 @@ def windows_target(python: str = "3.11") -> Target:
         "python_full_version": f"{python}.0", "python_version": python, "sys_platform": "win32",
     }
     return Target.from_json({"marker_environment": env, "compatible_tags": tags})
+
+
+def read_members(artifact: Path) -> dict[str, tuple[tarfile.TarInfo, bytes]]:
+    """Every member of an artifact, read as the client reads it (zstd across frames, tar stream)."""
+    members: dict[str, tuple[tarfile.TarInfo, bytes]] = {}
+    with artifact.open("rb") as raw:
+        reader = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
+        with tarfile.open(fileobj=reader, mode="r|") as tf:
+            for member in tf:
+                data = tf.extractfile(member)
+                members[member.name] = (member, data.read() if data is not None else b"")
+    return members
+
+
+@pytest.fixture
+def fetcher() -> HttpFetcher:
+    return HttpFetcher()
+
+
+@pytest.fixture
+def cache(tmp_path: Path) -> BuildCache:
+    return BuildCache(tmp_path / "cache")
+
+
+@pytest.fixture
+def index(local_index: Callable[..., LocalIndex]) -> LocalIndex:
+    return local_index()

@@ -80,7 +80,9 @@ def install_wheel(wheel: Path, staging: Path, layout: Layout, project: str) -> I
             try:
                 source.validate_record(validate_contents=True)
             except ValueError as exc:
-                issues = getattr(exc, "issues", None) or [str(exc)]
+                # installer names the wheel by its cache path: keep server paths out of errors.
+                issues = [str(i).replace(f"In {zf.filename}, ", "")
+                          for i in getattr(exc, "issues", None) or [exc]]
                 raise _UnsafeWheel(
                     "RECORD does not match the wheel: " + "; ".join(issues[:3])) from None
             dest = _Destination(staging, layout, project)

@@ -12,6 +12,7 @@ directory).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -23,6 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import zstandard
 from packaging.requirements import InvalidRequirement, Requirement
 
 from venvd.errors import BuildError, InputError
@@ -72,8 +74,8 @@ def materialize(archive: Path, dest: Path, *, python: str = sys.executable, forc
 
     dest = Path(os.path.abspath(dest))
     existed_as_dir = _check_dest(dest, force)
-    with open_archive(Path(archive)) as tf:
-        manifest = _read(tf)
+    with contextlib.ExitStack() as stack:
+        tf, manifest = _open(Path(archive), stack)
         check_interpreter(manifest["target"], python)
         if existed_as_dir:
             _clear(dest)
@@ -93,7 +95,8 @@ def materialize(archive: Path, dest: Path, *, python: str = sys.executable, forc
                 changed = rewrite_scripts(dest, scripts, layout["placeholder"],
                                           windows=layout["kind"] == "windows",
                                           scripts_dir=layout["scripts"])
-            except (UnsafeArchive, tarfile.TarError, OSError, KeyError, TypeError) as exc:
+            except (UnsafeArchive, tarfile.TarError, OSError, KeyError, TypeError,
+                    zstandard.ZstdError) as exc:
                 raise BuildError(f"cannot extract {Path(archive).name}: {exc}",
                                  step="extract") from None
             report("scripts", changed, len(scripts))
@@ -113,8 +116,11 @@ def materialize(archive: Path, dest: Path, *, python: str = sys.executable, forc
                              scripts=changed, manifest=manifest)
 
 
-def _read(tf: tarfile.TarFile) -> dict[str, Any]:
+def _open(archive: Path, stack: contextlib.ExitStack) -> tuple[tarfile.TarFile, dict[str, Any]]:
+    """The archive opened as a stream, and its checked manifest; BuildError("extract") if it is
+    not a usable venvd archive."""
     try:
+        tf = stack.enter_context(open_archive(archive))
         manifest = read_manifest(tf)
         for key in ("target", "layout"):
             if not isinstance(manifest.get(key), dict):
@@ -122,12 +128,9 @@ def _read(tf: tarfile.TarFile) -> dict[str, Any]:
         for key in ("placeholder", "kind", "scripts", "site_packages"):
             if not isinstance(manifest["layout"].get(key), str):
                 raise UnsafeArchive(f"the manifest's layout lacks {key!r}")
-        return manifest
-    except (UnsafeArchive, tarfile.TarError, OSError) as exc:
+        return tf, manifest
+    except (UnsafeArchive, tarfile.TarError, OSError, zstandard.ZstdError) as exc:
         raise BuildError(f"not a usable venvd archive: {exc}", step="extract") from None
-    except Exception as exc:  # zstandard.ZstdError has no stable import path across versions
-        raise BuildError(f"not a usable venvd archive: {type(exc).__name__}: {exc}",
-                         step="extract") from None
 
 
 def _check_dest(dest: Path, force: bool) -> bool:
