@@ -49,14 +49,38 @@ def median(values: list[float]) -> float:
 
 
 def uv_cmd(req: Path, index_url: str, cache: Path, *extra: str) -> list[str]:
-    return [str(BIN / "uv"), "pip", "compile", str(req), "--python-version", PYTHON,
-            "--python-platform", UV_PLATFORM, "--index-url", index_url, "--generate-hashes",
-            "--cache-dir", str(cache), "--quiet", "--no-header", *extra]
+    return [
+        str(BIN / "uv"),
+        "pip",
+        "compile",
+        str(req),
+        "--python-version",
+        PYTHON,
+        "--python-platform",
+        UV_PLATFORM,
+        "--index-url",
+        index_url,
+        "--generate-hashes",
+        "--cache-dir",
+        str(cache),
+        "--quiet",
+        "--no-header",
+        *extra,
+    ]
 
 
 def venvd_cli(req: Path, *extra: str) -> list[str]:
-    return [str(BIN / "venvd"), "resolve", "-r", str(req), "--python", PYTHON,
-            "--platform", PLATFORM, *extra]
+    return [
+        str(BIN / "venvd"),
+        "resolve",
+        "-r",
+        str(req),
+        "--python",
+        PYTHON,
+        "--platform",
+        PLATFORM,
+        *extra,
+    ]
 
 
 class Server:
@@ -66,9 +90,21 @@ class Server:
             self.port = s.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc = subprocess.Popen(
-            [str(BIN / "venvd"), "serve", "--port", str(self.port), "--data-dir", str(data_dir),
-             "--index-url", index_url, "--log-level", "warning"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                str(BIN / "venvd"),
+                "serve",
+                "--port",
+                str(self.port),
+                "--data-dir",
+                str(data_dir),
+                "--index-url",
+                index_url,
+                "--log-level",
+                "warning",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
@@ -85,8 +121,10 @@ class Server:
 
 def request_body(req: Path) -> dict[str, Any]:
     lines = [line.split("#", 1)[0].strip() for line in req.read_text().splitlines()]
-    return {"requirements": [line for line in lines if line],
-            "target": {"python": PYTHON, "platform": PLATFORM}}
+    return {
+        "requirements": [line for line in lines if line],
+        "target": {"python": PYTHON, "platform": PLATFORM},
+    }
 
 
 def post(server: Server, body: dict[str, Any], refresh: bool) -> float:
@@ -124,8 +162,11 @@ def bench_set(name: str, runs: int, index_url: str, work: Path) -> dict[str, Any
         server.stop()
     uv_warm = [timed(uv_cmd(req, index_url, uv_cache)) for _ in range(runs)]
     uv_offline = [timed(uv_cmd(req, index_url, uv_cache, "--offline")) for _ in range(max(runs, 5))]
-    out["a_cache_hit"] = {"venvd": median(hits), "venvd_cli": median(hit_cli),
-                          "uv": median(uv_offline)}
+    out["a_cache_hit"] = {
+        "venvd": median(hits),
+        "venvd_cli": median(hit_cli),
+        "uv": median(uv_offline),
+    }
     out["b_warm"] = {"venvd": median(warm_fresh), "uv": median(uv_warm)}
     return out
 
@@ -146,11 +187,15 @@ def main() -> None:
     for r in results:
         for case, goal in goals.items():
             v, u = r[case]["venvd"], r[case]["uv"]
-            note = f"CLI incl. start-up {r[case]['venvd_cli']:.3f}s" if "venvd_cli" in r[case] else ""
+            note = (
+                f"CLI incl. start-up {r[case]['venvd_cli']:.3f}s" if "venvd_cli" in r[case] else ""
+            )
             print(f"{r['set']:8} {case:12} {v:9.3f} {u:9.3f} {v / u:7.2f} {goal:6.1f}  {note}")
     dest = ROOT / "bench" / "results"
     dest.mkdir(parents=True, exist_ok=True)
-    (dest / f"resolve-{time.strftime('%Y%m%dT%H%M%S')}.json").write_text(json.dumps(results, indent=2))
+    (dest / f"resolve-{time.strftime('%Y%m%dT%H%M%S')}.json").write_text(
+        json.dumps(results, indent=2)
+    )
 
 
 if __name__ == "__main__":

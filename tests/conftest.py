@@ -29,6 +29,7 @@ def local_index(tmp_path: Path) -> Iterator[Callable[..., LocalIndex]]:
 # A fresh schema per test session; the URL's search_path points into it. Unreachable PostgreSQL:
 # skip with the reason, except in CI (CI=true), where it is a failure.
 
+
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """``VENVD_TEST_POSTGRES_URL`` (default: local trust auth) scoped to a fresh random schema."""
@@ -37,11 +38,11 @@ def postgres_url() -> Iterator[str]:
 
     import sqlalchemy as sa
 
-    base = os.environ.get("VENVD_TEST_POSTGRES_URL",
-                          "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    base = os.environ.get(
+        "VENVD_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+    )
     schema = f"venvd_test_{uuid.uuid4().hex[:12]}"
-    engine = sa.create_engine(base, poolclass=sa.pool.NullPool,
-                              connect_args={"connect_timeout": 5})
+    engine = sa.create_engine(base, poolclass=sa.pool.NullPool, connect_args={"connect_timeout": 5})
     try:
         with engine.begin() as conn:
             conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))

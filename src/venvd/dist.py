@@ -10,7 +10,7 @@ import dataclasses
 from collections.abc import Iterable
 from datetime import datetime
 from functools import cached_property
-from typing import Literal
+from typing import Any, Literal
 
 from packaging.requirements import Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -74,14 +74,21 @@ class DistFile:
     index_url: str = ""
 
     @classmethod
-    def from_filename(cls, filename: str, url: str, **fields: object) -> DistFile | None:
+    def from_filename(cls, filename: str, url: str, **fields: Any) -> DistFile | None:
         """Build a DistFile from an index entry, or None when the file name is not a distribution."""
         parsed = parse_dist_filename(filename)
         if parsed is None:
             return None
         name, version, kind, tags = parsed
-        return cls(project=name, filename=filename, url=url, version=version, kind=kind,
-                   tags=tags, **fields)  # type: ignore[arg-type]
+        return cls(
+            project=name,
+            filename=filename,
+            url=url,
+            version=version,
+            kind=kind,
+            tags=tags,
+            **fields,
+        )
 
     @property
     def is_yanked(self) -> bool:
@@ -114,9 +121,14 @@ class CoreMetadata:
     provides_extra: tuple[str, ...] = ()
 
     @classmethod
-    def create(cls, name: str, version: str | Version, requires_dist: Iterable[str] = (),
-               requires_python: str | None = None,
-               provides_extra: Iterable[str] = ()) -> CoreMetadata:
+    def create(
+        cls,
+        name: str,
+        version: str | Version,
+        requires_dist: Iterable[str] = (),
+        requires_python: str | None = None,
+        provides_extra: Iterable[str] = (),
+    ) -> CoreMetadata:
         return cls(
             name=canonicalize_name(name),
             version=version if isinstance(version, Version) else Version(version),
@@ -131,7 +143,7 @@ class CoreMetadata:
         for text in self.requires_dist:
             try:
                 out.append(Requirement(text))
-            except Exception:  # noqa: BLE001 - packaging raises InvalidRequirement and friends
+            except Exception:
                 continue
         return out
 
@@ -147,7 +159,8 @@ class CoreMetadata:
     @classmethod
     def from_json(cls, data: dict[str, object]) -> CoreMetadata:
         return cls.create(
-            str(data["name"]), str(data["version"]),
+            str(data["name"]),
+            str(data["version"]),
             requires_dist=[str(x) for x in data.get("requires_dist") or []],  # type: ignore[attr-defined]
             requires_python=data.get("requires_python") or None,  # type: ignore[arg-type]
             provides_extra=[str(x) for x in data.get("provides_extra") or []],  # type: ignore[attr-defined]

@@ -96,8 +96,9 @@ class ProjectNotFound(VenvdError):
 
     def __init__(self, project: str, indexes: list[str] | None = None) -> None:
         where = ", ".join(indexes) if indexes else "the configured indexes"
-        super().__init__(f"project {project!r} was not found on {where}", project=project,
-                         indexes=indexes)
+        super().__init__(
+            f"project {project!r} was not found on {where}", project=project, indexes=indexes
+        )
         self.project = project
 
 
@@ -125,8 +126,13 @@ class BuildError(VenvdError):
     code = "build_failed"
     http_status = 409
 
-    def __init__(self, message: str, package: str | None = None, step: str | None = None,
-                 log_tail: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        package: str | None = None,
+        step: str | None = None,
+        log_tail: str | None = None,
+    ) -> None:
         super().__init__(message, package=package, step=step, log_tail=log_tail)
         self.package = package
         self.step = step

@@ -93,24 +93,36 @@ class Lock:
         try:
             for p in data["packages"]:
                 files = tuple(
-                    LockedFile(filename=str(f["filename"]), url=str(f["url"]),
-                               sha256=str(f["sha256"]), size=f.get("size"),
-                               upload_time=f.get("upload_time"))
+                    LockedFile(
+                        filename=str(f["filename"]),
+                        url=str(f["url"]),
+                        sha256=str(f["sha256"]),
+                        size=f.get("size"),
+                        upload_time=f.get("upload_time"),
+                    )
                     for f in p.get("files", [])
                 )
-                packages.append(LockedPackage(
-                    name=str(p["name"]), version=str(p["version"]), files=files,
-                    dependencies=tuple(p.get("dependencies") or ()),
-                    requires_python=p.get("requires_python"), index=p.get("index"),
-                ))
+                packages.append(
+                    LockedPackage(
+                        name=str(p["name"]),
+                        version=str(p["version"]),
+                        files=files,
+                        dependencies=tuple(p.get("dependencies") or ()),
+                        requires_python=p.get("requires_python"),
+                        index=p.get("index"),
+                    )
+                )
         except (KeyError, TypeError, AttributeError) as exc:
             raise InvalidLock(f"malformed lock package entry: {exc!r}") from None
         target = data.get("target")
         if not isinstance(target, dict):
             raise InvalidLock("a lock must carry its 'target' (a complete platform object)")
-        lock = cls(packages=tuple(packages), target=target,
-                   requirements=tuple(data.get("requirements") or ()),
-                   constraints=tuple(data.get("constraints") or ()))
+        lock = cls(
+            packages=tuple(packages),
+            target=target,
+            requirements=tuple(data.get("requirements") or ()),
+            constraints=tuple(data.get("constraints") or ()),
+        )
         if "id" in data and data["id"] != lock.id:
             raise InvalidLock("the lock's 'id' does not match its contents (edited or corrupted)")
         return lock

@@ -8,8 +8,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import pytest
 import httpx
+import pytest
 
 from tests.service.conftest import ApiServer
 from tests.support.index_server import LocalIndex
@@ -29,7 +29,8 @@ def _wait(client: httpx.Client, env_id: str, timeout: float = 120) -> dict[str, 
 
 
 def test_create_is_idempotent_and_artifact_resumable(
-        world: LocalIndex, api: Callable[..., httpx.Client], database_url: str | None) -> None:
+    world: LocalIndex, api: Callable[..., httpx.Client], database_url: str | None
+) -> None:
     client = api(world, database_url=database_url)
     body = {"requirements": ["tool", "app"], "target": LINUX_311}
     first = client.post("/v1/environments", json=body)
@@ -45,7 +46,11 @@ def test_create_is_idempotent_and_artifact_resumable(
 
     whole = client.get(f"/v1/environments/{env_id}/artifact")
     assert whole.status_code == 200
-    assert hashlib.sha256(whole.content).hexdigest() == whole.headers["X-Venvd-Sha256"] == doc["sha256"]
+    assert (
+        hashlib.sha256(whole.content).hexdigest()
+        == whole.headers["X-Venvd-Sha256"]
+        == doc["sha256"]
+    )
     tail = client.get(f"/v1/environments/{env_id}/artifact", headers={"Range": "bytes=100-"})
     assert tail.status_code == 206
     assert tail.content == whole.content[100:]
@@ -55,7 +60,8 @@ def test_create_is_idempotent_and_artifact_resumable(
 
 
 def test_concurrent_identical_requests_share_one_build(
-        world: LocalIndex, make_service: Callable[..., Service]) -> None:
+    world: LocalIndex, make_service: Callable[..., Service]
+) -> None:
     service = make_service(world)
     server = ApiServer(service)
     client = server.client()
@@ -81,11 +87,13 @@ def test_concurrent_identical_requests_share_one_build(
     server.stop()
 
 
-def test_failed_build_is_recorded_with_its_reason(world: LocalIndex,
-                                                  api: Callable[..., httpx.Client]) -> None:
+def test_failed_build_is_recorded_with_its_reason(
+    world: LocalIndex, api: Callable[..., httpx.Client]
+) -> None:
     client = api(world)
-    response = client.post("/v1/environments", json={"requirements": ["broken"],
-                                                      "target": LINUX_311})
+    response = client.post(
+        "/v1/environments", json={"requirements": ["broken"], "target": LINUX_311}
+    )
     assert response.status_code in (200, 202)
     doc = _wait(client, response.json()["id"])
     assert doc["status"] == "failed"
@@ -95,31 +103,37 @@ def test_failed_build_is_recorded_with_its_reason(world: LocalIndex,
     assert artifact.status_code == 404 and "failed" in artifact.json()["error"]["message"]
 
 
-def test_foreign_windows_target_from_wheels(world: LocalIndex,
-                                            api: Callable[..., httpx.Client]) -> None:
+def test_foreign_windows_target_from_wheels(
+    world: LocalIndex, api: Callable[..., httpx.Client]
+) -> None:
     client = api(world)
-    response = client.post("/v1/environments", json={
-        "requirements": ["tool"], "target": {"python": "3.12", "platform": "win_amd64"}})
+    response = client.post(
+        "/v1/environments",
+        json={"requirements": ["tool"], "target": {"python": "3.12", "platform": "win_amd64"}},
+    )
     doc = _wait(client, response.json()["id"])
     assert doc["status"] == "ready", doc
     assert doc["manifest"]["layout"]["scripts"] == "Scripts"
 
 
-@pytest.mark.parametrize(("body", "status"), [
-    ({"target": LINUX_311}, 400),
-    ({"lock": {"packages": "nope"}, "target": LINUX_311}, 422),
-    ({"requirements": ["tool"], "target": {"python": "3.11", "platform": "nope_os"}}, 422),
-])
-def test_bad_input(world: LocalIndex, api: Callable[..., httpx.Client], body: dict,
-                   status: int) -> None:
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ({"target": LINUX_311}, 400),
+        ({"lock": {"packages": "nope"}, "target": LINUX_311}, 422),
+        ({"requirements": ["tool"], "target": {"python": "3.11", "platform": "nope_os"}}, 422),
+    ],
+)
+def test_bad_input(
+    world: LocalIndex, api: Callable[..., httpx.Client], body: dict, status: int
+) -> None:
     client = api(world)
     response = client.post("/v1/environments", json=body)
     assert response.status_code == status, response.text
     assert response.json()["error"]["message"]
 
 
-def test_unknown_environment_is_404(world: LocalIndex,
-                                    api: Callable[..., httpx.Client]) -> None:
+def test_unknown_environment_is_404(world: LocalIndex, api: Callable[..., httpx.Client]) -> None:
     client = api(world)
     response = client.get("/v1/environments/" + "0" * 64)
     assert response.status_code == 404

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from collections.abc import Callable
 
-import pytest
 import httpx
+import pytest
 
+from tests.support.dists import make_wheel
 from tests.support.index_server import LocalIndex
 from venvd.service import Service
 
@@ -19,8 +21,9 @@ def pins(body: dict) -> dict[str, str]:
     return {p["name"]: p["version"] for p in body["packages"]}
 
 
-def test_resolve_then_cached(world: LocalIndex, api: Callable[..., httpx.Client],
-                             database_url: str | None) -> None:
+def test_resolve_then_cached(
+    world: LocalIndex, api: Callable[..., httpx.Client], database_url: str | None
+) -> None:
     client = api(world, database_url=database_url)
     body = {"requirements": ["app"], "target": LINUX_311}
     first = client.post("/v1/resolve", json=body)
@@ -39,8 +42,9 @@ def test_resolve_then_cached(world: LocalIndex, api: Callable[..., httpx.Client]
     assert len(world.requests_to("/simple/app/")) == page_requests
 
 
-def test_python27_target_is_evaluated_for_the_target(world: LocalIndex,
-                                                      api: Callable[..., httpx.Client]) -> None:
+def test_python27_target_is_evaluated_for_the_target(
+    world: LocalIndex, api: Callable[..., httpx.Client]
+) -> None:
     client = api(world)
     response = client.post("/v1/resolve", json={"requirements": ["app"], "target": LINUX_27})
     assert response.status_code == 200, response.text
@@ -60,22 +64,38 @@ def test_formats(world: LocalIndex, api: Callable[..., httpx.Client]) -> None:
     assert 'lock-version = "1.0"' in toml.text
 
 
-@pytest.mark.parametrize(("body", "status", "needle"), [
-    ({"requirements": ["app>>1"], "target": LINUX_311}, 422, "app>>1"),
-    ({"requirements": ["app"], "target": {"python": "three", "platform": "linux_x86_64"}}, 422,
-     "three"),
-    ({"requirements": ["app"], "target": {"python": "3.11", "platform": "amiga_68k"}}, 422,
-     "amiga_68k"),
-    ({"requirements": [], "target": LINUX_311}, 422, "requirements"),
-    ({"requirements": ["app"]}, 422, "target"),
-    ({"requirements": ["app"], "target": LINUX_311, "options": {"exclude_newer": "yesterday"}},
-     400, "yesterday"),
-    ({"requirements": ["no-such-project"], "target": LINUX_311}, 404, "no-such-project"),
-    ({"requirements": ["left", "right"], "target": LINUX_311}, 409, "shared"),
-])
-def test_errors_are_json_and_name_the_problem(world: LocalIndex,
-                                              api: Callable[..., httpx.Client],
-                                              body: dict, status: int, needle: str) -> None:
+@pytest.mark.parametrize(
+    ("body", "status", "needle"),
+    [
+        ({"requirements": ["app>>1"], "target": LINUX_311}, 422, "app>>1"),
+        (
+            {"requirements": ["app"], "target": {"python": "three", "platform": "linux_x86_64"}},
+            422,
+            "three",
+        ),
+        (
+            {"requirements": ["app"], "target": {"python": "3.11", "platform": "amiga_68k"}},
+            422,
+            "amiga_68k",
+        ),
+        ({"requirements": [], "target": LINUX_311}, 422, "requirements"),
+        ({"requirements": ["app"]}, 422, "target"),
+        (
+            {
+                "requirements": ["app"],
+                "target": LINUX_311,
+                "options": {"exclude_newer": "yesterday"},
+            },
+            400,
+            "yesterday",
+        ),
+        ({"requirements": ["no-such-project"], "target": LINUX_311}, 404, "no-such-project"),
+        ({"requirements": ["left", "right"], "target": LINUX_311}, 409, "shared"),
+    ],
+)
+def test_errors_are_json_and_name_the_problem(
+    world: LocalIndex, api: Callable[..., httpx.Client], body: dict, status: int, needle: str
+) -> None:
     client = api(world)
     response = client.post("/v1/resolve", json=body)
     assert response.status_code == status, response.text
@@ -83,19 +103,20 @@ def test_errors_are_json_and_name_the_problem(world: LocalIndex,
     assert needle in error["message"] or needle in str(error["details"])
 
 
-def test_conflict_explains_both_chains(world: LocalIndex,
-                                       api: Callable[..., httpx.Client]) -> None:
+def test_conflict_explains_both_chains(world: LocalIndex, api: Callable[..., httpx.Client]) -> None:
     client = api(world)
-    response = client.post("/v1/resolve", json={"requirements": ["left", "right"],
-                                                "target": LINUX_311})
+    response = client.post(
+        "/v1/resolve", json={"requirements": ["left", "right"], "target": LINUX_311}
+    )
     assert response.status_code == 409
     causes = " ".join(response.json()["error"]["details"]["causes"])
     assert "left 1.0" in causes and "shared<2" in causes
     assert "right 1.0" in causes and "shared>=2" in causes
 
 
-def test_upstream_failure_is_502_naming_the_index(world: LocalIndex,
-                                                  api: Callable[..., httpx.Client]) -> None:
+def test_upstream_failure_is_502_naming_the_index(
+    world: LocalIndex, api: Callable[..., httpx.Client]
+) -> None:
     client = api(world)
     world.fail("/simple/app/", 503, times=10)
     response = client.post("/v1/resolve", json={"requirements": ["app"], "target": LINUX_311})
@@ -104,7 +125,8 @@ def test_upstream_failure_is_502_naming_the_index(world: LocalIndex,
 
 
 def test_concurrent_identical_requests_share_one_resolution(
-        world: LocalIndex, make_service: Callable[..., Service]) -> None:
+    world: LocalIndex, make_service: Callable[..., Service]
+) -> None:
     service = make_service(world)
     request = service.make_request(["app"], _target(LINUX_311))
     results = []
@@ -134,3 +156,21 @@ def _target(spec: dict) -> object:
     from venvd.target import target_from_request
 
     return target_from_request(spec)
+
+
+def test_pages_cached_for_another_index_are_not_reused(
+    world: LocalIndex,
+    local_index: Callable[..., LocalIndex],
+    make_service: Callable[..., Service],
+    tmp_path: Path,
+) -> None:
+    other = local_index()
+    other.add(make_wheel(tmp_path / "other", "app", "9.0"))
+    shared = tmp_path / "shared-data"
+    first = make_service(world, data_dir=shared)
+    assert first.resolve(first.make_request(["app"], _target(LINUX_311))).lock.package("app")
+    first.close()
+    second = make_service(other, data_dir=shared)
+    lock = second.resolve(second.make_request(["app"], _target(LINUX_311))).lock
+    assert {p.name: p.version for p in lock.packages} == {"app": "9.0"}
+    assert other.requests_to("/simple/app/")

@@ -19,22 +19,42 @@ from tests.support.index_server import LocalIndex
 VENVD = [sys.executable, "-m", "venvd"]
 
 
-def run(*args: str, data_dir: Path, env: dict[str, str] | None = None,
-        timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def run(
+    *args: str, data_dir: Path, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     full_env = {**os.environ, "VENVD_DATA_DIR": str(data_dir), **(env or {})}
     full_env.pop("VENVD_SERVER", None)
-    return subprocess.run([*VENVD, *args], capture_output=True, text=True, env=full_env,
-                          timeout=timeout)
+    return subprocess.run(
+        [*VENVD, *args], capture_output=True, text=True, env=full_env, timeout=timeout
+    )
 
 
 def test_resolve_in_process_json_and_cache(world: LocalIndex, tmp_path: Path) -> None:
-    out = run("resolve", "app", "--python", "3.11", "--platform", "manylinux_2_28_x86_64",
-              "--index-url", world.url, data_dir=tmp_path / "data")
+    out = run(
+        "resolve",
+        "app",
+        "--python",
+        "3.11",
+        "--platform",
+        "manylinux_2_28_x86_64",
+        "--index-url",
+        world.url,
+        data_dir=tmp_path / "data",
+    )
     assert out.returncode == 0, out.stderr
     doc = json.loads(out.stdout)
     assert {p["name"]: p["version"] for p in doc["packages"]} == {"app": "1.0", "lib": "2.0"}
-    again = run("resolve", "app", "--python", "3.11", "--platform", "manylinux_2_28_x86_64",
-                "--index-url", world.url, data_dir=tmp_path / "data")
+    again = run(
+        "resolve",
+        "app",
+        "--python",
+        "3.11",
+        "--platform",
+        "manylinux_2_28_x86_64",
+        "--index-url",
+        world.url,
+        data_dir=tmp_path / "data",
+    )
     assert json.loads(again.stdout)["cached"] is True
 
 
@@ -43,24 +63,41 @@ def test_resolve_requirements_file_to_output(world: LocalIndex, tmp_path: Path) 
     reqs.write_text("# comment\napp  # trailing\n-c cons.txt\n")
     (tmp_path / "cons.txt").write_text("lib<2\n")
     lock = tmp_path / "requirements.txt"
-    out = run("resolve", "-r", str(reqs), "--python", "3.11", "--platform", "linux_x86_64",
-              "--format", "requirements", "-o", str(lock), "--index-url", world.url,
-              data_dir=tmp_path / "data")
+    out = run(
+        "resolve",
+        "-r",
+        str(reqs),
+        "--python",
+        "3.11",
+        "--platform",
+        "linux_x86_64",
+        "--format",
+        "requirements",
+        "-o",
+        str(lock),
+        "--index-url",
+        world.url,
+        data_dir=tmp_path / "data",
+    )
     assert out.returncode == 0, out.stderr
     text = lock.read_text()
     assert "lib==1.0" in text and "app==1.0" in text and "--hash=sha256:" in text
 
 
-@pytest.mark.parametrize(("args", "code", "needle"), [
-    (["app>>1"], 2, "app>>1"),
-    (["app", "--python", "3.x"], 2, "3.x"),
-    (["app", "--platform", "amiga_68k"], 2, "amiga_68k"),
-    (["-r", "/nonexistent/reqs.txt"], 2, "/nonexistent/reqs.txt"),
-    (["left", "right"], 1, "shared"),
-    (["no-such-project"], 1, "no-such-project"),
-])
-def test_errors_exit_codes_and_one_line(world: LocalIndex, tmp_path: Path, args: list[str],
-                                        code: int, needle: str) -> None:
+@pytest.mark.parametrize(
+    ("args", "code", "needle"),
+    [
+        (["app>>1"], 2, "app>>1"),
+        (["app", "--python", "3.x"], 2, "3.x"),
+        (["app", "--platform", "amiga_68k"], 2, "amiga_68k"),
+        (["-r", "/nonexistent/reqs.txt"], 2, "/nonexistent/reqs.txt"),
+        (["left", "right"], 1, "shared"),
+        (["no-such-project"], 1, "no-such-project"),
+    ],
+)
+def test_errors_exit_codes_and_one_line(
+    world: LocalIndex, tmp_path: Path, args: list[str], code: int, needle: str
+) -> None:
     out = run("resolve", *args, "--index-url", world.url, data_dir=tmp_path / "data")
     assert out.returncode == code, out.stderr
     assert "Traceback" not in out.stderr
@@ -72,8 +109,14 @@ def test_unreachable_index_exits_3(tmp_path: Path) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    out = run("resolve", "app", "--index-url", f"http://127.0.0.1:{port}/simple/",
-              data_dir=tmp_path / "data", env={"VENVD_HTTP_RETRIES": "0"})
+    out = run(
+        "resolve",
+        "app",
+        "--index-url",
+        f"http://127.0.0.1:{port}/simple/",
+        data_dir=tmp_path / "data",
+        env={"VENVD_HTTP_RETRIES": "0"},
+    )
     assert out.returncode == 3, out.stderr
     assert f"127.0.0.1:{port}" in out.stderr
     assert "Traceback" not in out.stderr
@@ -85,9 +128,13 @@ def server(world: LocalIndex, tmp_path: Path) -> Iterator[str]:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {**os.environ, "VENVD_DATA_DIR": str(tmp_path / "server-data")}
-    proc = subprocess.Popen([*VENVD, "serve", "--port", str(port), "--index-url", world.url,
-                             "--log-level", "warning"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [*VENVD, "serve", "--port", str(port), "--index-url", world.url, "--log-level", "warning"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -98,7 +145,9 @@ def server(world: LocalIndex, tmp_path: Path) -> Iterator[str]:
             except httpx.TransportError:
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"server did not start: {proc.stderr.read() if proc.stderr else ''}")
+                raise AssertionError(
+                    f"server did not start: {proc.stderr.read() if proc.stderr else ''}"
+                )
             time.sleep(0.1)
         yield url
     finally:
@@ -109,8 +158,17 @@ def server(world: LocalIndex, tmp_path: Path) -> Iterator[str]:
 
 
 def test_resolve_against_server(server: str, tmp_path: Path) -> None:
-    out = run("resolve", "app", "--python", "2.7.6", "--platform", "linux_x86_64",
-              "--server", server, data_dir=tmp_path / "client")
+    out = run(
+        "resolve",
+        "app",
+        "--python",
+        "2.7.6",
+        "--platform",
+        "linux_x86_64",
+        "--server",
+        server,
+        data_dir=tmp_path / "client",
+    )
     assert out.returncode == 0, out.stderr
     pins = {p["name"]: p["version"] for p in json.loads(out.stdout)["packages"]}
     assert pins == {"app": "1.0", "lib": "1.0", "legacy": "1.0"}
@@ -121,14 +179,29 @@ def test_resolve_against_server(server: str, tmp_path: Path) -> None:
 
 def test_create_against_server_gives_a_working_venv(server: str, tmp_path: Path) -> None:
     dest = tmp_path / "env"
-    out = run("create", str(dest), "tool", "app", "built", "--server", server,
-              data_dir=tmp_path / "client", timeout=300)
+    out = run(
+        "create",
+        str(dest),
+        "tool",
+        "app",
+        "built",
+        "--server",
+        server,
+        data_dir=tmp_path / "client",
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr
     hello = subprocess.run([str(dest / "bin" / "tool-hello")], capture_output=True, text=True)
     assert hello.stdout.strip() == "hello from tool"
-    check = subprocess.run([str(dest / "bin" / "python"), "-c",
-                            "import app, lib, built, tool; print(lib.__version__)"],
-                           capture_output=True, text=True)
+    check = subprocess.run(
+        [
+            str(dest / "bin" / "python"),
+            "-c",
+            "import app, lib, built, tool; print(lib.__version__)",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert check.returncode == 0, check.stderr
     assert check.stdout.strip() == "2.0"
     assert json.loads((dest / "venvd.lock.json").read_text())["packages"]

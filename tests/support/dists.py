@@ -30,9 +30,15 @@ def _record_hash(data: bytes) -> str:
     return f"sha256={digest}"
 
 
-def core_metadata(name: str, version: str, requires_dist: Iterable[str] = (),
-                  requires_python: str | None = None, extras: Iterable[str] = (),
-                  metadata_version: str = "2.1", dynamic: Iterable[str] = ()) -> str:
+def core_metadata(
+    name: str,
+    version: str,
+    requires_dist: Iterable[str] = (),
+    requires_python: str | None = None,
+    extras: Iterable[str] = (),
+    metadata_version: str = "2.1",
+    dynamic: Iterable[str] = (),
+) -> str:
     lines = [f"Metadata-Version: {metadata_version}", f"Name: {name}", f"Version: {version}"]
     lines += [f"Dynamic: {d}" for d in dynamic]
     if requires_python:
@@ -68,17 +74,23 @@ def make_wheel(
     dist = f"{name.replace('-', '_')}-{version}"
     distinfo = f"{dist}.dist-info"
     contents: dict[str, bytes] = {}
-    for path, body in (files if files is not None else
-                       {f"{module}/__init__.py": f"__version__ = {version!r}\n"}).items():
+    for path, body in (
+        files if files is not None else {f"{module}/__init__.py": f"__version__ = {version!r}\n"}
+    ).items():
         contents[path] = body.encode() if isinstance(body, str) else body
     for path, body in (data or {}).items():
         contents[f"{dist}.data/{path}"] = body.encode() if isinstance(body, str) else body
     for path, body in (extra_members or {}).items():
         contents[path] = body.encode() if isinstance(body, str) else body
     contents[f"{distinfo}/METADATA"] = core_metadata(
-        name, version, requires_dist, requires_python, extras).encode()
+        name, version, requires_dist, requires_python, extras
+    ).encode()
     root_is_purelib = "true" if tag.endswith("-none-any") else "false"
-    wheel_lines = ["Wheel-Version: 1.0", "Generator: venvd-tests", f"Root-Is-Purelib: {root_is_purelib}"]
+    wheel_lines = [
+        "Wheel-Version: 1.0",
+        "Generator: venvd-tests",
+        f"Root-Is-Purelib: {root_is_purelib}",
+    ]
     wheel_lines += [f"Tag: {t}" for t in _expand(tag)]
     contents[f"{distinfo}/WHEEL"] = ("\n".join(wheel_lines) + "\n").encode()
     if console_scripts:
@@ -101,7 +113,9 @@ def make_wheel(
 
 def _expand(tag: str) -> list[str]:
     interp, abi, plat = tag.split("-")
-    return [f"{i}-{a}-{p}" for i in interp.split(".") for a in abi.split(".") for p in plat.split(".")]
+    return [
+        f"{i}-{a}-{p}" for i in interp.split(".") for a in abi.split(".") for p in plat.split(".")
+    ]
 
 
 _BACKEND = '''
@@ -189,11 +203,26 @@ def make_sdist(
     with that message.
     """
     module = canonicalize_name(name).replace("-", "_")
-    metadata = core_metadata(name, version, requires_dist, requires_python, extras,
-                             metadata_version=metadata_version, dynamic=dynamic)
-    members = files if files is not None else {f"{module}/__init__.py": f"__version__ = {version!r}\n"}
-    backend = _BACKEND.format(name=name, version=version, metadata=metadata,
-                              platform_specific=platform_specific, fail=fail, files=dict(members))
+    metadata = core_metadata(
+        name,
+        version,
+        requires_dist,
+        requires_python,
+        extras,
+        metadata_version=metadata_version,
+        dynamic=dynamic,
+    )
+    members = (
+        files if files is not None else {f"{module}/__init__.py": f"__version__ = {version!r}\n"}
+    )
+    backend = _BACKEND.format(
+        name=name,
+        version=version,
+        metadata=metadata,
+        platform_specific=platform_specific,
+        fail=fail,
+        files=dict(members),
+    )
     pyproject = textwrap.dedent("""\
         [build-system]
         requires = []
@@ -201,7 +230,11 @@ def make_sdist(
         backend-path = ["."]
         """)
     root = f"{name.replace('-', '_')}-{version}"
-    tree: dict[str, str] = {"pyproject.toml": pyproject, "venvd_test_backend.py": backend, **members}
+    tree: dict[str, str] = {
+        "pyproject.toml": pyproject,
+        "venvd_test_backend.py": backend,
+        **members,
+    }
     if pkg_info:
         tree["PKG-INFO"] = metadata
     directory.mkdir(parents=True, exist_ok=True)

@@ -56,8 +56,15 @@ def _wheel_metadata(path: Path) -> bytes:
 
 
 class LocalIndex:
-    def __init__(self, root: Path, *, json: bool = True, pep658: bool = True, ranges: bool = True,
-                 etag: bool = True) -> None:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        json: bool = True,
+        pep658: bool = True,
+        ranges: bool = True,
+        etag: bool = True,
+    ) -> None:
         self.root = root
         self.root.mkdir(parents=True, exist_ok=True)
         self.json = json
@@ -72,8 +79,14 @@ class LocalIndex:
         self._thread: threading.Thread | None = None
 
     # -- content ----------------------------------------------------------------------------
-    def add(self, path: Path, *, upload_time: str | None = "2024-01-01T00:00:00Z",
-            yanked: str | bool = False, requires_python: str | None = None) -> IndexedFile:
+    def add(
+        self,
+        path: Path,
+        *,
+        upload_time: str | None = "2024-01-01T00:00:00Z",
+        yanked: str | bool = False,
+        requires_python: str | None = None,
+    ) -> IndexedFile:
         """Serve `path` (a wheel or sdist; copied under root if elsewhere)."""
         if path.parent != self.root:
             target = self.root / path.name
@@ -85,10 +98,15 @@ class LocalIndex:
         else:
             project = parse_sdist_filename(path.name)[0]
             metadata = None
-        entry = IndexedFile(path=path, project=str(project),
-                            sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
-                            upload_time=upload_time, yanked=yanked,
-                            requires_python=requires_python, metadata=metadata)
+        entry = IndexedFile(
+            path=path,
+            project=str(project),
+            sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
+            upload_time=upload_time,
+            yanked=yanked,
+            requires_python=requires_python,
+            metadata=metadata,
+        )
         with self._lock:
             self.files[path.name] = entry
         return entry
@@ -129,8 +147,9 @@ class LocalIndex:
         Handler.index = index
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
         return self
 
@@ -149,22 +168,31 @@ class LocalIndex:
     # -- rendering --------------------------------------------------------------------------
     def _project_files(self, project: str) -> list[IndexedFile]:
         with self._lock:
-            return sorted((f for f in self.files.values() if f.project == project),
-                          key=lambda f: f.path.name)
+            return sorted(
+                (f for f in self.files.values() if f.project == project), key=lambda f: f.path.name
+            )
 
     def project_json(self, project: str) -> dict[str, Any]:
         files = []
         for f in self._project_files(project):
             entry: dict[str, Any] = {
-                "filename": f.path.name, "url": f"../../files/{f.path.name}",
-                "hashes": {"sha256": f.sha256}, "requires-python": f.requires_python,
-                "size": f.path.stat().st_size, "upload-time": f.upload_time, "yanked": f.yanked,
+                "filename": f.path.name,
+                "url": f"../../files/{f.path.name}",
+                "hashes": {"sha256": f.sha256},
+                "requires-python": f.requires_python,
+                "size": f.path.stat().st_size,
+                "upload-time": f.upload_time,
+                "yanked": f.yanked,
             }
             if self.pep658 and f.metadata is not None:
                 entry["core-metadata"] = {"sha256": hashlib.sha256(f.metadata).hexdigest()}
             files.append(entry)
-        return {"meta": {"api-version": "1.1"}, "name": project, "files": files,
-                "versions": sorted({_version_of(f.path.name) for f in self._project_files(project)})}
+        return {
+            "meta": {"api-version": "1.1"},
+            "name": project,
+            "files": files,
+            "versions": sorted({_version_of(f.path.name) for f in self._project_files(project)}),
+        }
 
     def project_html(self, project: str) -> str:
         links = []
@@ -179,10 +207,13 @@ class LocalIndex:
                 digest = hashlib.sha256(f.metadata).hexdigest()
                 attrs.append(f'data-core-metadata="sha256={digest}"')
                 attrs.append(f'data-dist-info-metadata="sha256={digest}"')
-            links.append(f'<a {" ".join(attrs)}>{f.path.name}</a><br/>')
-        return ("<!DOCTYPE html><html><head><meta name=\"pypi:repository-version\" content=\"1.0\">"
-                f"<title>Links for {project}</title></head><body><h1>Links for {project}</h1>"
-                + "\n".join(links) + "</body></html>")
+            links.append(f"<a {' '.join(attrs)}>{f.path.name}</a><br/>")
+        return (
+            '<!DOCTYPE html><html><head><meta name="pypi:repository-version" content="1.0">'
+            f"<title>Links for {project}</title></head><body><h1>Links for {project}</h1>"
+            + "\n".join(links)
+            + "</body></html>"
+        )
 
     def projects(self) -> list[str]:
         with self._lock:
@@ -207,7 +238,7 @@ class _Handler(BaseHTTPRequestHandler):
     index: LocalIndex
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - keep test output quiet
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
     def do_HEAD(self) -> None:
@@ -232,9 +263,9 @@ class _Handler(BaseHTTPRequestHandler):
         if path in ("/simple", "/simple/"):
             self._serve_root(head)
         elif path.startswith("/simple/"):
-            self._serve_project(canonicalize_name(path[len("/simple/"):].strip("/")), head)
+            self._serve_project(canonicalize_name(path[len("/simple/") :].strip("/")), head)
         elif path.startswith("/files/"):
-            self._serve_file(path[len("/files/"):], head)
+            self._serve_file(path[len("/files/") :], head)
         else:
             self._send(404, b"not found", "text/plain", head)
 
@@ -244,8 +275,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve_root(self, head: bool) -> None:
         names = self.index.projects()
         if self._wants_json():
-            body = json.dumps({"meta": {"api-version": "1.1"},
-                               "projects": [{"name": n} for n in names]}).encode()
+            body = json.dumps(
+                {"meta": {"api-version": "1.1"}, "projects": [{"name": n} for n in names]}
+            ).encode()
             self._send(200, body, JSON_TYPE, head)
         else:
             links = "".join(f'<a href="{n}/">{n}</a>' for n in names)
@@ -286,7 +318,7 @@ class _Handler(BaseHTTPRequestHandler):
         data = entry.path.read_bytes()
         rng = self.headers.get("Range")
         if index.ranges and rng and rng.startswith("bytes="):
-            start_text, _, end_text = rng[len("bytes="):].partition("-")
+            start_text, _, end_text = rng[len("bytes=") :].partition("-")
             size = len(data)
             if start_text == "":
                 start, end = max(0, size - int(end_text)), size - 1
@@ -296,14 +328,20 @@ class _Handler(BaseHTTPRequestHandler):
             if start >= size:
                 self._send(416, b"", "text/plain", head, extra={"Content-Range": f"bytes */{size}"})
                 return
-            self._send(206, data[start:end + 1], "application/octet-stream", head,
-                       extra={"Content-Range": f"bytes {start}-{end}/{size}", "Accept-Ranges": "bytes"})
+            self._send(
+                206,
+                data[start : end + 1],
+                "application/octet-stream",
+                head,
+                extra={"Content-Range": f"bytes {start}-{end}/{size}", "Accept-Ranges": "bytes"},
+            )
             return
         extra = {"Accept-Ranges": "bytes"} if index.ranges else {}
         self._send(200, data, "application/octet-stream", head, extra=extra)
 
-    def _send(self, status: int, body: bytes, ctype: str, head: bool,
-              extra: dict[str, str] | None = None) -> None:
+    def _send(
+        self, status: int, body: bytes, ctype: str, head: bool, extra: dict[str, str] | None = None
+    ) -> None:
         self.send_response(status)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))

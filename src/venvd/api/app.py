@@ -28,9 +28,13 @@ def create_app(service: Service | None = None, settings: Settings | None = None)
             if owned:
                 app.state.service.close()
 
-    app = FastAPI(title="venvd", version=__version__, lifespan=lifespan,
-                  description="Resolve Python requirements for any target platform, build the "
-                              "environment, ship it ready to use.")
+    app = FastAPI(
+        title="venvd",
+        version=__version__,
+        lifespan=lifespan,
+        description="Resolve Python requirements for any target platform, build the "
+        "environment, ship it ready to use.",
+    )
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(resolve.router)

@@ -27,14 +27,23 @@ def install_error_handlers(app: FastAPI) -> None:
             where = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
             problems.append({"field": where, "problem": err.get("msg", "invalid")})
         first = problems[0] if problems else {"field": "body", "problem": "invalid"}
-        body = {"error": {"code": "invalid_request",
-                          "message": f"invalid request: {first['field']}: {first['problem']}",
-                          "details": {"problems": problems}}}
+        body = {
+            "error": {
+                "code": "invalid_request",
+                "message": f"invalid request: {first['field']}: {first['problem']}",
+                "details": {"problems": problems},
+            }
+        }
         return JSONResponse(body, status_code=422)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error serving %s %s", request.method, request.url.path)
-        body = {"error": {"code": "internal_error",
-                          "message": f"internal error: {type(exc).__name__}: {exc}", "details": {}}}
+        body = {
+            "error": {
+                "code": "internal_error",
+                "message": f"internal error: {type(exc).__name__}: {exc}",
+                "details": {},
+            }
+        }
         return JSONResponse(body, status_code=500)

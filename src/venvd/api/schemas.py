@@ -13,8 +13,10 @@ Format = Literal["json", "requirements", "pylock"]
 
 class ShorthandTarget(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    python: str | None = Field(None, examples=["3.11", "2.7.6"])
-    platform: str | None = Field(None, examples=["manylinux_2_28_x86_64", "linux_x86_64", "win_amd64"])
+    python: str | None = Field(default=None, examples=["3.11", "2.7.6"])
+    platform: str | None = Field(
+        None, examples=["manylinux_2_28_x86_64", "linux_x86_64", "win_amd64"]
+    )
 
 
 class CompletePlatform(BaseModel):
@@ -26,7 +28,7 @@ class CompletePlatform(BaseModel):
 class Options(BaseModel):
     model_config = ConfigDict(extra="forbid")
     prereleases: bool = False
-    exclude_newer: str | None = Field(None, examples=["2024-06-01T00:00:00Z"])
+    exclude_newer: str | None = Field(default=None, examples=["2024-06-01T00:00:00Z"])
     only_binary: list[str] = Field(default_factory=list)
     no_binary: list[str] = Field(default_factory=list)
 
@@ -36,7 +38,7 @@ class ResolveBody(BaseModel):
     requirements: list[str] = Field(..., min_length=1, examples=[["django>=1.8", "requests>=2.7"]])
     constraints: list[str] = Field(default_factory=list)
     target: ShorthandTarget | CompletePlatform
-    options: Options = Field(default_factory=Options)
+    options: Options = Field(default_factory=lambda: Options())
     format: Format | None = None
 
     def target_json(self) -> dict[str, Any]:

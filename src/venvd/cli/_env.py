@@ -34,22 +34,28 @@ def describe_interpreter(python: str) -> dict[str, Any]:
     env = {"PYTHONPATH": str(Path(packaging.__file__).parent.parent), "PATH": "/usr/bin:/bin"}
     try:
         # Our own `packaging` on PYTHONPATH: the interpreter need not have it installed.
-        out = subprocess.run([python, "-c", _DESCRIBE], env=env, capture_output=True, text=True,
-                             timeout=60)
+        out = subprocess.run(
+            [python, "-c", _DESCRIBE], env=env, capture_output=True, text=True, timeout=60
+        )
     except OSError as exc:
         raise InputError(f"cannot run interpreter {python}: {exc.strerror}") from None
     if out.returncode != 0:
-        raise InvalidTarget(f"cannot describe interpreter {python}: "
-                            f"{(out.stderr.strip().splitlines() or ['no output'])[-1]}")
+        raise InvalidTarget(
+            f"cannot describe interpreter {python}: "
+            f"{(out.stderr.strip().splitlines() or ['no output'])[-1]}"
+        )
     return json.loads(out.stdout)  # type: ignore[no-any-return]
 
 
 def _raise_failure(doc: dict[str, Any]) -> None:
     error = doc.get("error") or {}
     details = error.get("details") or {}
-    raise BuildError(error.get("message") or "the environment build failed",
-                     package=details.get("package"), step=details.get("step"),
-                     log_tail=details.get("log_tail"))
+    raise BuildError(
+        error.get("message") or "the environment build failed",
+        package=details.get("package"),
+        step=details.get("step"),
+        log_tail=details.get("log_tail"),
+    )
 
 
 def follow_build(client: Any, doc: dict[str, Any]) -> dict[str, Any]:
@@ -60,16 +66,26 @@ def follow_build(client: Any, doc: dict[str, Any]) -> dict[str, Any]:
         _raise_failure(doc)
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                  TimeElapsedColumn(), transient=True,
-                  console=_stderr_console(), disable=not sys.stderr.isatty()) as bar:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        transient=True,
+        console=_stderr_console(),
+        disable=not sys.stderr.isatty(),
+    ) as bar:
         task = bar.add_task("Building", total=None)
         for event in client.events(doc["id"]):
             progress = event.get("progress") or {}
             step = progress.get("step") or event["status"]
             package = progress.get("package")
-            bar.update(task, description=f"Building: {step}" + (f" {package}" if package else ""),
-                       completed=progress.get("done") or 0, total=progress.get("total") or None)
+            bar.update(
+                task,
+                description=f"Building: {step}" + (f" {package}" if package else ""),
+                completed=progress.get("done") or 0,
+                total=progress.get("total") or None,
+            )
             if event["status"] in ("ready", "failed"):
                 break
     final: dict[str, Any] = client.environment(doc["id"])
@@ -87,32 +103,59 @@ def _stderr_console() -> Any:
 def download(client: Any, env_id: str, dest: Path) -> dict[str, Any]:
     from rich.progress import DownloadColumn, Progress, TransferSpeedColumn
 
-    with Progress(*Progress.get_default_columns(), DownloadColumn(), TransferSpeedColumn(),
-                  transient=True, console=_stderr_console(),
-                  disable=not sys.stderr.isatty()) as bar:
+    with Progress(
+        *Progress.get_default_columns(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        transient=True,
+        console=_stderr_console(),
+        disable=not sys.stderr.isatty(),
+    ) as bar:
         task = bar.add_task("Downloading", total=None)
         result: dict[str, Any] = client.download(
-            env_id, dest, progress=lambda done, total: bar.update(task, completed=done,
-                                                                    total=total or None))
+            env_id,
+            dest,
+            progress=lambda done, total: bar.update(task, completed=done, total=total or None),
+        )
     return result
 
 
 @click.command()
 @click.argument("dest", type=click.Path(path_type=Path))
 @requirement_options
-@click.option("--python", "python", default=sys.executable, show_default="this interpreter",
-              help="Interpreter that will run the venv; the target is described from it.")
-@click.option("--lock", "lock_file", type=click.Path(path_type=Path),
-              help="Build exactly this JSON lock instead of resolving.")
+@click.option(
+    "--python",
+    "python",
+    default=sys.executable,
+    show_default="this interpreter",
+    help="Interpreter that will run the venv; the target is described from it.",
+)
+@click.option(
+    "--lock",
+    "lock_file",
+    type=click.Path(path_type=Path),
+    help="Build exactly this JSON lock instead of resolving.",
+)
 @click.option("--force", is_flag=True, help="Replace DEST if it exists and is not empty.")
 @click.option("--no-verify", is_flag=True, help="Skip the import and dependency checks.")
 @index_options
 @server_options
-def create(dest: Path, requirements: tuple[str, ...], requirement_files: tuple[Path, ...],
-           constraint_files: tuple[Path, ...], python: str, lock_file: Path | None, force: bool,
-           no_verify: bool, index_url: str | None, extra_index_url: tuple[str, ...],
-           find_links: tuple[str, ...], server: str | None, data_dir: Path | None,
-           database_url: str | None) -> None:
+def create(
+    dest: Path,
+    requirements: tuple[str, ...],
+    requirement_files: tuple[Path, ...],
+    constraint_files: tuple[Path, ...],
+    python: str,
+    lock_file: Path | None,
+    force: bool,
+    no_verify: bool,
+    index_url: str | None,
+    extra_index_url: tuple[str, ...],
+    find_links: tuple[str, ...],
+    server: str | None,
+    data_dir: Path | None,
+    database_url: str | None,
+) -> None:
     """Create a ready virtual environment at DEST, built by the server for this platform."""
     from venvd.cli._resolve import gather_requirements
     from venvd.client import connect
@@ -131,18 +174,23 @@ def create(dest: Path, requirements: tuple[str, ...], requirement_files: tuple[P
         except (OSError, ValueError) as exc:
             raise InputError(f"cannot read lock {lock_file}: {exc}") from None
     else:
-        reqs, constraints, parsed = gather_requirements(requirements, requirement_files,
-                                                        constraint_files)
+        reqs, constraints, parsed = gather_requirements(
+            requirements, requirement_files, constraint_files
+        )
         if not reqs:
             raise InputError("no requirements given (pass them as arguments, -r FILE or --lock)")
-        body.update(requirements=reqs, constraints=constraints,
-                    options={"prereleases": parsed.pre})
+        body.update(requirements=reqs, constraints=constraints, options={"prereleases": parsed.pre})
         index_url = index_url or parsed.index_url
     if server and (index_url or extra_index_url or find_links):
-        raise InputError("index options configure the in-process service; a server "
-                         "(--server/VENVD_SERVER) resolves with its own indexes")
-    settings = None if server else build_settings(data_dir, database_url, index_url,
-                                                  extra_index_url, find_links)
+        raise InputError(
+            "index options configure the in-process service; a server "
+            "(--server/VENVD_SERVER) resolves with its own indexes"
+        )
+    settings = (
+        None
+        if server
+        else build_settings(data_dir, database_url, index_url, extra_index_url, find_links)
+    )
     client = connect(server, settings)
     try:
         doc = client.create_environment(body)
@@ -161,11 +209,17 @@ def create(dest: Path, requirements: tuple[str, ...], requirement_files: tuple[P
 
 @click.command()
 @click.argument("env_id")
-@click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
-              help="Where to write the archive (tar + zstd).")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Where to write the archive (tar + zstd).",
+)
 @server_options
-def export(env_id: str, output: Path, server: str | None, data_dir: Path | None,
-           database_url: str | None) -> None:
+def export(
+    env_id: str, output: Path, server: str | None, data_dir: Path | None, database_url: str | None
+) -> None:
     """Download the archive of environment ENV_ID as is."""
     from venvd.client import connect
 

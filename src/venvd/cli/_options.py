@@ -19,37 +19,76 @@ def _stack(*decorators: Callable[[F], F]) -> Callable[[F], F]:
         for decorator in reversed(decorators):
             func = decorator(func)
         return func
+
     return apply
 
 
 server_options = _stack(
-    click.option("--server", envvar="VENVD_SERVER", metavar="URL",
-                 help="venvd server to ask (env VENVD_SERVER); without it, run in-process."),
-    click.option("--data-dir", envvar="VENVD_DATA_DIR", type=click.Path(path_type=Path),
-                 help="Data directory of the in-process service (env VENVD_DATA_DIR)."),
-    click.option("--database-url", envvar="VENVD_DATABASE_URL", metavar="URL",
-                 help="Database of the in-process service (default: SQLite in the data dir)."),
+    click.option(
+        "--server",
+        envvar="VENVD_SERVER",
+        metavar="URL",
+        help="venvd server to ask (env VENVD_SERVER); without it, run in-process.",
+    ),
+    click.option(
+        "--data-dir",
+        envvar="VENVD_DATA_DIR",
+        type=click.Path(path_type=Path),
+        help="Data directory of the in-process service (env VENVD_DATA_DIR).",
+    ),
+    click.option(
+        "--database-url",
+        envvar="VENVD_DATABASE_URL",
+        metavar="URL",
+        help="Database of the in-process service (default: SQLite in the data dir).",
+    ),
 )
 
 index_options = _stack(
     click.option("--index-url", "-i", metavar="URL", help="Base URL of the primary index."),
-    click.option("--extra-index-url", multiple=True, metavar="URL",
-                 help="More indexes; a project is taken from the first index that has it."),
-    click.option("--find-links", "-f", multiple=True, metavar="URL|DIR",
-                 help="Extra places to look for files (directories or link pages)."),
+    click.option(
+        "--extra-index-url",
+        multiple=True,
+        metavar="URL",
+        help="More indexes; a project is taken from the first index that has it.",
+    ),
+    click.option(
+        "--find-links",
+        "-f",
+        multiple=True,
+        metavar="URL|DIR",
+        help="Extra places to look for files (directories or link pages).",
+    ),
 )
 
 requirement_options = _stack(
     click.argument("requirements", nargs=-1),
-    click.option("-r", "--requirement", "requirement_files", multiple=True,
-                 type=click.Path(path_type=Path), help="Read requirements from FILE."),
-    click.option("-c", "--constraint", "constraint_files", multiple=True,
-                 type=click.Path(path_type=Path), help="Constrain versions with FILE."),
+    click.option(
+        "-r",
+        "--requirement",
+        "requirement_files",
+        multiple=True,
+        type=click.Path(path_type=Path),
+        help="Read requirements from FILE.",
+    ),
+    click.option(
+        "-c",
+        "--constraint",
+        "constraint_files",
+        multiple=True,
+        type=click.Path(path_type=Path),
+        help="Constrain versions with FILE.",
+    ),
 )
 
 
-def build_settings(data_dir: Path | None, database_url: str | None, index_url: str | None,
-                   extra_index_url: tuple[str, ...], find_links: tuple[str, ...]) -> Any:
+def build_settings(
+    data_dir: Path | None,
+    database_url: str | None,
+    index_url: str | None,
+    extra_index_url: tuple[str, ...],
+    find_links: tuple[str, ...],
+) -> Any:
     from venvd.service import Settings
 
     values: dict[str, Any] = {}

@@ -60,6 +60,7 @@ class Spinner:
                 def hook(*args: Any, **kwargs: Any) -> None:
                     if name == "pinning" and args:
                         spinner.update(" ".join(str(a) for a in args[:2]), spinner.count + 1)
+
                 return hook
 
         return _Reporter()

@@ -41,9 +41,13 @@ def _logical_lines(text: str) -> list[tuple[int, str]]:
     return out
 
 
-def read_requirement_file(path: Path, *, as_constraints: bool = False,
-                          into: RequirementFile | None = None,
-                          _seen: frozenset[Path] = frozenset()) -> RequirementFile:
+def read_requirement_file(
+    path: Path,
+    *,
+    as_constraints: bool = False,
+    into: RequirementFile | None = None,
+    _seen: frozenset[Path] = frozenset(),
+) -> RequirementFile:
     """Parse `path`; raises InputError naming the file and line of anything it cannot take."""
     result = into or RequirementFile()
     path = path.resolve() if path.exists() else path
@@ -66,8 +70,12 @@ def read_requirement_file(path: Path, *, as_constraints: bool = False,
                 if not value:
                     raise InputError(f"{where}: {option} needs a file name")
                 nested = (path.parent / value) if not Path(value).is_absolute() else Path(value)
-                read_requirement_file(nested, as_constraints=as_constraints or option in (
-                    "-c", "--constraint"), into=result, _seen=_seen | {path})
+                read_requirement_file(
+                    nested,
+                    as_constraints=as_constraints or option in ("-c", "--constraint"),
+                    into=result,
+                    _seen=_seen | {path},
+                )
             elif option in ("-i", "--index-url"):
                 result.index_url = value
             elif option == "--extra-index-url":
@@ -79,7 +87,9 @@ def read_requirement_file(path: Path, *, as_constraints: bool = False,
             elif option in ("--hash",):
                 continue
             else:
-                raise InputError(f"{where}: option {option!r} is not supported in requirement files")
+                raise InputError(
+                    f"{where}: option {option!r} is not supported in requirement files"
+                )
             continue
         requirement = line.split(" --hash", 1)[0].strip()
         (result.constraints if as_constraints else result.requirements).append(requirement)

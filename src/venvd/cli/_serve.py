@@ -12,17 +12,34 @@ from venvd.cli._options import build_settings, index_options
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
-@click.option("--data-dir", envvar="VENVD_DATA_DIR", type=click.Path(path_type=Path),
-              help="Data directory: SQLite store, caches, artifacts (env VENVD_DATA_DIR).")
-@click.option("--database-url", envvar="VENVD_DATABASE_URL", metavar="URL",
-              help="postgresql+psycopg://... for a shared store (default: SQLite in the data dir).")
+@click.option(
+    "--data-dir",
+    envvar="VENVD_DATA_DIR",
+    type=click.Path(path_type=Path),
+    help="Data directory: SQLite store, caches, artifacts (env VENVD_DATA_DIR).",
+)
+@click.option(
+    "--database-url",
+    envvar="VENVD_DATABASE_URL",
+    metavar="URL",
+    help="postgresql+psycopg://... for a shared store (default: SQLite in the data dir).",
+)
 @index_options
 @click.option("--no-build", is_flag=True, help="Never build wheels from sdists.")
 @click.option("--build-workers", type=int, default=None, help="Concurrent environment builds.")
 @click.option("--log-level", default="info", show_default=True)
-def serve(host: str, port: int, data_dir: Path | None, database_url: str | None,
-          index_url: str | None, extra_index_url: tuple[str, ...], find_links: tuple[str, ...],
-          no_build: bool, build_workers: int | None, log_level: str) -> None:
+def serve(
+    host: str,
+    port: int,
+    data_dir: Path | None,
+    database_url: str | None,
+    index_url: str | None,
+    extra_index_url: tuple[str, ...],
+    find_links: tuple[str, ...],
+    no_build: bool,
+    build_workers: int | None,
+    log_level: str,
+) -> None:
     """Serve the venvd HTTP API (OpenAPI docs at /docs)."""
     import uvicorn
 
@@ -33,6 +50,9 @@ def serve(host: str, port: int, data_dir: Path | None, database_url: str | None,
         settings.no_build = True
     if build_workers:
         settings.build_workers = build_workers
-    click.echo(f"venvd: serving on http://{host}:{port} (data: {settings.data_dir}, "
-               f"store: {settings.resolved_database_url.split('://')[0]})", err=True)
+    click.echo(
+        f"venvd: serving on http://{host}:{port} (data: {settings.data_dir}, "
+        f"store: {settings.resolved_database_url.split('://')[0]})",
+        err=True,
+    )
     uvicorn.run(create_app(settings=settings), host=host, port=port, log_level=log_level)

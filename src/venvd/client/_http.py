@@ -16,8 +16,12 @@ from venvd import errors
 __all__ = ["HttpClient", "error_from_response"]
 
 _BY_STATUS: dict[int, type[errors.VenvdError]] = {
-    400: errors.InputError, 422: errors.InputError, 404: errors.NotFound,
-    409: errors.VenvdError, 502: errors.UpstreamError, 504: errors.UpstreamTimeout,
+    400: errors.InputError,
+    422: errors.InputError,
+    404: errors.NotFound,
+    409: errors.VenvdError,
+    502: errors.UpstreamError,
+    504: errors.UpstreamTimeout,
 }
 
 
@@ -42,24 +46,28 @@ def error_from_response(response: httpx.Response) -> errors.VenvdError:
 class HttpClient:
     def __init__(self, server: str, *, timeout: float = 600.0) -> None:
         self.server = server.rstrip("/")
-        self._http = httpx.Client(base_url=self.server, timeout=httpx.Timeout(timeout, connect=10.0))
+        self._http = httpx.Client(
+            base_url=self.server, timeout=httpx.Timeout(timeout, connect=10.0)
+        )
 
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.TimeoutException:
-            raise errors.UpstreamTimeout(f"venvd server {self.server} did not answer in time",
-                                         url=self.server) from None
+            raise errors.UpstreamTimeout(
+                f"venvd server {self.server} did not answer in time", url=self.server
+            ) from None
         except httpx.TransportError as exc:
-            raise errors.UpstreamError(f"cannot reach venvd server {self.server}: {exc}",
-                                       url=self.server) from None
+            raise errors.UpstreamError(
+                f"cannot reach venvd server {self.server}: {exc}", url=self.server
+            ) from None
         if response.status_code >= 400:
             raise error_from_response(response)
         return response
 
     def resolve(self, body: dict[str, Any], fmt: str = "json") -> dict[str, Any] | str:
         response = self._request("POST", "/v1/resolve", json=body, params={"format": fmt})
-        return response.json() if fmt == "json" else response.text  # type: ignore[no-any-return]
+        return response.json() if fmt == "json" else response.text
 
     def create_environment(self, body: dict[str, Any]) -> dict[str, Any]:
         return self._request("POST", "/v1/environments", json=body).json()  # type: ignore[no-any-return]
@@ -69,8 +77,11 @@ class HttpClient:
 
     def events(self, env_id: str) -> Iterator[dict[str, Any]]:
         try:
-            with self._http.stream("GET", f"/v1/environments/{env_id}/events",
-                                   timeout=httpx.Timeout(None, connect=10.0)) as response:
+            with self._http.stream(
+                "GET",
+                f"/v1/environments/{env_id}/events",
+                timeout=httpx.Timeout(None, connect=10.0),
+            ) as response:
                 if response.status_code >= 400:
                     response.read()
                     raise error_from_response(response)
@@ -78,11 +89,13 @@ class HttpClient:
                     if line.startswith("data:"):
                         yield json.loads(line[5:].strip())
         except httpx.TransportError as exc:
-            raise errors.UpstreamError(f"lost the event stream from {self.server}: {exc}",
-                                       url=self.server) from None
+            raise errors.UpstreamError(
+                f"lost the event stream from {self.server}: {exc}", url=self.server
+            ) from None
 
-    def download(self, env_id: str, dest: Path,
-                 progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    def download(
+        self, env_id: str, dest: Path, progress: Callable[[int, int], None] | None = None
+    ) -> dict[str, Any]:
         """Stream the artifact into `dest`, resuming a partial `dest.part` with a Range request."""
         part = dest.with_name(dest.name + ".part")
         have = part.stat().st_size if part.exists() else 0
@@ -109,15 +122,18 @@ class HttpClient:
         except httpx.TransportError as exc:
             raise errors.UpstreamError(
                 f"download of environment {env_id} from {self.server} broke off ({exc}); "
-                "run the command again to resume", url=self.server) from None
+                "run the command again to resume",
+                url=self.server,
+            ) from None
         digest = hashlib.sha256()
         with part.open("rb") as fh:
             for block in iter(lambda: fh.read(1 << 20), b""):
                 digest.update(block)
         if expected and digest.hexdigest() != expected:
             part.unlink(missing_ok=True)
-            raise errors.HashMismatch(f"environment {env_id} arrived corrupted (sha256 mismatch)",
-                                      url=self.server + url)
+            raise errors.HashMismatch(
+                f"environment {env_id} arrived corrupted (sha256 mismatch)", url=self.server + url
+            )
         os.replace(part, dest)
         return {"sha256": digest.hexdigest(), "size": dest.stat().st_size}
 

@@ -19,29 +19,37 @@ class LocalClient:
     def __init__(self, settings: Settings | None = None) -> None:
         self.service = Service.open(settings or Settings())
 
-    def resolve(self, body: dict[str, Any], fmt: str = "json",
-                reporter: Any = None) -> dict[str, Any] | str:
+    def resolve(
+        self, body: dict[str, Any], fmt: str = "json", reporter: Any = None
+    ) -> dict[str, Any] | str:
         service = self.service
         target = target_from_request(body.get("target"))
-        request = service.make_request(body.get("requirements") or [], target,
-                                       constraints=body.get("constraints") or [],
-                                       options=body.get("options"))
+        request = service.make_request(
+            body.get("requirements") or [],
+            target,
+            constraints=body.get("constraints") or [],
+            options=body.get("options"),
+        )
         result = service.resolve(request, reporter=reporter)
         if fmt == "json":
             return result.to_json()
         return render(result.lock, fmt)[0]
 
     def create_environment(self, body: dict[str, Any]) -> dict[str, Any]:
-        return self.service.environments.create_from_json(body)
+        doc: dict[str, Any] = self.service.environments.create_from_json(body)
+        return doc
 
     def environment(self, env_id: str) -> dict[str, Any]:
-        return self.service.environments.status(env_id)
+        doc: dict[str, Any] = self.service.environments.status(env_id)
+        return doc
 
     def events(self, env_id: str) -> Iterator[dict[str, Any]]:
-        return self.service.environments.events(env_id)
+        events: Iterator[dict[str, Any]] = self.service.environments.events(env_id)
+        return events
 
-    def download(self, env_id: str, dest: Path,
-                 progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    def download(
+        self, env_id: str, dest: Path, progress: Callable[[int, int], None] | None = None
+    ) -> dict[str, Any]:
         path = self.service.environments.artifact_path(env_id)
         part = dest.with_name(dest.name + ".part")
         shutil.copyfile(path, part)

@@ -22,8 +22,9 @@ class Client(Protocol):
     def events(self, env_id: str) -> Iterator[dict[str, Any]]:
         """Progress events of a build until it is ready or failed."""
 
-    def download(self, env_id: str, dest: Path,
-                 progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    def download(
+        self, env_id: str, dest: Path, progress: Callable[[int, int], None] | None = None
+    ) -> dict[str, Any]:
         """Fetch the artifact to `dest` (verified); returns {"sha256", "size"}."""
 
     def close(self) -> None: ...

@@ -42,10 +42,12 @@ class EnvironmentService:
         self._store = service.store
         settings = service.settings
         self.cache = BuildCache(settings.data_dir / "cache")
-        self.options = BuildOptions(no_build=settings.no_build,
-                                    build_timeout=settings.build_timeout)
-        self._pool = ThreadPoolExecutor(max_workers=max(1, settings.build_workers),
-                                        thread_name_prefix="venvd-build")
+        self.options = BuildOptions(
+            no_build=settings.no_build, build_timeout=settings.build_timeout
+        )
+        self._pool = ThreadPoolExecutor(
+            max_workers=max(1, settings.build_workers), thread_name_prefix="venvd-build"
+        )
         self._jobs: dict[str, Future[None]] = {}
         self._lock = threading.Lock()
         self._stale_after = timedelta(seconds=settings.build_timeout * 3 + 300)
@@ -62,15 +64,21 @@ class EnvironmentService:
         resolved_cached: bool | None = None
         if body.get("lock") is not None:
             lock = Lock.from_json(body["lock"])
-            target = (target_from_request(body["target"]) if body.get("target") is not None
-                      else Target.from_json(lock.target))
+            target = (
+                target_from_request(body["target"])
+                if body.get("target") is not None
+                else Target.from_json(lock.target)
+            )
             if target.to_json() != Target.from_json(lock.target).to_json():
                 raise InvalidLock("the lock was resolved for another target than the one requested")
         else:
             target = target_from_request(body.get("target"))
-            request = self._service.make_request(body.get("requirements") or [], target,
-                                                 constraints=body.get("constraints") or [],
-                                                 options=body.get("options"))
+            request = self._service.make_request(
+                body.get("requirements") or [],
+                target,
+                constraints=body.get("constraints") or [],
+                options=body.get("options"),
+            )
             result = self._service.resolve(request)
             lock, resolved_cached = result.lock, result.cached
         doc, created = self.create(lock, target, request=body)
@@ -79,13 +87,20 @@ class EnvironmentService:
             doc["resolution_cached"] = resolved_cached
         return doc
 
-    def create(self, lock: Lock, target: Target,
-               request: dict[str, Any] | None = None) -> tuple[dict[str, Any], bool]:
+    def create(
+        self, lock: Lock, target: Target, request: dict[str, Any] | None = None
+    ) -> tuple[dict[str, Any], bool]:
         env_id = environment_key(lock, target, self.options)
         roots = sorted({_name(r) for r in lock.requirements})
         record, created = self._store.create_environment(
-            env_id, lock_id=lock.id, target_key=target.key, status="queued", roots=roots,
-            lock=lock.to_json(), request=_request_summary(request))
+            env_id,
+            lock_id=lock.id,
+            target_key=target.key,
+            status="queued",
+            roots=roots,
+            lock=lock.to_json(),
+            request=_request_summary(request),
+        )
         needs_build = created
         if not created and record.status == "failed":
             needs_build = True  # failures may be transient (an index outage): try again
@@ -98,49 +113,87 @@ class EnvironmentService:
             self._queue(env_id, lock, target, request)
         return self.status(env_id), created
 
-    def _queue(self, env_id: str, lock: Lock, target: Target, request: dict[str, Any] | None) -> None:
+    def _queue(
+        self, env_id: str, lock: Lock, target: Target, request: dict[str, Any] | None
+    ) -> None:
         with self._lock:
             job = self._jobs.get(env_id)
             if job is not None and not job.done():
                 return
-            self._store.update_environment(env_id, status="queued", error=None,
-                                           progress={"step": "queued", "done": 0, "total": 0})
+            self._store.update_environment(
+                env_id,
+                status="queued",
+                error=None,
+                progress={"step": "queued", "done": 0, "total": 0},
+            )
             self._jobs[env_id] = self._pool.submit(self._run, env_id, lock, target, request)
 
     def _run(self, env_id: str, lock: Lock, target: Target, request: dict[str, Any] | None) -> None:
         started = time.perf_counter()
-        last = [0.0, ""]
+        last: list[Any] = [0.0, ""]
 
         def progress(event: BuildEvent) -> None:
             now = time.monotonic()
             if event.step == last[1] and now - last[0] < 0.2 and event.done != event.total:
                 return
             last[0], last[1] = now, event.step
-            self._store.update_environment(env_id, status="building", progress={
-                "step": event.step, "package": event.package, "done": event.done,
-                "total": event.total, "message": event.message})
+            self._store.update_environment(
+                env_id,
+                status="building",
+                progress={
+                    "step": event.step,
+                    "package": event.package,
+                    "done": event.done,
+                    "total": event.total,
+                    "message": event.message,
+                },
+            )
 
         try:
             self._store.update_environment(env_id, status="building")
             artifact: Artifact = build_environment(
-                lock, target, cache=self.cache, fetch=self._service.index.download,
-                options=self.options, progress=progress,
+                lock,
+                target,
+                cache=self.cache,
+                fetch=self._service.index.download,
+                options=self.options,
+                progress=progress,
                 # From the lock, not the caller's spelling: the same key must mean the same bytes.
-                request={"requirements": list(lock.requirements),
-                         "constraints": list(lock.constraints)})
+                request={
+                    "requirements": list(lock.requirements),
+                    "constraints": list(lock.constraints),
+                },
+            )
         except VenvdError as exc:
             self._store.update_environment(env_id, status="failed", error=exc.to_json()["error"])
-        except Exception as exc:  # noqa: BLE001 - a build must end as a recorded failure
-            self._store.update_environment(env_id, status="failed", error={
-                "code": "internal_error", "message": f"{type(exc).__name__}: {exc}", "details": {}})
+        except Exception as exc:
+            self._store.update_environment(
+                env_id,
+                status="failed",
+                error={
+                    "code": "internal_error",
+                    "message": f"{type(exc).__name__}: {exc}",
+                    "details": {},
+                },
+            )
         else:
             self._store.set_environment_packages(
-                env_id, [(p.name, p.version) for p in lock.packages])
+                env_id, [(p.name, p.version) for p in lock.packages]
+            )
             self._store.update_environment(
-                env_id, status="ready", artifact_path=str(artifact.path), sha256=artifact.sha256,
-                size=artifact.size, manifest=_manifest_summary(artifact.manifest),
-                progress={"step": "done", "done": 1, "total": 1,
-                          "seconds": round(time.perf_counter() - started, 3)})
+                env_id,
+                status="ready",
+                artifact_path=str(artifact.path),
+                sha256=artifact.sha256,
+                size=artifact.size,
+                manifest=_manifest_summary(artifact.manifest),
+                progress={
+                    "step": "done",
+                    "done": 1,
+                    "total": 1,
+                    "seconds": round(time.perf_counter() - started, 3),
+                },
+            )
         finally:
             with self._lock:
                 self._jobs.pop(env_id, None)
@@ -176,15 +229,20 @@ class EnvironmentService:
             pass
         return self.status(env_id)
 
-    def events(self, env_id: str, *, interval: float = 0.2,
-               timeout: float | None = None) -> Iterator[dict[str, Any]]:
+    def events(
+        self, env_id: str, *, interval: float = 0.2, timeout: float | None = None
+    ) -> Iterator[dict[str, Any]]:
         """Progress documents as they change, ending with the terminal status."""
         deadline = None if timeout is None else time.monotonic() + timeout
         previous: Any = None
         while True:
             record = self._record(env_id)
-            current = {"id": env_id, "status": record.status, "progress": record.progress,
-                       "error": record.error}
+            current = {
+                "id": env_id,
+                "status": record.status,
+                "progress": record.progress,
+                "error": record.error,
+            }
             if current != previous:
                 yield current
                 previous = current
@@ -197,12 +255,16 @@ class EnvironmentService:
     def artifact_path(self, env_id: str) -> Path:
         record = self._record(env_id)
         if record.status != "ready" or not record.artifact_path:
-            raise NotFound(f"environment {env_id} is {record.status}, it has no artifact yet",
-                           id=env_id, status=record.status)
+            raise NotFound(
+                f"environment {env_id} is {record.status}, it has no artifact yet",
+                id=env_id,
+                status=record.status,
+            )
         path = Path(record.artifact_path)
         if not path.is_file():
-            raise NotFound(f"the artifact of environment {env_id} is missing; ask for it again",
-                           id=env_id)
+            raise NotFound(
+                f"the artifact of environment {env_id} is missing; ask for it again", id=env_id
+            )
         return path
 
     def containing(self, name: str) -> list[str]:
@@ -215,7 +277,7 @@ def _name(requirement: str) -> str:
 
     try:
         return canonicalize_name(Requirement(requirement).name)
-    except Exception:  # noqa: BLE001 - the lock's requirement texts were validated at resolution
+    except Exception:
         return canonicalize_name(requirement)
 
 

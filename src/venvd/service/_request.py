@@ -54,8 +54,9 @@ def parse_timestamp(value: str | datetime | None) -> datetime | None:
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise InputError(f"exclude_newer {value!r} is not an RFC 3339 timestamp or a date",
-                         field="exclude_newer") from None
+        raise InputError(
+            f"exclude_newer {value!r} is not an RFC 3339 timestamp or a date", field="exclude_newer"
+        ) from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
@@ -120,9 +121,15 @@ class ResolveRequest:
     index: Mapping[str, Any]  # IndexConfig.to_json() of the service answering it
 
     @classmethod
-    def create(cls, requirements: Iterable[str], target: Target, *, constraints: Iterable[str] = (),
-               options: RequestOptions | None = None,
-               index: Mapping[str, Any] | None = None) -> ResolveRequest:
+    def create(
+        cls,
+        requirements: Iterable[str],
+        target: Target,
+        *,
+        constraints: Iterable[str] = (),
+        options: RequestOptions | None = None,
+        index: Mapping[str, Any] | None = None,
+    ) -> ResolveRequest:
         reqs = tuple(parse_requirement(r) for r in requirements)
         if not reqs:
             raise InputError("no requirements given", field="requirements")

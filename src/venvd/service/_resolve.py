@@ -34,19 +34,32 @@ class ResolveResult:
     stats: dict[str, int]
 
     def to_json(self) -> dict[str, Any]:
-        return {**self.lock.to_json(), "cached": self.cached, "resolution_key": self.key,
-                "timings": self.timings, "stats": self.stats}
+        return {
+            **self.lock.to_json(),
+            "cached": self.cached,
+            "resolution_key": self.key,
+            "timings": self.timings,
+            "stats": self.stats,
+        }
 
 
 class ResolutionService:
-    def __init__(self, store: Store, index: IndexClient, *, ttl: float, page_ttl: float,
-                 metadata_workers: int = 16) -> None:
+    def __init__(
+        self,
+        store: Store,
+        index: IndexClient,
+        *,
+        ttl: float,
+        page_ttl: float,
+        metadata_workers: int = 16,
+    ) -> None:
         self._store = store
         self._index = index
         self._ttl = ttl
         self._page_ttl = page_ttl
-        self._pool = ThreadPoolExecutor(max_workers=metadata_workers,
-                                        thread_name_prefix="venvd-metadata")
+        self._pool = ThreadPoolExecutor(
+            max_workers=metadata_workers, thread_name_prefix="venvd-metadata"
+        )
         self._memo = MetadataMemo()
         self._inflight: dict[str, Future[ResolveResult]] = {}
         self._lock = threading.Lock()
@@ -54,8 +67,13 @@ class ResolutionService:
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
-    def resolve(self, request: ResolveRequest, *, reporter: ResolveReporter | None = None,
-                refresh: bool = False) -> ResolveResult:
+    def resolve(
+        self,
+        request: ResolveRequest,
+        *,
+        reporter: ResolveReporter | None = None,
+        refresh: bool = False,
+    ) -> ResolveResult:
         """Answer `request` from the cache, from an identical request in flight, or by resolving.
 
         Raises the resolver's errors (ResolutionImpossible, ProjectNotFound, ...) and the index's
@@ -78,8 +96,9 @@ class ResolutionService:
         assert future is not None
         if not owner:
             result = future.result()
-            return dataclasses.replace(result, cached=True,
-                                       timings={**result.timings, "total_ms": _ms(started)})
+            return dataclasses.replace(
+                result, cached=True, timings={**result.timings, "total_ms": _ms(started)}
+            )
         try:
             result = self._resolve_now(request, key, reporter, started)
         except BaseException as exc:
@@ -92,20 +111,27 @@ class ResolutionService:
             with self._lock:
                 self._inflight.pop(key, None)
 
-    def _resolve_now(self, request: ResolveRequest, key: str, reporter: ResolveReporter | None,
-                     started: float) -> ResolveResult:
-        source = StoreBackedSource(self._store, self._index, self._pool, self._memo,
-                                   page_ttl=self._page_ttl)
+    def _resolve_now(
+        self, request: ResolveRequest, key: str, reporter: ResolveReporter | None, started: float
+    ) -> ResolveResult:
+        source = StoreBackedSource(
+            self._store, self._index, self._pool, self._memo, page_ttl=self._page_ttl
+        )
         try:
             known = source.warm(r.name for r in request.requirements)
             warmed = time.perf_counter()
             opts = request.options
             lock = resolve(
-                list(request.requirements), request.target, source,
+                list(request.requirements),
+                request.target,
+                source,
                 constraints=list(request.constraints),
-                options=ResolveOptions(prereleases=opts.prereleases,
-                                       exclude_newer=opts.exclude_newer,
-                                       only_binary=opts.only_binary, no_binary=opts.no_binary),
+                options=ResolveOptions(
+                    prereleases=opts.prereleases,
+                    exclude_newer=opts.exclude_newer,
+                    only_binary=opts.only_binary,
+                    no_binary=opts.no_binary,
+                ),
                 reporter=reporter,
             )
         finally:
@@ -114,9 +140,11 @@ class ResolutionService:
         now = datetime.now(UTC)
         expires = None if request.options.exclude_newer else now + timedelta(seconds=self._ttl)
         self._store.put_resolution(key, request.canonical(), lock.to_json(), expires)
-        timings = {"warm_ms": round((warmed - started) * 1000, 2),
-                   "resolve_ms": round((resolved - warmed) * 1000, 2),
-                   "total_ms": _ms(started)}
+        timings = {
+            "warm_ms": round((warmed - started) * 1000, 2),
+            "resolve_ms": round((resolved - warmed) * 1000, 2),
+            "total_ms": _ms(started),
+        }
         return ResolveResult(lock, key, False, timings, {**source.stats, "closure_projects": known})
 
 

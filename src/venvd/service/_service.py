@@ -23,11 +23,16 @@ class Service:
         self.settings = settings
         self.store = store
         self.index = index
-        self.index_config = IndexConfig(index_urls=settings.index_urls,
-                                        find_links=tuple(settings.find_links))
+        self.index_config = IndexConfig(
+            index_urls=settings.index_urls, find_links=tuple(settings.find_links)
+        )
         self.resolutions = ResolutionService(
-            store, index, ttl=settings.resolution_ttl, page_ttl=settings.page_ttl,
-            metadata_workers=settings.metadata_workers)
+            store,
+            index,
+            ttl=settings.resolution_ttl,
+            page_ttl=settings.page_ttl,
+            metadata_workers=settings.metadata_workers,
+        )
         self._environments: Any = None
 
     @classmethod
@@ -36,8 +41,12 @@ class Service:
         (settings.data_dir / "tmp").mkdir(parents=True, exist_ok=True)
         store = Store.open(settings.resolved_database_url)
         config = IndexConfig(index_urls=settings.index_urls, find_links=tuple(settings.find_links))
-        index = IndexClient(config, timeout=settings.http_timeout, retries=settings.http_retries,
-                            work_dir=settings.data_dir / "tmp")
+        index = IndexClient(
+            config,
+            timeout=settings.http_timeout,
+            retries=settings.http_retries,
+            work_dir=settings.data_dir / "tmp",
+        )
         return cls(settings, store, index)
 
     def close(self) -> None:
@@ -54,13 +63,23 @@ class Service:
         self.close()
 
     # -- resolution ---------------------------------------------------------------------------
-    def make_request(self, requirements: Iterable[str], target: Target, *,
-                     constraints: Iterable[str] = (),
-                     options: Mapping[str, Any] | RequestOptions | None = None) -> ResolveRequest:
+    def make_request(
+        self,
+        requirements: Iterable[str],
+        target: Target,
+        *,
+        constraints: Iterable[str] = (),
+        options: Mapping[str, Any] | RequestOptions | None = None,
+    ) -> ResolveRequest:
         """Validate and canonicalize a request (raises InputError subclasses naming the bad part)."""
         opts = options if isinstance(options, RequestOptions) else RequestOptions.from_json(options)
-        return ResolveRequest.create(requirements, target, constraints=constraints, options=opts,
-                                     index=self.index_config.to_json())
+        return ResolveRequest.create(
+            requirements,
+            target,
+            constraints=constraints,
+            options=opts,
+            index=self.index_config.to_json(),
+        )
 
     @property
     def environments(self) -> Any:
@@ -71,6 +90,11 @@ class Service:
             self._environments = EnvironmentService(self)
         return self._environments
 
-    def resolve(self, request: ResolveRequest, *, reporter: ResolveReporter | None = None,
-                refresh: bool = False) -> ResolveResult:
+    def resolve(
+        self,
+        request: ResolveRequest,
+        *,
+        reporter: ResolveReporter | None = None,
+        refresh: bool = False,
+    ) -> ResolveResult:
         return self.resolutions.resolve(request, reporter=reporter, refresh=refresh)

@@ -29,7 +29,9 @@ class Settings(BaseSettings):
     extra_index_urls: list[str] = Field(default_factory=list)
     find_links: list[str] = Field(default_factory=list)
     resolution_ttl: float = 300.0  # seconds a resolution without exclude_newer stays fresh
-    page_ttl: float = 600.0  # seconds a project page is used without revalidation (unless max-age says less)
+    page_ttl: float = (
+        600.0  # seconds a project page is used without revalidation (unless max-age says less)
+    )
     http_timeout: float = 30.0
     http_retries: int = 3
     metadata_workers: int = 16
@@ -41,7 +43,9 @@ class Settings(BaseSettings):
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url
-        return f"sqlite:///{self.data_dir / 'venvd-v1.sqlite3'}"
+        from venvd.store import sqlite_url_for
+
+        return sqlite_url_for(self.data_dir)
 
     @property
     def index_urls(self) -> tuple[str, ...]:

@@ -16,13 +16,16 @@ from venvd.service import Service
 
 router = APIRouter(prefix="/v1/environments", tags=["environments"])
 
-_EXAMPLE = {"requirements": ["django>=1.8", "requests>=2.7"],
-            "target": {"python": "3.11", "platform": "manylinux_2_28_x86_64"}}
+_EXAMPLE = {
+    "requirements": ["django>=1.8", "requests>=2.7"],
+    "target": {"python": "3.11", "platform": "manylinux_2_28_x86_64"},
+}
 
 
 @router.post("", summary="Resolve (if given requirements) and build an environment")
-def create(body: dict[str, Any] = Body(..., examples=[_EXAMPLE]),
-           service: Service = Depends(get_service)) -> JSONResponse:
+def create(
+    body: dict[str, Any] = Body(..., examples=[_EXAMPLE]), service: Service = Depends(get_service)
+) -> JSONResponse:
     """Body: `{"requirements": [...], "constraints": [...], "options": {...}, "target": ...}` or
     `{"lock": <JSON lock>, "target": ...}`. 200 with the ready environment, or 202 while it builds.
     The id is the environment key: the same input always gives the same id."""
@@ -55,20 +58,29 @@ async def events(env_id: str, service: Service = Depends(get_service)) -> Stream
                 return
             await asyncio.sleep(0.2)
 
-    return StreamingResponse(stream(), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-store"})
+    return StreamingResponse(
+        stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store"}
+    )
 
 
 @router.get("/{env_id}/artifact", summary="The environment archive (tar + zstd), resumable")
-def artifact(env_id: str, service: Service = Depends(get_service),
-             range_header: str | None = Header(None, alias="Range")) -> Response:
+def artifact(
+    env_id: str,
+    service: Service = Depends(get_service),
+    range_header: str | None = Header(None, alias="Range"),
+) -> Response:
     path = service.environments.artifact_path(env_id)
     record = service.store.get_environment(env_id)
+    assert record is not None  # artifact_path() raised NotFound otherwise
     size = path.stat().st_size
-    headers = {"Accept-Ranges": "bytes", "X-Venvd-Sha256": record.sha256 or "",
-               "X-Venvd-Size": str(size), "ETag": f'"{record.sha256}"',
-               "Cache-Control": "public, max-age=31536000, immutable",
-               "Content-Disposition": f'attachment; filename="{env_id}.tar.zst"'}
+    headers = {
+        "Accept-Ranges": "bytes",
+        "X-Venvd-Sha256": record.sha256 or "",
+        "X-Venvd-Size": str(size),
+        "ETag": f'"{record.sha256}"',
+        "Cache-Control": "public, max-age=31536000, immutable",
+        "Content-Disposition": f'attachment; filename="{env_id}.tar.zst"',
+    }
     start, end = 0, size - 1
     status = 200
     if range_header and range_header.startswith("bytes="):
@@ -98,7 +110,6 @@ def artifact(env_id: str, service: Service = Depends(get_service),
                 remaining -= len(block)
                 yield block
 
-    return StreamingResponse(chunks(), status_code=status, headers=headers,
-                             media_type="application/zstd")
-
-
+    return StreamingResponse(
+        chunks(), status_code=status, headers=headers, media_type="application/zstd"
+    )

@@ -15,5 +15,9 @@ router = APIRouter(prefix="/v1", tags=["health"])
 
 @router.get("/health")
 def health(service: Service = Depends(get_service)) -> dict[str, Any]:
-    return {"status": "ok", "version": __version__,
-            "database": service.store.dialect, "indexes": list(service.settings.index_urls)}
+    return {
+        "status": "ok",
+        "version": __version__,
+        "database": service.store.dialect,
+        "indexes": list(service.settings.index_urls),
+    }

@@ -30,10 +30,13 @@ def _format_from_accept(accept: str | None) -> str | None:
 
 
 @router.post("/resolve", summary="Resolve requirements for a target platform")
-def resolve(body: ResolveBody, service: Service = Depends(get_service),
-            format: Format | None = Query(None, description="json, requirements or pylock"),
-            accept: str | None = Header(None),
-            cache_control: str | None = Header(None)) -> Response:
+def resolve(
+    body: ResolveBody,
+    service: Service = Depends(get_service),
+    format: Format | None = Query(None, description="json, requirements or pylock"),
+    accept: str | None = Header(None),
+    cache_control: str | None = Header(None),
+) -> Response:
     """Resolve to exact pins with hashes for `target`; answered from the cache when fresh.
 
     Errors: 422 bad requirement/target text, 404 project on no index, 409 no resolution (with the
@@ -41,14 +44,18 @@ def resolve(body: ResolveBody, service: Service = Depends(get_service),
     to bypass the resolution cache.
     """
     target = target_from_request(body.target_json())
-    request = service.make_request(body.requirements, target, constraints=body.constraints,
-                                   options=body.options.model_dump())
+    request = service.make_request(
+        body.requirements, target, constraints=body.constraints, options=body.options.model_dump()
+    )
     # `Cache-Control: no-cache` asks for a fresh resolution (metadata caches still apply).
     refresh = "no-cache" in (cache_control or "").lower()
     result = service.resolve(request, refresh=refresh)
     fmt = format or body.format or _format_from_accept(accept) or "json"
-    headers = {"X-Venvd-Cached": "1" if result.cached else "0",
-               "X-Venvd-Resolution-Key": result.key, "X-Venvd-Lock-Id": result.lock.id}
+    headers = {
+        "X-Venvd-Cached": "1" if result.cached else "0",
+        "X-Venvd-Resolution-Key": result.key,
+        "X-Venvd-Lock-Id": result.lock.id,
+    }
     if fmt == "json":
         return JSONResponse(result.to_json(), headers=headers)
     text, media_type = render(result.lock, fmt)
