@@ -19,7 +19,7 @@ from venvd.index import IndexClient
 from venvd.lock import Lock
 from venvd.resolver import ResolveOptions, ResolveReporter, resolve
 from venvd.service._request import ResolveRequest
-from venvd.service._source import MetadataMemo, StoreBackedSource
+from venvd.service._source import Memo, StoreBackedSource
 from venvd.store import Store
 
 __all__ = ["ResolutionService", "ResolveResult"]
@@ -60,7 +60,7 @@ class ResolutionService:
         self._pool = ThreadPoolExecutor(
             max_workers=metadata_workers, thread_name_prefix="venvd-metadata"
         )
-        self._memo = MetadataMemo()
+        self._memo = Memo()
         self._inflight: dict[str, Future[ResolveResult]] = {}
         self._lock = threading.Lock()
 
@@ -115,7 +115,7 @@ class ResolutionService:
         self, request: ResolveRequest, key: str, reporter: ResolveReporter | None, started: float
     ) -> ResolveResult:
         source = StoreBackedSource(
-            self._store, self._index, self._pool, self._memo, page_ttl=self._page_ttl
+            self._store, self._index, self._pool, self._memo, request.target, page_ttl=self._page_ttl
         )
         try:
             known = source.warm(r.name for r in request.requirements)

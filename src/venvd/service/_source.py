@@ -1,9 +1,10 @@
 """The resolver's PackageSource over the store (cache) and the index (truth).
 
-Project pages: taken from the store while fresh (`page_ttl`), else revalidated with the stored ETag, else
-fetched. Metadata: immutable per file, so memory → store → index, and stored forever once fetched.
-`prefetch` fetches metadata on a shared thread pool so the resolver's next candidates are usually ready
-by the time it asks (as uv does).
+Project pages: process memory, then the store, while fresh (`page_ttl`); else revalidated with the
+stored ETag; else fetched. Metadata: immutable per file, so memory → store → index, stored forever once
+fetched. `prefetch` fetches metadata on a shared thread pool, and every metadata that arrives starts
+loading the pages of the dependencies it declares for the target, so the resolver's next questions are
+usually answered by the time it asks them (as uv does).
 """
 
 from __future__ import annotations
@@ -18,55 +19,66 @@ from packaging.utils import NormalizedName, canonicalize_name
 from venvd.dist import CoreMetadata, DistFile
 from venvd.index import IndexClient, NotModified
 from venvd.store import CachedPage, Store
+from venvd.target import Target
 
-__all__ = ["MetadataMemo", "StoreBackedSource"]
+__all__ = ["Memo", "StoreBackedSource"]
 
 
-class MetadataMemo:
-    """Process-wide memo of immutable per-file metadata, bounded by entry count."""
+class Memo:
+    """Process-wide memory of metadata (immutable, by file key) and project pages (by name).
 
-    def __init__(self, limit: int = 200_000) -> None:
-        self._data: dict[str, CoreMetadata] = {}
+    Bounded by entry count; when full it is dropped whole, which is safe: the store holds it all.
+    """
+
+    def __init__(self, limit: int = 200_000, page_limit: int = 5_000) -> None:
+        self._metadata: dict[str, CoreMetadata] = {}
+        self._pages: dict[NormalizedName, CachedPage] = {}
         self._lock = threading.Lock()
         self._limit = limit
+        self._page_limit = page_limit
 
-    def get(self, key: str) -> CoreMetadata | None:
-        return self._data.get(key)
+    def metadata(self, key: str) -> CoreMetadata | None:
+        return self._metadata.get(key)
 
-    def put(self, key: str, meta: CoreMetadata) -> None:
+    def put_metadata(self, key: str, meta: CoreMetadata) -> None:
         with self._lock:
-            if len(self._data) >= self._limit:
-                self._data.clear()  # crude but safe: everything here is also in the store
-            self._data[key] = meta
+            if len(self._metadata) >= self._limit:
+                self._metadata.clear()
+            self._metadata[key] = meta
 
-    def update(self, items: dict[str, CoreMetadata]) -> None:
-        for key, meta in items.items():
-            self.put(key, meta)
+    def page(self, name: NormalizedName) -> CachedPage | None:
+        return self._pages.get(name)
+
+    def put_page(self, page: CachedPage) -> None:
+        with self._lock:
+            if len(self._pages) >= self._page_limit:
+                self._pages.clear()
+            self._pages[page.name] = page
 
 
 class StoreBackedSource:
-    """A PackageSource for one resolution: a consistent snapshot of pages, shared metadata caches."""
+    """A PackageSource for one resolution: a consistent snapshot of pages, shared caches."""
 
     def __init__(
         self,
         store: Store,
         index: IndexClient,
         pool: ThreadPoolExecutor,
-        memo: MetadataMemo,
+        memo: Memo,
+        target: Target,
         *,
         page_ttl: float,
-        offline: bool = False,
     ) -> None:
-        # A page cached under another index configuration is not ours to use (the store keys
-        # pages by project name only).
-        config = index.config
-        self._sources = {*config.index_urls, *config.find_links}
         self._store = store
         self._index = index
         self._pool = pool
         self._memo = memo
+        self._target = target
         self._page_ttl = timedelta(seconds=page_ttl)
-        self._offline = offline
+        # The store keys pages by project name only: a page cached under another index
+        # configuration is not ours to use.
+        config = index.config
+        self._sources = {*config.index_urls, *config.find_links}
         self._pages: dict[NormalizedName, Sequence[DistFile] | None] = {}
         self._pending: dict[str, Future[CoreMetadata]] = {}
         self._page_pending: dict[NormalizedName, Future[Sequence[DistFile] | None]] = {}
@@ -80,20 +92,14 @@ class StoreBackedSource:
         }
 
     def warm(self, names: Iterable[str]) -> int:
-        """Load the known dependency closure of `names` (one recursive query); returns its size."""
-        closure = self._store.closure([canonicalize_name(n) for n in names])
-        now = datetime.now(UTC)
-        for name, page in closure.pages.items():
-            if self._ours(page) and now - page.fetched_at < self._page_ttl:
-                self._pages[canonicalize_name(name)] = tuple(page.files)
-                self.stats["pages_cached"] += 1
-        self._memo.update(closure.metadata)
-        return len(closure.pages)
+        """Load the stored metadata of the known dependency closure of `names` (one recursive query;
+        pages load lazily, from memory when they can); returns the closure's size."""
+        closure = self._store.closure([canonicalize_name(n) for n in names], pages=False)
+        for key, meta in closure.metadata.items():
+            self._memo.put_metadata(key, meta)
+        return len(closure.names)
 
-    def _ours(self, page: CachedPage) -> bool:
-        return page.index_url in self._sources
-
-    # -- PackageSource ------------------------------------------------------------------------
+    # -- pages --------------------------------------------------------------------------------
     def project_files(self, name: NormalizedName) -> Sequence[DistFile] | None:
         if name in self._pages:
             return self._pages[name]
@@ -103,39 +109,56 @@ class StoreBackedSource:
         self._pages[name] = files
         return files
 
-    def _prefetch_pages(self, meta: CoreMetadata) -> None:
-        """Start loading the pages of `meta`'s dependencies: the resolver will want most of them
-        next, and fetching them side by side hides the index's latency (uv does the same)."""
-        with self._lock:
-            for req in meta.requirements():
-                name = canonicalize_name(req.name)
-                if name in self._pages or name in self._page_pending:
-                    continue
-                self._page_pending[name] = self._pool.submit(self._load_page, name)
+    def _fresh(self, page: CachedPage | None, now: datetime) -> bool:
+        return (
+            page is not None
+            and page.index_url in self._sources
+            and now - page.fetched_at < self._page_ttl
+        )
 
     def _load_page(self, name: NormalizedName) -> Sequence[DistFile] | None:
-        cached = self._store.get_project_page(name)
         now = datetime.now(UTC)
-        if cached is not None and not self._ours(cached):
+        remembered = self._memo.page(name)
+        if remembered is not None and self._fresh(remembered, now):
+            self._count("pages_cached")
+            return tuple(remembered.files)
+        cached = self._store.get_project_page(name)
+        if cached is not None and cached.index_url not in self._sources:
             cached = None
-        if cached is not None and (self._offline or now - cached.fetched_at < self._page_ttl):
-            self.stats["pages_cached"] += 1
+        if cached is not None and self._fresh(cached, now):
+            self._memo.put_page(cached)
+            self._count("pages_cached")
             return tuple(cached.files)
         page = self._index.project_page(name, etag=cached.etag if cached else None)
         if isinstance(page, NotModified):
             assert cached is not None
             self._store.touch_project_page(name, now, cached.etag)
-            self.stats["pages_revalidated"] += 1
+            self._memo.put_page(_refreshed(cached, now))
+            self._count("pages_revalidated")
             return tuple(cached.files)
         if page is None:
             return None
         self._store.put_project_page(name, page.index_url, list(page.files), page.etag, now)
-        self.stats["pages_fetched"] += 1
+        self._memo.put_page(CachedPage(name, page.index_url, list(page.files), page.etag, now))
+        self._count("pages_fetched")
         return tuple(page.files)
 
+    def _prefetch_pages(self, meta: CoreMetadata) -> None:
+        """Start loading the pages of the dependencies `meta` declares for the target (extras
+        aside): the resolver will want them next, and fetching them side by side hides latency."""
+        with self._lock:
+            for req in meta.requirements():
+                name = canonicalize_name(req.name)
+                if name in self._pages or name in self._page_pending:
+                    continue
+                if req.marker is not None and not self._target.evaluate(req.marker):
+                    continue
+                self._page_pending[name] = self._pool.submit(self._load_page, name)
+
+    # -- metadata -----------------------------------------------------------------------------
     def metadata(self, file: DistFile) -> CoreMetadata:
         key = file.cache_key
-        meta = self._memo.get(key)
+        meta = self._memo.metadata(key)
         if meta is not None:
             self._prefetch_pages(meta)
             return meta
@@ -149,25 +172,33 @@ class StoreBackedSource:
         with self._lock:
             for file in files:
                 key = file.cache_key
-                if key in self._pending or self._memo.get(key) is not None:
+                if key in self._pending or self._memo.metadata(key) is not None:
                     continue
                 self._pending[key] = self._pool.submit(self._fetch, file)
 
     def _fetch(self, file: DistFile) -> CoreMetadata:
         key = file.cache_key
-        meta = self._memo.get(key) or self._store.get_metadata(key)
+        meta = self._memo.metadata(key) or self._store.get_metadata(key)
         if meta is not None:
-            self.stats["metadata_cached"] += 1
+            self._count("metadata_cached")
         else:
             meta = self._index.fetch_metadata(file)
             self._store.put_metadata(key, meta)
-            self.stats["metadata_fetched"] += 1
-        self._memo.put(key, meta)
+            self._count("metadata_fetched")
+        self._memo.put_metadata(key, meta)
         self._prefetch_pages(meta)
         return meta
+
+    def _count(self, stat: str) -> None:
+        with self._lock:
+            self.stats[stat] += 1
 
     def close(self) -> None:
         """Forget unfinished prefetches; they finish on the pool and land in the caches anyway."""
         with self._lock:
             self._pending.clear()
             self._page_pending.clear()
+
+
+def _refreshed(page: CachedPage, now: datetime) -> CachedPage:
+    return CachedPage(page.name, page.index_url, page.files, page.etag, now)

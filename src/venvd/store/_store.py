@@ -264,25 +264,26 @@ class Store:
                 s.execute(sa.insert(DependencyEdgeRow), edges)
             return True
 
-    def closure(self, names: Iterable[str]) -> Closure:
+    def closure(self, names: Iterable[str], *, pages: bool = True) -> Closure:
         """Everything stored about the projects reachable from `names` through Requires-Dist
         (extras and markers not evaluated, so a superset of any one target's needs).
 
-        Three queries: one ``WITH RECURSIVE`` for the names, then their pages, then their metadata.
+        Three queries: one ``WITH RECURSIVE`` for the names, then their pages (unless `pages` is
+        false: a caller that keeps pages in memory skips the heaviest part), then their metadata.
         """
         roots = sorted({canonicalize_name(n) for n in names})
         if not roots:
             return Closure(names=frozenset(), pages={}, metadata={})
         with self._session() as s:
             reachable = sorted(set(s.scalars(reachable_names(roots))))
-            pages = self._pages(s, reachable)
+            found_pages = self._pages(s, reachable) if pages else {}
             metadata: dict[str, CoreMetadata] = {}
             for start in range(0, len(reachable), _CHUNK):
                 rows = s.scalars(sa.select(MetadataRow).where(
                     MetadataRow.name.in_(reachable[start:start + _CHUNK]))
                     .order_by(MetadataRow.file_key))
                 metadata.update((row.file_key, metadata_from_row(row)) for row in rows)
-        return Closure(names=frozenset(reachable), pages=pages, metadata=metadata)
+        return Closure(names=frozenset(reachable), pages=found_pages, metadata=metadata)
 
     # -- resolutions ---------------------------------------------------------------------------
 
