@@ -29,8 +29,8 @@ from venvd.builder import (
     build_environment,
     environment_key,
 )
-from venvd.errors import BuildError, NoCompatibleDistribution, UpstreamError
-from venvd.lock import Lock
+from venvd.errors import BuildError, InvalidLock, NoCompatibleDistribution, UpstreamError
+from venvd.lock import Lock, LockedFile, LockedPackage
 from venvd.target import Target
 
 SP = f"lib/python{Target.current().python_version}/site-packages"
@@ -324,3 +324,22 @@ def test_concurrent_identical_builds_publish_one_artifact(tmp_path: Path, index:
     assert len(results) == 3 and len({r.sha256 for r in results}) == 1
     assert [p.name for p in cache.environments.iterdir() if p.suffix == ".zst"] == [
         f"{results[0].key}.tar.zst"]
+
+
+@pytest.mark.parametrize(("name", "filename", "sha256"), [
+    ("evil", "../../../evil-1.0.tar.gz", "a" * 64),
+    ("evil", "sub/evil-1.0-py3-none-any.whl", "a" * 64),
+    ("../evil", "evil-1.0-py3-none-any.whl", "a" * 64),
+    ("evil", "evil-1.0-py3-none-any.whl", "../../" + "a" * 58),
+    ("evil", "evil-1.0-py3-none-any.whl", ""),
+])
+def test_lock_from_a_client_cannot_name_paths(tmp_path: Path, name: str, filename: str,
+                                              sha256: str) -> None:
+    lock = Lock(packages=(LockedPackage(name=name, version="1.0", files=(
+        LockedFile(filename=filename, url="http://127.0.0.1:9/x", sha256=sha256),)),),
+        target=Target.current().to_json())
+    fetcher = HttpFetcher()
+    with pytest.raises(InvalidLock):
+        build_environment(lock, Target.current(), cache=BuildCache(tmp_path / "cache"),
+                          fetch=fetcher)
+    assert fetcher.calls == [] and not (tmp_path / "cache").exists()

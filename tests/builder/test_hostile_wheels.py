@@ -69,7 +69,7 @@ HOSTILE: dict[str, tuple[Maker, str]] = {
     "entry point with a separator": (lambda d: make_wheel(
         d, "evil", "1.0", console_scripts={"sub/evil": "evil:main"}), "entry point name"),
     "symlink member": (_symlink_wheel, "symbolic link"),
-    "RECORD hash mismatch": (_tampered_wheel, "RECORD does not match"),
+    "RECORD hash mismatch": (_tampered_wheel, "does not match its RECORD hash"),
     "replaces the venv's python": (lambda d: make_wheel(d, "evil", "1.0",
                                                         data={"scripts/python": "#!/bin/sh\n"}),
                                    "venv's own bin/python"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import sys
 import tarfile
 from pathlib import Path
@@ -14,6 +15,7 @@ import zstandard
 
 from venvd.errors import BuildError
 from venvd.materialize import materialize
+from venvd.materialize._extract import UnsafeArchive, extract_rest, open_archive, read_manifest
 from venvd.target import Target
 
 VERSION = f"{sys.version_info[0]}.{sys.version_info[1]}"
@@ -140,3 +142,50 @@ def test_not_a_venvd_archive(tmp_path: Path) -> None:
     with pytest.raises(BuildError, match="not a usable venvd archive"):
         materialize(garbage, tmp_path / "v4")
     assert not any((tmp_path / f"v{i}").exists() for i in range(1, 5))
+
+
+def test_links_already_in_the_destination_are_never_written_through(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "victim.txt").write_text("intact")
+    dest = tmp_path / "venv"
+    (dest / "lib").mkdir(parents=True)
+    os.symlink("lib", dest / "lib64")  # like the venv skeleton's own link: stays inside
+    os.symlink(outside, dest / "escape")
+    os.symlink(outside / "victim.txt", dest / "victim.txt")
+
+    def extract(*members: tuple[str, bytes]) -> list[str]:
+        archive = _archive(tmp_path / "a.tar.zst", list(members))
+        with open_archive(archive) as tf:
+            read_manifest(tf)
+            return extract_rest(tf, dest, protected=frozenset())
+
+    assert extract(("lib64/inside.txt", b"ok")) == ["lib64/inside.txt"]
+    assert (dest / "lib" / "inside.txt").read_bytes() == b"ok"
+    with pytest.raises(UnsafeArchive, match="link out of the environment"):
+        extract(("escape/evil.txt", b"x"))
+    with pytest.raises(UnsafeArchive, match="symbolic link"):
+        extract(("victim.txt", b"pwned"))
+    assert (outside / "victim.txt").read_text() == "intact"
+    assert sorted(p.name for p in outside.iterdir()) == ["victim.txt"]
+
+
+def test_modes_are_normalized(tmp_path: Path) -> None:
+    setuid = tarfile.TarInfo("bin/tool")
+    setuid.mode = 0o4777
+    data = b"#!/bin/sh\n"
+    setuid.size = len(data)
+    plain = tarfile.TarInfo("lib/data.txt")
+    plain.mode = 0o666
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        tf.addfile(setuid, io.BytesIO(data))
+        tf.addfile(plain, io.BytesIO(b""))
+    dest = tmp_path / "venv"
+    dest.mkdir()
+    with tarfile.open(fileobj=io.BytesIO(buf.getvalue()), mode="r|") as tf:
+        extract_rest(tf, dest, protected=frozenset())
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (dest / "bin" / "tool").stat().st_mode & 0o7777 == 0o755 & ~umask
+    assert (dest / "lib" / "data.txt").stat().st_mode & 0o7777 == 0o644 & ~umask

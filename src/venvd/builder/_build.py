@@ -18,7 +18,7 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from typing import Any
 
-from packaging.utils import canonicalize_name
+from packaging.utils import InvalidName, canonicalize_name
 
 from venvd import __version__
 from venvd.builder._cache import BuildCache, atomic_path, publish_once, temp_sibling
@@ -54,11 +54,13 @@ def build_environment(lock: Lock, target: Target, *, cache: BuildCache, fetch: F
 
     Every pin of the lock is installed; the lock is trusted to be resolved for `target`. `request`
     is recorded in the manifest as given: pass only what the lock determines (its requirements),
-    since the environment key does not cover it. Raises NoCompatibleDistribution (a pin has no
-    usable file, or its sdist builds a wheel the target cannot use), BuildError (step "build wheel"
-    or "install"), UpstreamError/HashMismatch from `fetch`, InvalidLock (a pin without a sha256),
-    InvalidTarget (a Windows target of unknown CPU). `progress` is called from worker threads, one
+    since the environment key does not cover it. `progress` is called from worker threads, one
     call at a time.
+
+    Raises NoCompatibleDistribution (a pin has no usable file, or its sdist builds a wheel the
+    target cannot use), BuildError (step "build wheel" or "install"), UpstreamError/HashMismatch
+    from `fetch`, InvalidLock (an invalid package name, a file without a sha256 or whose name is a
+    path), InvalidTarget (a Windows target of unknown CPU).
     """
     key = environment_key(lock, target, options)
     found = _existing(cache, key)
@@ -66,10 +68,11 @@ def build_environment(lock: Lock, target: Target, *, cache: BuildCache, fetch: F
         return found
     layout = Layout.for_target(target)
     packages = sorted(lock.packages, key=lambda p: canonicalize_name(p.name))
+    for package in packages:
+        _check_name(package.name)
+        for file in package.files:
+            _check_file(file.filename, file.sha256)
     choices = [choose_file(p, target, no_build=options.no_build) for p in packages]
-    for choice in choices:
-        if len(choice.file.sha256) != 64 or not set(choice.file.sha256) <= _SHA256_HEX:
-            raise InvalidLock(f"the lock pins {choice.file.filename} without a sha256")
     reporter = _Reporter(progress)
     builds = threading.BoundedSemaphore(2)  # sdist builds are heavy: not max_workers at once
     jobs = [FragmentJob(c, cache=cache, layout=layout, target=target, options=options,
@@ -81,6 +84,22 @@ def build_environment(lock: Lock, target: Target, *, cache: BuildCache, fetch: F
     fragments = _run_all(jobs, max_workers)
     manifest = _manifest(key, lock, target, options, layout, request, fragments)
     return _assemble(cache, key, manifest, fragments, reporter)
+
+
+def _check_name(name: str) -> None:
+    try:
+        canonicalize_name(name, validate=True)
+    except InvalidName:
+        raise InvalidLock(f"the lock pins a package with an invalid name: {name!r}") from None
+
+
+def _check_file(filename: str, sha256: str) -> None:
+    """A lock comes from clients: its file names become cache paths, so they must be plain."""
+    if (not filename or filename.startswith(".") or any(c in filename for c in "/\\\0:")
+            or filename != filename.strip()):
+        raise InvalidLock(f"the lock pins a file with an unusable name: {filename!r}")
+    if len(sha256) != 64 or not set(sha256) <= _SHA256_HEX:
+        raise InvalidLock(f"the lock pins {filename} without a sha256 (64 lowercase hex digits)")
 
 
 def _run_all(jobs: list[FragmentJob], max_workers: int) -> list[Fragment]:
@@ -134,10 +153,8 @@ def _assemble(cache: BuildCache, key: str, manifest: dict[str, Any], fragments: 
     final = cache.artifact_path(key)
     total = len(fragments)
     with temp_sibling(final) as tmp:
-        with tmp.open("wb") as out:
-            sha256, size = write_artifact(
-                out, MANIFEST_NAME, body, [f.path for f in fragments],
-                on_fragment=lambda i: reporter.event("pack", None, i, total))
+        sha256, size = write_artifact(tmp, MANIFEST_NAME, body, [f.path for f in fragments],
+                                      on_fragment=lambda i: reporter.event("pack", None, i, total))
         won = publish_once(tmp, final)
     if won:
         _write_info(cache, key, sha256, size, manifest)

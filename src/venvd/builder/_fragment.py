@@ -25,7 +25,7 @@ from venvd.builder._cache import BuildCache, atomic_path
 from venvd.builder._install import install_wheel
 from venvd.builder._layout import Layout
 from venvd.builder._model import BuildOptions, Fetcher
-from venvd.builder._pack import write_fragment
+from venvd.builder._pack import FragmentWriter
 from venvd.builder._sandbox import build_key, build_wheel
 from venvd.builder._select import Choice
 from venvd.errors import BuildError, NoCompatibleDistribution, UpstreamError
@@ -163,18 +163,16 @@ class FragmentJob:
             f"({build_key()})", package=self.name)
 
     def _install(self, wheel: Path, sha: str) -> Fragment:
-        with tempfile.TemporaryDirectory(prefix="venvd-install-") as staging:
-            installed = install_wheel(wheel, Path(staging), self.layout, self.name)
+        final = self.cache.fragment_path(sha, self.layout.key)
+        with atomic_path(final) as tmp:
+            with tmp.open("wb") as out, FragmentWriter(out) as writer:
+                installed = install_wheel(wheel, writer, self.layout, self.name)
             self.report("install", self.name)
-            final = self.cache.fragment_path(sha, self.layout.key)
-            with atomic_path(final) as tmp:
-                with tmp.open("wb") as out:
-                    write_fragment(Path(staging), installed.files, out)
-                info = {"format": _FRAGMENT_FORMAT, "wheel": wheel.name, "size": tmp.stat().st_size,
-                        "files": list(installed.files), "scripts": list(installed.scripts)}
-                # The info first: the fragment's rename, on leaving this block, commits both.
-                with atomic_path(self.cache.fragment_info_path(sha, self.layout.key)) as info_tmp:
-                    info_tmp.write_text(json.dumps(info, sort_keys=True))
+            info = {"format": _FRAGMENT_FORMAT, "wheel": wheel.name, "size": tmp.stat().st_size,
+                    "files": list(installed.files), "scripts": list(installed.scripts)}
+            # The info first: the fragment's rename, on leaving this block, commits both.
+            with atomic_path(self.cache.fragment_info_path(sha, self.layout.key)) as info_tmp:
+                info_tmp.write_text(json.dumps(info, sort_keys=True))
         return Fragment(self.choice, final, wheel.name, installed.files, installed.scripts)
 
     def _cached_fragment(self, sha: str, wheel_filename: str) -> Fragment | None:

@@ -1,8 +1,9 @@
 """Deterministic tar members in zstd frames, and the artifact made by concatenating them.
 
-A fragment is the tar members of one installed wheel (regular files only, sorted by path; mtime
-315532800, uid/gid 0, empty owner names, mode 0o755 if executable else 0o644; PAX headers for long
-or non-ASCII names) without the end-of-archive blocks, compressed as one zstd frame with a checksum.
+A fragment is the tar members of one installed wheel (regular files only, in the order installer
+writes them, which is fixed by the wheel's bytes; mtime 315532800, uid/gid 0, empty owner names, mode
+0o755 if executable else 0o644; PAX headers for long or non-ASCII names) without the end-of-archive
+blocks, compressed as one zstd frame with a checksum.
 
 Concatenated zstd frames are one valid zstd stream, and concatenated tar members are one valid tar
 stream, so an artifact is::
@@ -16,16 +17,19 @@ and read the tar as a stream (``tarfile.open(fileobj=..., mode="r|")``).
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import os
 import tarfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO
 
 import zstandard
 
 __all__ = [
-    "EPOCH", "end_frame", "member_frame", "read_first_member", "write_artifact", "write_fragment",
+    "EPOCH", "FragmentWriter", "end_frame", "member_frame", "read_first_member", "write_artifact",
 ]
 
 EPOCH = 315532800  # 1980-01-01T00:00:00Z
@@ -63,46 +67,98 @@ def end_frame() -> bytes:
     return _compressor().compress(b"\0" * (2 * _BLOCK))
 
 
-def write_fragment(root: Path, files: Iterable[str], out: BinaryIO) -> None:
-    """Write the files under `root` (relative "/" paths) to `out`: one zstd frame of tar members."""
-    with _compressor().stream_writer(out, closefd=False) as writer:
-        for rel in sorted(files):
-            path = root / rel
-            st = path.lstat()
-            executable = bool(st.st_mode & 0o111)
-            writer.write(_header(rel, st.st_size, executable))
-            with path.open("rb") as f:
-                remaining = st.st_size
-                while remaining > 0:
-                    chunk = f.read(min(_COPY, remaining))
-                    if not chunk:
-                        raise OSError(f"{path} shrank while it was being packed")
-                    writer.write(chunk)
-                    remaining -= len(chunk)
-            writer.write(_padding(st.st_size))
+class FragmentWriter:
+    """Writes tar members into `out` as one zstd frame; the frame ends on `close`."""
+
+    def __init__(self, out: BinaryIO) -> None:
+        self._writer = _compressor().stream_writer(out, closefd=False)
+
+    def add(self, name: str, data: bytes, executable: bool) -> None:
+        self._writer.write(_header(name, len(data), executable))
+        self._writer.write(data)
+        self._writer.write(_padding(len(data)))
+
+    def close(self) -> None:
+        self._writer.close()  # type: ignore[no-untyped-call]
+
+    def __enter__(self) -> FragmentWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
-def write_artifact(out: BinaryIO, manifest_name: str, manifest: bytes, fragments: list[Path],
+def write_artifact(dest: Path, manifest_name: str, manifest: bytes, fragments: list[Path],
                    on_fragment: Callable[[int], None] | None = None) -> tuple[str, int]:
-    """Concatenate the artifact into `out`; its (sha256 hex, size). Streaming, no per-file work."""
-    digest = hashlib.sha256()
-    size = 0
+    """Write the artifact to `dest`; its (sha256 hex, size).
 
-    def emit(data: bytes) -> None:
-        nonlocal size
-        out.write(data)
-        digest.update(data)
-        size += len(data)
+    Streaming only, no per-file work: fragments are copied in the kernel (copy_file_range, a
+    reflink where the filesystem can) while another thread hashes the same bytes from the page
+    cache, so the cost is about max(copy, hash) rather than their sum.
+    """
+    head, tail = member_frame(manifest_name, manifest), end_frame()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="venvd-hash") as pool:
+        hashing = pool.submit(_hash_all, head, fragments, tail)
+        fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            _write_all(fd, head)
+            size = len(head)
+            for i, fragment in enumerate(fragments, 1):
+                src = os.open(fragment, os.O_RDONLY)
+                try:
+                    length = os.fstat(src).st_size
+                    _copy(src, fd, length)
+                finally:
+                    os.close(src)
+                size += length
+                if on_fragment is not None:
+                    on_fragment(i)
+            _write_all(fd, tail)
+            size += len(tail)
+        finally:
+            os.close(fd)
+        digest, hashed = hashing.result()
+    if hashed != size:  # a fragment changed under us: never publish bytes we did not hash
+        raise OSError(f"fragments changed while {dest.name} was assembled")
+    return digest, size
 
-    emit(member_frame(manifest_name, manifest))
-    for i, fragment in enumerate(fragments, 1):
+
+def _hash_all(head: bytes, fragments: list[Path], tail: bytes) -> tuple[str, int]:
+    digest = hashlib.sha256(head)
+    size = len(head)
+    for fragment in fragments:
         with fragment.open("rb") as f:
             while chunk := f.read(_COPY):
-                emit(chunk)
-        if on_fragment is not None:
-            on_fragment(i)
-    emit(end_frame())
-    return digest.hexdigest(), size
+                digest.update(chunk)
+                size += len(chunk)
+    digest.update(tail)
+    return digest.hexdigest(), size + len(tail)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _copy(src: int, dst: int, length: int) -> None:
+    remaining = length
+    if hasattr(os, "copy_file_range"):
+        try:
+            while remaining > 0:
+                copied = os.copy_file_range(src, dst, remaining)
+                if copied == 0:
+                    break
+                remaining -= copied
+        except OSError as exc:  # not supported here (old kernel, other filesystem): copy by hand
+            if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+                raise
+    while remaining > 0:
+        chunk = os.read(src, min(_COPY, remaining))
+        if not chunk:
+            raise OSError("a fragment shrank while it was copied")
+        _write_all(dst, chunk)
+        remaining -= len(chunk)
 
 
 def read_first_member(path: Path, expected_name: str) -> bytes | None:

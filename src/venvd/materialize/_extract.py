@@ -14,6 +14,7 @@ import contextlib
 import json
 import os
 import re
+import stat
 import tarfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -28,6 +29,7 @@ __all__ = ["MANIFEST_FORMAT", "MANIFEST_NAME", "UnsafeArchive", "extract_rest", 
 MANIFEST_NAME = "venvd-manifest.json"
 MANIFEST_FORMAT = "venvd-environment/1"
 _MAX_MANIFEST_BYTES = 256 * 1024 * 1024
+_CHUNK = 1024 * 1024
 _DRIVE = re.compile(r"^[A-Za-z]:")
 
 
@@ -81,25 +83,51 @@ def read_manifest(tf: tarfile.TarFile) -> dict[str, Any]:
 
 def extract_rest(tf: tarfile.TarFile, dest: Path, *, protected: frozenset[str],
                  on_member: Callable[[int], None] | None = None) -> list[str]:
-    """Extract every remaining member into `dest`; the relative paths of the files written."""
+    """Extract every remaining member into `dest`; the relative paths of the files written.
+
+    Files get mode 0o755 if any executable bit is set in the archive, else 0o644 (less the umask);
+    directories are created as needed (never through a link that leaves `dest`).
+    """
     root = os.path.realpath(dest)
+    dirs = _Directories(root)
+    umask = os.umask(0)
+    os.umask(umask)
+    nofollow = getattr(os, "O_NOFOLLOW", 0)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | nofollow | getattr(os, "O_BINARY", 0)
     written: list[str] = []
-    has_filter = hasattr(tarfile, "data_filter")
     # Not `for member in tf`: iteration restarts at the first member, the manifest already read.
     while (member := tf.next()) is not None:
-        _check(member, root, protected)
-        if has_filter:
-            tf.extract(member, root, set_attrs=True, filter="data")
-        else:  # Python < 3.11.4: our checks above are stricter than the filter anyway
-            tf.extract(member, root, set_attrs=True)
-        if member.isfile():
-            written.append(member.name)
-            if on_member is not None:
-                on_member(len(written))
+        _check(member, protected)
+        parts = member.name.rstrip("/").split("/")
+        if member.isdir():
+            dirs.ensure(parts)
+            continue
+        target = os.path.join(dirs.ensure(parts[:-1]), parts[-1])
+        if not nofollow and os.path.islink(target):  # else open() refuses a link itself
+            raise UnsafeArchive(f"member {member.name!r} would write through a symbolic link")
+        mode = (0o755 if member.mode & 0o111 else 0o644) & ~umask
+        try:
+            fd = os.open(target, flags, mode)
+        except OSError as exc:
+            raise UnsafeArchive(f"member {member.name!r} cannot be written: {exc.strerror}") from None
+        try:
+            source = tf.extractfile(member)
+            assert source is not None  # a regular file
+            while chunk := source.read(_CHUNK):
+                view = memoryview(chunk)
+                while view:
+                    view = view[os.write(fd, view):]
+            if hasattr(os, "fchmod"):
+                os.fchmod(fd, mode)  # the file may have existed (two packages, one data file)
+        finally:
+            os.close(fd)
+        written.append(member.name)
+        if on_member is not None:
+            on_member(len(written))
     return written
 
 
-def _check(member: tarfile.TarInfo, root: str, protected: frozenset[str]) -> None:
+def _check(member: tarfile.TarInfo, protected: frozenset[str]) -> None:
     name = member.name
     reason = unsafe_path_reason(name.rstrip("/") if member.isdir() else name)
     if reason:
@@ -111,9 +139,36 @@ def _check(member: tarfile.TarInfo, root: str, protected: frozenset[str]) -> Non
                             "(device, fifo or other special file)")
     if name == MANIFEST_NAME or name in protected:
         raise UnsafeArchive(f"member {name!r} would replace a file of the venv itself")
-    target = os.path.join(root, *name.split("/"))
-    if os.path.islink(target):
-        raise UnsafeArchive(f"member {name!r} would write through a symbolic link")
-    resolved = os.path.realpath(target)
-    if os.path.commonpath([resolved, root]) != root:
-        raise UnsafeArchive(f"member {name!r} would land outside the environment ({resolved})")
+
+
+class _Directories:
+    """Directories under `root` known to be real (or to resolve inside `root`), made on demand.
+
+    Only the venv skeleton can hold links here (``lib64 -> lib``): the archive never makes any.
+    """
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+        self.known: dict[tuple[str, ...], str] = {(): root}
+
+    def ensure(self, parts: list[str]) -> str:
+        key = tuple(parts)
+        found = self.known.get(key)
+        if found is not None:
+            return found
+        parent = self.ensure(parts[:-1])
+        path = os.path.join(parent, parts[-1])
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            os.mkdir(path)
+        else:
+            if stat.S_ISLNK(st.st_mode):
+                real = os.path.realpath(path)
+                if os.path.commonpath([real, self.root]) != self.root or not os.path.isdir(real):
+                    raise UnsafeArchive(f"{'/'.join(parts)} is a link out of the environment")
+                path = real
+            elif not stat.S_ISDIR(st.st_mode):
+                raise UnsafeArchive(f"{'/'.join(parts)} is a file where a directory is needed")
+        self.known[key] = path
+        return path
