@@ -15,6 +15,9 @@ Contract of `target_from_request(data)`:
 
 from __future__ import annotations
 
+import functools
+import json
+
 from venvd.errors import InvalidTarget
 from venvd.target._model import Target
 from venvd.target._shorthand import target_from_shorthand
@@ -45,7 +48,11 @@ def target_from_request(data: object) -> Target:
             raise InvalidTarget(
                 f"a complete platform takes only 'marker_environment' and 'compatible_tags', "
                 f"not {', '.join(map(repr, extra))}", keys=extra)
-        return Target.from_json(data)
+        try:
+            text = json.dumps(data, sort_keys=True)
+        except (TypeError, ValueError):
+            return Target.from_json(data)
+        return _complete_platform(text)
     unknown = sorted(str(k) for k in keys - _SHORTHAND_KEYS)
     if unknown:
         raise InvalidTarget(
@@ -56,4 +63,16 @@ def target_from_request(data: object) -> Target:
         if value is not None and not isinstance(value, str):
             raise InvalidTarget(f"target {key!r} must be a string, not {type(value).__name__}",
                                 key=key)
+    return _shorthand(python, platform)
+
+
+# Targets are immutable values and parsing ~1000 tags costs milliseconds: a server answering a
+# cache hit should not pay that on every request. Errors are not cached (lru_cache skips raises).
+@functools.lru_cache(maxsize=256)
+def _complete_platform(text: str) -> Target:
+    return Target.from_json(json.loads(text))
+
+
+@functools.lru_cache(maxsize=256)
+def _shorthand(python: str | None, platform: str | None) -> Target:
     return target_from_shorthand(python, platform)
