@@ -8,13 +8,15 @@ the newest version that does (no newer release of a package would also fit).
 
 from __future__ import annotations
 
+import io
+import zipfile
 from pathlib import Path
 
 import httpx
 import pytest
-from packaging.requirements import Requirement
+from packaging.metadata import Metadata
 from packaging.specifiers import SpecifierSet
-from packaging.utils import canonicalize_name
+from packaging.utils import canonicalize_name, parse_sdist_filename, parse_wheel_filename
 from packaging.version import Version
 
 from venvd.service import Service, Settings
@@ -25,16 +27,34 @@ pytestmark = pytest.mark.network
 PYPI = "https://pypi.org"
 
 
-def _project(http: httpx.Client, name: str) -> dict:
-    response = http.get(f"{PYPI}/pypi/{name}/json")
+def _files(http: httpx.Client, name: str) -> list[dict]:
+    """The project's files from the PEP 691 simple API."""
+    response = http.get(
+        f"{PYPI}/simple/{name}/", headers={"Accept": "application/vnd.pypi.simple.v1+json"}
+    )
     response.raise_for_status()
-    return response.json()
+    return response.json()["files"]  # type: ignore[no-any-return]
 
 
-def _release(http: httpx.Client, name: str, version: str) -> dict:
-    response = http.get(f"{PYPI}/pypi/{name}/{version}/json")
+def _metadata(http: httpx.Client, files: list[dict], version: str) -> Metadata:
+    """The index's own core metadata of a wheel of `version`: its PEP 658 file, else the wheel's."""
+    wheels = [
+        f
+        for f in files
+        if f["filename"].endswith(".whl")
+        and parse_wheel_filename(f["filename"])[1] == Version(version)
+    ]
+    assert wheels, f"no wheel of {version}"
+    for f in wheels:
+        if f.get("core-metadata") or f.get("dist-info-metadata"):
+            response = http.get(f["url"] + ".metadata")
+            response.raise_for_status()
+            return Metadata.from_email(response.content, validate=False)
+    response = http.get(wheels[0]["url"])
     response.raise_for_status()
-    return response.json()
+    with zipfile.ZipFile(io.BytesIO(response.content)) as zf:
+        name = next(n for n in zf.namelist() if n.endswith(".dist-info/METADATA"))
+        return Metadata.from_email(zf.read(name), validate=False)
 
 
 @pytest.mark.parametrize(
@@ -57,10 +77,11 @@ def test_seed_pins_agree_with_the_index(
     env = dict(target.marker_environment, extra="")
     with httpx.Client(timeout=60, follow_redirects=True) as http:
         for package in lock.packages:
-            info = _release(http, package.name, package.version)["info"]
-            assert target.allows_python(info.get("requires_python"))
-            for text in info.get("requires_dist") or []:
-                req = Requirement(text)
+            files = _files(http, package.name)
+            meta = _metadata(http, files, package.version)
+            assert target.allows_python(str(meta.requires_python or ""))
+            for req in meta.requires_dist or []:
+                text = str(req)
                 if req.marker is not None and not req.marker.evaluate(env):
                     continue
                 dep = canonicalize_name(req.name)
@@ -70,13 +91,16 @@ def test_seed_pins_agree_with_the_index(
             # supports the target's Python (checked for the two requested projects).
             if package.name in ("django", "requests"):
                 spec = SpecifierSet(">=1.8" if package.name == "django" else ">=2.7")
-                releases = _project(http, package.name)["releases"]
-                newer = []
-                for version, files in releases.items():
-                    v = Version(version)
+                newer = set()
+                for f in files:
+                    if f.get("yanked") or not f["filename"].endswith((".whl", ".tar.gz")):
+                        continue
+                    if f["filename"].endswith(".whl"):
+                        v = parse_wheel_filename(f["filename"])[1]
+                    else:
+                        v = parse_sdist_filename(f["filename"])[1]
                     if v.is_prerelease or v <= Version(package.version) or v not in spec:
                         continue
-                    live = [f for f in files if not f.get("yanked")]
-                    if any(target.allows_python(f.get("requires_python")) for f in live):
-                        newer.append(version)
+                    if target.allows_python(f.get("requires-python")):
+                        newer.add(str(v))
                 assert not newer, f"{package.name} {package.version} is not the newest: {newer}"

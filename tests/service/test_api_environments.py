@@ -138,3 +138,16 @@ def test_unknown_environment_is_404(world: LocalIndex, api: Callable[..., httpx.
     response = client.get("/v1/environments/" + "0" * 64)
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
+
+
+def test_a_posted_lock_may_only_name_files_our_indexes_list(
+    world: LocalIndex, api: Callable[..., httpx.Client]
+) -> None:
+    client = api(world)
+    lock = client.post("/v1/resolve", json={"requirements": ["tool"], "target": LINUX_311}).json()
+    for key in ("cached", "resolution_key", "timings", "stats", "id"):
+        lock.pop(key, None)
+    lock["packages"][0]["files"][0]["url"] = "http://169.254.169.254/latest/meta-data/tool.whl"
+    response = client.post("/v1/environments", json={"lock": lock, "target": LINUX_311})
+    assert response.status_code == 422, response.text
+    assert "169.254.169.254" in response.json()["error"]["details"]["url"]

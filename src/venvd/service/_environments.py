@@ -71,6 +71,7 @@ class EnvironmentService:
             )
             if target.to_json() != Target.from_json(lock.target).to_json():
                 raise InvalidLock("the lock was resolved for another target than the one requested")
+            self._check_files_are_listed(lock, target)
         else:
             target = target_from_request(body.get("target"))
             request = self._service.make_request(
@@ -86,6 +87,20 @@ class EnvironmentService:
         if resolved_cached is not None:
             doc["resolution_cached"] = resolved_cached
         return doc
+
+    def _check_files_are_listed(self, lock: Lock, target: Target) -> None:
+        """Refuse a client's lock naming files our indexes do not list: the server downloads only
+        what its own indexes serve (no fetching of arbitrary URLs on a client's behalf)."""
+        listed = self._service.resolutions.listed_files([p.name for p in lock.packages], target)
+        for package in lock.packages:
+            for file in package.files:
+                if (file.url, file.sha256) not in listed.get(package.name, set()):
+                    raise InvalidLock(
+                        f"lock file {file.filename} of {package.name} {package.version} is not "
+                        f"listed with that URL and sha256 on this server's indexes",
+                        package=package.name,
+                        url=file.url,
+                    )
 
     def create(
         self, lock: Lock, target: Target, request: dict[str, Any] | None = None

@@ -15,12 +15,15 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from packaging.utils import canonicalize_name
+
 from venvd.index import IndexClient
 from venvd.lock import Lock
 from venvd.resolver import ResolveOptions, ResolveReporter, resolve
 from venvd.service._request import ResolveRequest
 from venvd.service._source import Memo, StoreBackedSource
 from venvd.store import Store
+from venvd.target import Target
 
 __all__ = ["ResolutionService", "ResolveResult"]
 
@@ -110,6 +113,21 @@ class ResolutionService:
         finally:
             with self._lock:
                 self._inflight.pop(key, None)
+
+    def listed_files(self, names: list[str], target: Target) -> dict[str, set[tuple[str, str]]]:
+        """(url, sha256) of every file our indexes list for each of `names` (pages from the caches
+        when fresh). A project on no index maps to an empty set."""
+        source = StoreBackedSource(
+            self._store, self._index, self._pool, self._memo, target, page_ttl=self._page_ttl
+        )
+        listed: dict[str, set[tuple[str, str]]] = {}
+        try:
+            for name in names:
+                files = source.project_files(canonicalize_name(name)) or ()
+                listed[name] = {(f.url, f.sha256) for f in files if f.sha256}
+        finally:
+            source.close()
+        return listed
 
     def _resolve_now(
         self, request: ResolveRequest, key: str, reporter: ResolveReporter | None, started: float
