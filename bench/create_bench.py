@@ -7,7 +7,7 @@ For each set (../shared/bench/<set>.in), medians of --runs:
            warm server (artifact built)                        vs uv with an empty cache, and uv warm
   server   build time cold (empty data dir: download + install + pack), from cached wheels (install +
            pack), and from cached fragments (assembly only: the per-100 MB design target)
-Goal: venvd create ≤ 0.5 × uv cold. Results also go to bench/results/create-<time>.json.
+Goal: venvd create <= 0.5 x uv cold. Results also go to bench/results/create-<time>.json.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from resolve_bench import BIN, PLATFORM, PYTHON, SETS_DIR, Server, request_body, timed
+from resolve_bench import BIN, PLATFORM, PYTHON, SETS_DIR, WORK_ROOT, Server, request_body, timed
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -52,13 +52,40 @@ def bench_set(name: str, runs: int, index_url: str, work: Path) -> dict[str, Any
     req = SETS_DIR / f"{name}.in"
     body = host_body(req)
     pins = work / f"{name}-pins.txt"
-    out = subprocess.run([str(BIN / "venvd"), "resolve", "-r", str(req), "--format", "requirements",
-                          "--index-url", index_url, "--data-dir", str(work / "resolve-data"), "-o",
-                          str(pins)], capture_output=True, text=True)
+    out = subprocess.run(
+        [
+            str(BIN / "venvd"),
+            "resolve",
+            "-r",
+            str(req),
+            "--format",
+            "requirements",
+            "--index-url",
+            index_url,
+            "--data-dir",
+            str(work / "resolve-data"),
+            "-o",
+            str(pins),
+        ],
+        capture_output=True,
+        text=True,
+    )
     if out.returncode != 0:
         raise SystemExit(out.stderr)
-    lock_out = subprocess.run([str(BIN / "venvd"), "resolve", "-r", str(req), "--index-url", index_url,
-                               "--data-dir", str(work / "resolve-data")], capture_output=True, text=True)
+    lock_out = subprocess.run(
+        [
+            str(BIN / "venvd"),
+            "resolve",
+            "-r",
+            str(req),
+            "--index-url",
+            index_url,
+            "--data-dir",
+            str(work / "resolve-data"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     # Server timings build from the lock, so that they measure building, not resolving.
     lock_body = {"lock": json.loads(lock_out.stdout), "target": body["target"]}
     result: dict[str, Any] = {"set": name}
@@ -73,8 +100,7 @@ def bench_set(name: str, runs: int, index_url: str, work: Path) -> dict[str, Any
             size = doc["size"]
         finally:
             server.stop()
-        for keep, bucket in ((("wheels-v1",), from_wheels),
-                             (("wheels-v1", "fragments-v1"), from_fragments)):
+        for keep, bucket in ((("wheels-v1",), from_wheels), (("wheels-v1", "fragments-v1"), from_fragments)):
             again = work / f"server-{name}-{i}-{len(keep)}"
             (again / "cache").mkdir(parents=True)
             for sub in keep:
@@ -84,10 +110,12 @@ def bench_set(name: str, runs: int, index_url: str, work: Path) -> dict[str, Any
                 bucket.append(build(server, lock_body)[0])
             finally:
                 server.stop()
-    result["server"] = {"cold": statistics.median(cold),
-                        "from_wheels": statistics.median(from_wheels),
-                        "from_fragments": statistics.median(from_fragments),
-                        "artifact_bytes": size}
+    result["server"] = {
+        "cold": statistics.median(cold),
+        "from_wheels": statistics.median(from_wheels),
+        "from_fragments": statistics.median(from_fragments),
+        "artifact_bytes": size,
+    }
 
     server = Server(work / f"server-{name}-0", index_url)
     try:
@@ -95,19 +123,32 @@ def bench_set(name: str, runs: int, index_url: str, work: Path) -> dict[str, Any
         creates = []
         for i in range(runs):
             dest = work / f"venvd-env-{name}-{i}"
-            creates.append(timed([str(BIN / "venvd"), "create", str(dest), "-r", str(req),
-                                  "--server", server.url]))
+            creates.append(
+                timed([str(BIN / "venvd"), "create", str(dest), "-r", str(req), "--server", server.url])
+            )
             shutil.rmtree(dest)
     finally:
         server.stop()
 
     def uv_install(cache: Path, dest: Path) -> float:
         started = time.perf_counter()
-        for cmd in ([str(BIN / "uv"), "venv", "-q", "--python", sys.executable, str(dest),
-                     "--cache-dir", str(cache)],
-                    [str(BIN / "uv"), "pip", "install", "-q", "-r", str(pins), "--python",
-                     str(dest / "bin" / "python"), "--index-url", index_url, "--cache-dir",
-                     str(cache)]):
+        for cmd in (
+            [str(BIN / "uv"), "venv", "-q", "--python", sys.executable, str(dest), "--cache-dir", str(cache)],
+            [
+                str(BIN / "uv"),
+                "pip",
+                "install",
+                "-q",
+                "-r",
+                str(pins),
+                "--python",
+                str(dest / "bin" / "python"),
+                "--index-url",
+                index_url,
+                "--cache-dir",
+                str(cache),
+            ],
+        ):
             done = subprocess.run(cmd, capture_output=True, text=True)
             if done.returncode != 0:
                 raise SystemExit(done.stderr)
@@ -121,8 +162,11 @@ def bench_set(name: str, runs: int, index_url: str, work: Path) -> dict[str, Any
         uv_cold.append(uv_install(cache, work / f"uv-env-cold-{name}-{i}"))
         shutil.rmtree(cache)
         uv_warm.append(uv_install(warm_cache, work / f"uv-env-warm-{name}-{i}"))
-    result["client"] = {"venvd_create": statistics.median(creates),
-                        "uv_cold": statistics.median(uv_cold), "uv_warm": statistics.median(uv_warm)}
+    result["client"] = {
+        "venvd_create": statistics.median(creates),
+        "uv_cold": statistics.median(uv_cold),
+        "uv_warm": statistics.median(uv_warm),
+    }
     return result
 
 
@@ -133,7 +177,8 @@ def main() -> None:
     parser.add_argument("--index-url", default="https://pypi.org/simple/")
     args = parser.parse_args()
     results = []
-    with tempfile.TemporaryDirectory(prefix="venvd-create-bench-") as tmp:
+    WORK_ROOT.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="venvd-create-bench-", dir=WORK_ROOT) as tmp:
         for name in args.sets.split(","):
             print(f"== {name}", file=sys.stderr, flush=True)
             results.append(bench_set(name, args.runs, args.index_url, Path(tmp)))
@@ -141,14 +186,21 @@ def main() -> None:
     print(f"{'set':8} {'venvd create':>12} {'uv cold':>9} {'uv warm':>9} {'/uv cold':>9} {'/uv warm':>9}")
     for r in results:
         c = r["client"]
-        print(f"{r['set']:8} {c['venvd_create']:12.3f} {c['uv_cold']:9.3f} {c['uv_warm']:9.3f} "
-              f"{c['venvd_create'] / c['uv_cold']:9.2f} {c['venvd_create'] / c['uv_warm']:9.2f}")
-    print(f"{'set':8} {'build cold':>11} {'from wheels':>12} {'from frags':>11} {'MB':>7} {'s/100MB (frags)':>16}")
+        print(
+            f"{r['set']:8} {c['venvd_create']:12.3f} {c['uv_cold']:9.3f} {c['uv_warm']:9.3f} "
+            f"{c['venvd_create'] / c['uv_cold']:9.2f} {c['venvd_create'] / c['uv_warm']:9.2f}"
+        )
+    print(
+        f"{'set':8} {'build cold':>11} {'from wheels':>12} {'from frags':>11} {'MB':>7} "
+        f"{'s/100MB (frags)':>16}"
+    )
     for r in results:
         s = r["server"]
         mb = s["artifact_bytes"] / 1e6
-        print(f"{r['set']:8} {s['cold']:11.3f} {s['from_wheels']:12.3f} {s['from_fragments']:11.3f} "
-              f"{mb:7.1f} {s['from_fragments'] / mb * 100:16.3f}")
+        print(
+            f"{r['set']:8} {s['cold']:11.3f} {s['from_wheels']:12.3f} {s['from_fragments']:11.3f} "
+            f"{mb:7.1f} {s['from_fragments'] / mb * 100:16.3f}"
+        )
     dest = ROOT / "bench" / "results"
     dest.mkdir(parents=True, exist_ok=True)
     (dest / f"create-{time.strftime('%Y%m%dT%H%M%S')}.json").write_text(json.dumps(results, indent=2))

@@ -33,6 +33,9 @@ SETS_DIR = ROOT.parent / "shared" / "bench"
 BIN = Path(sys.executable).parent
 PYTHON, PLATFORM = "3.11", "manylinux_2_28_x86_64"
 UV_PLATFORM = "x86_64-manylinux_2_28"
+# Work under the project, not /tmp: on some machines /tmp is a much slower filesystem, and both peers
+# must write to the same one.
+WORK_ROOT = ROOT / "bench" / "results"
 
 
 def timed(cmd: list[str], env: dict[str, str] | None = None) -> float:
@@ -181,7 +184,8 @@ def main() -> None:
     parser.add_argument("--index-url", default="https://pypi.org/simple/")
     args = parser.parse_args()
     results = []
-    with tempfile.TemporaryDirectory(prefix="venvd-bench-") as tmp:
+    WORK_ROOT.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="venvd-bench-", dir=WORK_ROOT) as tmp:
         for name in args.sets.split(","):
             print(f"== {name}", file=sys.stderr, flush=True)
             results.append(bench_set(name, args.runs, args.index_url, Path(tmp)))
@@ -190,15 +194,11 @@ def main() -> None:
     for r in results:
         for case, goal in goals.items():
             v, u = r[case]["venvd"], r[case]["uv"]
-            note = (
-                f"CLI incl. start-up {r[case]['venvd_cli']:.3f}s" if "venvd_cli" in r[case] else ""
-            )
+            note = f"CLI incl. start-up {r[case]['venvd_cli']:.3f}s" if "venvd_cli" in r[case] else ""
             print(f"{r['set']:8} {case:12} {v:9.3f} {u:9.3f} {v / u:7.2f} {goal:6.1f}  {note}")
     dest = ROOT / "bench" / "results"
     dest.mkdir(parents=True, exist_ok=True)
-    (dest / f"resolve-{time.strftime('%Y%m%dT%H%M%S')}.json").write_text(
-        json.dumps(results, indent=2)
-    )
+    (dest / f"resolve-{time.strftime('%Y%m%dT%H%M%S')}.json").write_text(json.dumps(results, indent=2))
 
 
 if __name__ == "__main__":
