@@ -10,11 +10,13 @@ for explanations.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Literal
 
+from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName
 from packaging.version import Version
 
@@ -47,6 +49,28 @@ def target_tag_text(target: Target) -> str:
     return f"{best.interpreter}-{best.platform}"
 
 
+def within_bounds(newest_first: Sequence[Version], specifier: SpecifierSet) -> Sequence[Version]:
+    """The slice of `newest_first` that the ordered comparisons (<, <=, >, >=) of `specifier`
+    can match, found by bisection: a superset of the matches, for `SpecifierSet.filter` to finish.
+
+    Each such clause, as packaging decides it (pre-, post- and local-release rules included),
+    holds on a contiguous run of a sorted version list, so bisection with packaging's own
+    `contains` finds the run without deciding anything itself. For long histories (botocore has
+    thousands of versions) this replaces a linear scan per distinct range.
+    """
+    lo, hi = 0, len(newest_first)
+    for spec in specifier:
+        if spec.operator in (">", ">="):
+            # Matches are a prefix of the newest-first list: find the first version that fails.
+            hi = bisect.bisect_left(range(lo, hi), True, key=lambda i: not spec.contains(
+                newest_first[i], prereleases=True)) + lo
+        elif spec.operator in ("<", "<="):
+            # Matches are a suffix: find the first version that passes.
+            lo = bisect.bisect_left(range(lo, hi), True, key=lambda i: spec.contains(
+                newest_first[i], prereleases=True)) + lo
+    return newest_first[lo:hi]
+
+
 @dataclasses.dataclass(frozen=True)
 class _VersionFiles:
     files: tuple[DistFile, ...]  # every file of the version, sorted by filename
@@ -73,6 +97,7 @@ class ProjectView:
         self.versions: tuple[Version, ...] = tuple(
             sorted((fs[0].version for fs in self._groups.values()), reverse=True))
         self._judged: dict[Version, _VersionFiles] = {}
+        self._usable_versions: dict[bool, tuple[Version, ...]] = {}
 
     # -- per-file rules -------------------------------------------------------------------------
     def _is_visible(self, file: DistFile) -> bool:
@@ -82,8 +107,8 @@ class ProjectView:
         return file.upload_time is not None and as_utc(file.upload_time) <= as_utc(limit)
 
     def _python_ok(self, file: DistFile) -> bool:
-        spec = file.requires_python_specifier
-        return spec is None or self._target.allows_python(spec)
+        # By text: the target remembers its answer per Requires-Python string.
+        return self._target.allows_python(file.requires_python)
 
     def _kind_ok(self, file: DistFile) -> bool:
         if file.kind == "wheel":
@@ -135,6 +160,14 @@ class ProjectView:
         if allow_yanked:
             return installable
         return tuple(f for f in installable if not f.is_yanked)
+
+    def usable_versions(self, allow_yanked: bool) -> tuple[Version, ...]:
+        """Versions with a usable file (counting yanked files or not), newest first."""
+        found = self._usable_versions.get(allow_yanked)
+        if found is None:
+            found = tuple(v for v in self.versions if self.usable_files(v, allow_yanked))
+            self._usable_versions[allow_yanked] = found
+        return found
 
     def problem(self, version: Version, allow_yanked: bool) -> Problem | None:
         """Why `version` has no usable file, or None when it has one."""

@@ -25,15 +25,39 @@ def identifier_for(name: NormalizedName, extras: Iterable[str]) -> str:
     return f"{name}[{','.join(extras)}]" if extras else name
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)
 class Req:
-    """A requirement on one identifier: a specifier, or an exact version `pin` (extras → base)."""
+    """A requirement on one identifier: a specifier, or an exact version `pin` (extras → base).
+
+    Equality and hash use the written text (name, extras, specifier as written) and the pin:
+    resolvelib and our caches compare requirements constantly, and hashing a SpecifierSet
+    normalizes every version in it each time.
+    """
 
     name: NormalizedName
     extras: frozenset[NormalizedName]
     specifier: SpecifierSet
     text: str  # as people wrote it, without the marker: used in explanations
     pin: Version | None = None
+    identifier: str = dataclasses.field(init=False)
+    is_exact: bool = dataclasses.field(init=False)  # `==` without wildcard, `===`, or a pin
+    _hash: int = dataclasses.field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        exact = self.pin is not None or any(
+            s.operator in _EXACT and not s.version.endswith(".*") for s in self.specifier)
+        object.__setattr__(self, "identifier", identifier_for(self.name, self.extras))
+        object.__setattr__(self, "is_exact", exact)
+        object.__setattr__(self, "_hash", hash((self.identifier, self.text, self.pin)))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Req):
+            return NotImplemented
+        return (self._hash == other._hash and self.identifier == other.identifier
+                and self.text == other.text and self.pin == other.pin)
+
+    def __hash__(self) -> int:
+        return self._hash
 
     @classmethod
     def from_requirement(cls, req: Requirement) -> Req:
@@ -48,24 +72,16 @@ class Req:
         return cls(name=name, extras=frozenset(), specifier=SpecifierSet(),
                    text=f"{name}=={version}", pin=version)
 
-    @property
-    def identifier(self) -> str:
-        return identifier_for(self.name, self.extras)
-
     def allows(self, version: Version) -> bool:
         """Whether `version` satisfies this (the pre-release policy is find_matches' job)."""
         if self.pin is not None:
             return version == self.pin
         return self.specifier.contains(version, prereleases=True)
 
-    @property
-    def is_exact(self) -> bool:
-        """An exact pin: `==` without a wildcard, `===`, or an extras → base pin."""
-        return self.pin is not None or any(
-            s.operator in _EXACT and not s.version.endswith(".*") for s in self.specifier)
-
     def pins_exactly(self, version: Version) -> bool:
         """PEP 592: an `==` (no wildcard) or `===` matching `version` may select it if yanked."""
+        if not self.is_exact:
+            return False
         if self.pin is not None:
             return version == self.pin
         return any(
@@ -82,10 +98,10 @@ class Candidate:
     name: NormalizedName
     version: Version
     extras: frozenset[NormalizedName] = frozenset()
+    identifier: str = dataclasses.field(init=False, compare=False, repr=False)
 
-    @property
-    def identifier(self) -> str:
-        return identifier_for(self.name, self.extras)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "identifier", identifier_for(self.name, self.extras))
 
     def __str__(self) -> str:
         return f"{self.identifier} {self.version}"

@@ -30,8 +30,9 @@ from packaging.version import Version
 from resolvelib import AbstractProvider
 
 from venvd.dist import CoreMetadata, DistFile
-from venvd.resolver._candidates import Problem, ProjectView
+from venvd.resolver._candidates import Problem, ProjectView, within_bounds
 from venvd.resolver._model import Candidate, Req
+from venvd.resolver._prefetch import Prefetcher
 from venvd.resolver._reporter import ResolveReporter
 from venvd.resolver._types import PackageSource, ResolveOptions
 from venvd.target import Target
@@ -41,9 +42,6 @@ if TYPE_CHECKING:
     from resolvelib.structs import Matches, RequirementInformation
 
     Information = RequirementInformation[Req, Candidate]
-
-# How many further versions of one identifier to prefetch once the first choice was not taken.
-PREFETCH_WINDOW = 4
 
 
 class Provider(AbstractProvider[Req, Candidate, str]):
@@ -55,12 +53,13 @@ class Provider(AbstractProvider[Req, Candidate, str]):
         self.options = options
         self.constraints = constraints
         self._reporter = reporter
+        self._prefetcher = Prefetcher(source)
         self._projects: dict[NormalizedName, ProjectView | None] = {}
         self._metadata: dict[tuple[NormalizedName, Version], CoreMetadata] = {}
         self._rejected: dict[tuple[NormalizedName, Version], Problem] = {}
-        self._prefetched: set[str] = set()
         self._dependencies: dict[Candidate, tuple[Req, ...]] = {}
-        # get_preference asks for the same sets of requirements many times per round.
+        self._announced: set[tuple[NormalizedName, Version]] = set()
+        # get_preference and find_matches ask about the same sets of requirements over and over.
         self._matches: dict[tuple[NormalizedName, frozenset[Req]], tuple[Version, ...]] = {}
 
     # -- data access shared with _explain and _lock ----------------------------------------------
@@ -82,10 +81,11 @@ class Provider(AbstractProvider[Req, Candidate, str]):
     def all_reqs(self, name: NormalizedName, reqs: Iterable[Req]) -> tuple[Req, ...]:
         return (*reqs, *self.constraints.get(name, ()))
 
-    def allow_yanked(self, version: Version, reqs: Iterable[Req]) -> bool:
-        return any(r.pins_exactly(version) for r in reqs)
+    @staticmethod
+    def allow_yanked(version: Version, reqs: Iterable[Req]) -> bool:
+        return any(r.pins_exactly(version) for r in reqs if r.is_exact)
 
-    def matching_versions(self, name: NormalizedName, reqs: tuple[Req, ...]) -> tuple[Version, ...]:
+    def matching_versions(self, name: NormalizedName, reqs: Iterable[Req]) -> tuple[Version, ...]:
         """Usable versions satisfying `reqs` (constraints included by the caller) under the
         pre-release policy, newest first. Metadata is not consulted."""
         key = (name, frozenset(reqs))
@@ -98,14 +98,22 @@ class Provider(AbstractProvider[Req, Candidate, str]):
         view = self.project(name)
         if view is None:
             return ()
-        usable = [v for v in view.versions
-                  if view.usable_files(v, self.allow_yanked(v, reqs))]
-        usable = [v for v in usable if all(r.pin is None or r.allows(v) for r in reqs)]
+        versions = view.usable_versions(allow_yanked=False)
+        exact = [r for r in reqs if r.is_exact]
+        if exact:  # PEP 592: an exact pin may select a yanked version
+            with_yanked = view.usable_versions(allow_yanked=True)
+            pinned = {v for v in with_yanked if self.allow_yanked(v, exact)}
+            if pinned:
+                versions = tuple(v for v in with_yanked if v in pinned or v in set(versions))
+        pins = [r.pin for r in reqs if r.pin is not None]
+        if pins:
+            versions = tuple(v for v in versions if all(v == p for p in pins))
         combined = SpecifierSet()
         for r in reqs:
             combined &= r.specifier
-        explicit = self.options.prereleases or any(r.pin is not None for r in reqs)
-        return tuple(combined.filter(usable, prereleases=True if explicit else None))
+        explicit = self.options.prereleases or bool(pins)
+        narrowed = within_bounds(versions, combined)
+        return tuple(combined.filter(narrowed, prereleases=True if explicit else None))
 
     # -- resolvelib contract ------------------------------------------------------------------
     def identify(self, requirement_or_candidate: Req | Candidate) -> str:
@@ -149,12 +157,15 @@ class Provider(AbstractProvider[Req, Candidate, str]):
         if not reqs:
             return []
         name, extras = reqs[0].name, reqs[0].extras
-        bad = {c.version for c in incompatibilities[identifier]}
         all_reqs = self.all_reqs(name, reqs)
-        versions = [v for v in self.matching_versions(name, all_reqs)
-                    if v not in bad and (name, v) not in self._rejected]
-        plan = [(v, self.allow_yanked(v, all_reqs)) for v in versions]
-        return lambda: self._iter_candidates(name, extras, plan)
+        versions = self.matching_versions(name, all_reqs)
+        if not versions:
+            return []
+        # Read now: resolvelib's mappings change as it goes on. The rest is lazy, so that the
+        # long candidate lists of a backtracking resolution cost only what is walked.
+        bad = {c.version for c in incompatibilities[identifier]}
+        exact = [r for r in all_reqs if r.is_exact]
+        return lambda: self._iter_candidates(name, extras, versions, bad, exact)
 
     def is_satisfied_by(self, requirement: Req, candidate: Candidate) -> bool:
         return requirement.allows(candidate.version)
@@ -181,13 +192,15 @@ class Provider(AbstractProvider[Req, Candidate, str]):
 
     # -- candidates and metadata --------------------------------------------------------------
     def _iter_candidates(self, name: NormalizedName, extras: frozenset[NormalizedName],
-                         plan: list[tuple[Version, bool]]) -> Iterator[Candidate]:
-        for index, (version, allow_yanked) in enumerate(plan):
-            if index >= 1:
-                # The first choice did not stick: the resolver is walking down this list, so ask
-                # for the next few together, as uv's batch prefetcher does.
-                self._prefetch(name, plan[index:index + 1 + PREFETCH_WINDOW])
-            if self._load(name, version, allow_yanked):
+                         versions: tuple[Version, ...], bad: set[Version],
+                         exact: list[Req]) -> Iterator[Candidate]:
+        for index, version in enumerate(versions):
+            if version in bad or (name, version) in self._rejected:
+                continue
+            ahead, older = self._prefetcher.trying(name, version)
+            if ahead:
+                self._prefetch_ahead(name, versions[index + 1:], bad, exact, ahead, older)
+            if self._load(name, version, self.allow_yanked(version, exact)):
                 yield Candidate(name, version, extras)
 
     def _load(self, name: NormalizedName, version: Version, allow_yanked: bool) -> bool:
@@ -215,24 +228,44 @@ class Provider(AbstractProvider[Req, Candidate, str]):
         self._metadata[key] = metadata
         return True
 
-    def _prefetch(self, name: NormalizedName, plan: Sequence[tuple[Version, bool]]) -> None:
+    def _prefetch_ahead(self, name: NormalizedName, later: Sequence[Version], bad: set[Version],
+                        exact: list[Req], count: int, older: bool) -> None:
         view = self.project(name)
         if view is None:
             return
-        files: list[DistFile] = []
-        for version, allow_yanked in plan:
-            if (name, version) in self._metadata or (name, version) in self._rejected:
+        chosen: list[tuple[Version, bool]] = []
+        seen: set[Version] = set()
+        for version in later:
+            if len(chosen) >= count:
+                break
+            if version not in bad:
+                chosen.append((version, self.allow_yanked(version, exact)))
+                seen.add(version)
+        if older and len(chosen) < count:
+            # The current list may be one pinned version; the next tries are likely the ones
+            # just below, within what the constraints allow.
+            floor = later[-1] if later else None
+            constraints = self.constraints.get(name, ())
+            for version in view.usable_versions(allow_yanked=False):
+                if len(chosen) >= count:
+                    break
+                if (floor is None or version < floor) and version not in seen and all(
+                        c.allows(version) for c in constraints):
+                    chosen.append((version, False))
+        files = []
+        for version, allow_yanked in chosen:
+            key = (name, version)
+            if key in self._metadata or key in self._rejected or key in self._announced:
                 continue
+            self._announced.add(key)
             file = view.metadata_file(version, allow_yanked)
-            if file is not None and file.cache_key not in self._prefetched:
-                self._prefetched.add(file.cache_key)
+            if file is not None:
                 files.append(file)
-        if files:
-            self.source.prefetch(files)
+        self._prefetcher.announce(files)
 
     def _prefetch_first_choices(self, deps: Sequence[Req]) -> None:
-        """Ask for the newest matching version of every new dependency at once: resolvelib will
-        read them one by one right after this, and the source can fetch them concurrently."""
+        """Announce the newest matching version of every new dependency at once: resolvelib
+        reads them one by one right after this, and the source can fetch them side by side."""
         files: list[DistFile] = []
         for req in deps:
             view = self.project(req.name)
@@ -243,8 +276,6 @@ class Provider(AbstractProvider[Req, Candidate, str]):
             if not versions or (req.name, versions[0]) in self._metadata:
                 continue
             file = view.metadata_file(versions[0], self.allow_yanked(versions[0], reqs))
-            if file is not None and file.cache_key not in self._prefetched:
-                self._prefetched.add(file.cache_key)
+            if file is not None:
                 files.append(file)
-        if files:
-            self.source.prefetch(files)
+        self._prefetcher.announce(files)

@@ -63,6 +63,11 @@ def describe(info: Information) -> str:
 class ReporterAdapter(BaseReporter[Req, Candidate, str]):
     def __init__(self, reporter: ResolveReporter) -> None:
         self._reporter = reporter
+        # Wording a conflict costs more than the rest of a round; skip it when nobody listens.
+        kind = type(reporter)
+        self._words_wanted = not (isinstance(reporter, NullReporter)
+                                  and kind.rejecting is NullReporter.rejecting
+                                  and kind.backtracking is NullReporter.backtracking)
 
     def ending_round(self, index: int, state: State[Req, Candidate, str]) -> None:
         pinned = len(state.mapping)
@@ -73,8 +78,12 @@ class ReporterAdapter(BaseReporter[Req, Candidate, str]):
             self._reporter.pinning(candidate.name, str(candidate.version))
 
     def rejecting_candidate(self, criterion: Any, candidate: Candidate) -> None:
+        if not self._words_wanted:
+            return
         chains = "; ".join(describe(i) for i in criterion.information)
         self._reporter.rejecting(candidate.name, str(candidate.version), f"conflicts: {chains}")
 
     def resolving_conflicts(self, causes: Collection[Information]) -> None:
+        if not self._words_wanted:
+            return
         self._reporter.backtracking([describe(c) for c in causes])
