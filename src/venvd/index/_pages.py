@@ -65,7 +65,7 @@ def parse_json(body: bytes, page_url: str, project: NormalizedName,
         hashes = entry.get("hashes") or {}
         meta = entry.get("core-metadata", entry.get("dist-info-metadata"))
         dist = _make(
-            project, str(entry["filename"]), urljoin(page_url, str(entry["url"])), index_url,
+            project, str(entry["filename"]), _absolute(page_url, str(entry["url"])), index_url,
             sha256=_lower(hashes.get("sha256")) if isinstance(hashes, Mapping) else None,
             size=entry.get("size") if isinstance(entry.get("size"), int) else None,
             requires_python=entry.get("requires-python") or None,
@@ -76,6 +76,14 @@ def parse_json(body: bytes, page_url: str, project: NormalizedName,
         if dist is not None:
             files.append(dist)
     return files
+
+
+def _absolute(page_url: str, url: str) -> str:
+    """`url` resolved against the page; absolute URLs (PyPI lists only those) skip the costly urljoin,
+    which was a third of parsing a large page."""
+    if url.startswith(("https://", "http://")) and "/../" not in url and "/./" not in url:
+        return url
+    return urljoin(page_url, url)
 
 
 def parse_html(body: bytes, page_url: str, project: NormalizedName | None,
@@ -122,7 +130,8 @@ class _LinkParser(HTMLParser):
 
 def _make(project: NormalizedName | None, filename: str, url: str, index_url: str,
           **fields: Any) -> DistFile | None:
-    url = urldefrag(url)[0]
+    if "#" in url:
+        url = urldefrag(url)[0]
     dist = DistFile.from_filename(filename, url, index_url=index_url, **fields)
     if dist is None or (project is not None and dist.project != project):
         return None

@@ -42,9 +42,7 @@ class EnvironmentService:
         self._store = service.store
         settings = service.settings
         self.cache = BuildCache(settings.data_dir / "cache")
-        self.options = BuildOptions(
-            no_build=settings.no_build, build_timeout=settings.build_timeout
-        )
+        self.options = BuildOptions(no_build=settings.no_build, build_timeout=settings.build_timeout)
         self._pool = ThreadPoolExecutor(
             max_workers=max(1, settings.build_workers), thread_name_prefix="venvd-build"
         )
@@ -128,9 +126,7 @@ class EnvironmentService:
             self._queue(env_id, lock, target, request)
         return self.status(env_id), created
 
-    def _queue(
-        self, env_id: str, lock: Lock, target: Target, request: dict[str, Any] | None
-    ) -> None:
+    def _queue(self, env_id: str, lock: Lock, target: Target, request: dict[str, Any] | None) -> None:
         with self._lock:
             job = self._jobs.get(env_id)
             if job is not None and not job.done():
@@ -192,9 +188,7 @@ class EnvironmentService:
                 },
             )
         else:
-            self._store.set_environment_packages(
-                env_id, [(p.name, p.version) for p in lock.packages]
-            )
+            self._store.set_environment_packages(env_id, [(p.name, p.version) for p in lock.packages])
             self._store.update_environment(
                 env_id,
                 status="ready",
@@ -277,9 +271,7 @@ class EnvironmentService:
             )
         path = Path(record.artifact_path)
         if not path.is_file():
-            raise NotFound(
-                f"the artifact of environment {env_id} is missing; ask for it again", id=env_id
-            )
+            raise NotFound(f"the artifact of environment {env_id} is missing; ask for it again", id=env_id)
         return path
 
     def containing(self, name: str) -> list[str]:

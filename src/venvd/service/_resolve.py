@@ -22,6 +22,7 @@ from venvd.lock import Lock
 from venvd.resolver import ResolveOptions, ResolveReporter, resolve
 from venvd.service._request import ResolveRequest
 from venvd.service._source import Memo, StoreBackedSource
+from venvd.service._writer import BackgroundWriter
 from venvd.store import Store
 from venvd.target import Target
 
@@ -60,15 +61,19 @@ class ResolutionService:
         self._index = index
         self._ttl = ttl
         self._page_ttl = page_ttl
-        self._pool = ThreadPoolExecutor(
-            max_workers=metadata_workers, thread_name_prefix="venvd-metadata"
-        )
+        self._pool = ThreadPoolExecutor(max_workers=metadata_workers, thread_name_prefix="venvd-metadata")
         self._memo = Memo()
+        self._writer = BackgroundWriter()
         self._inflight: dict[str, Future[ResolveResult]] = {}
         self._lock = threading.Lock()
 
+    def flush(self) -> None:
+        """Wait for queued cache writes (pages, metadata) to reach the store."""
+        self._writer.flush()
+
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._writer.close()
 
     def resolve(
         self,
@@ -118,7 +123,13 @@ class ResolutionService:
         """(url, sha256) of every file our indexes list for each of `names` (pages from the caches
         when fresh). A project on no index maps to an empty set."""
         source = StoreBackedSource(
-            self._store, self._index, self._pool, self._memo, target, page_ttl=self._page_ttl
+            self._store,
+            self._index,
+            self._pool,
+            self._memo,
+            target,
+            page_ttl=self._page_ttl,
+            writer=self._writer,
         )
         listed: dict[str, set[tuple[str, str]]] = {}
         try:
@@ -133,7 +144,13 @@ class ResolutionService:
         self, request: ResolveRequest, key: str, reporter: ResolveReporter | None, started: float
     ) -> ResolveResult:
         source = StoreBackedSource(
-            self._store, self._index, self._pool, self._memo, request.target, page_ttl=self._page_ttl
+            self._store,
+            self._index,
+            self._pool,
+            self._memo,
+            request.target,
+            page_ttl=self._page_ttl,
+            writer=self._writer,
         )
         try:
             known = source.warm(r.name for r in request.requirements)

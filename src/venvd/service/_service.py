@@ -23,9 +23,7 @@ class Service:
         self.settings = settings
         self.store = store
         self.index = index
-        self.index_config = IndexConfig(
-            index_urls=settings.index_urls, find_links=tuple(settings.find_links)
-        )
+        self.index_config = IndexConfig(index_urls=settings.index_urls, find_links=tuple(settings.find_links))
         self.resolutions = ResolutionService(
             store,
             index,

@@ -10,7 +10,7 @@ usually answered by the time it asks them (as uv does).
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
@@ -18,6 +18,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 
 from venvd.dist import CoreMetadata, DistFile
 from venvd.index import IndexClient, NotModified
+from venvd.service._writer import BackgroundWriter
 from venvd.store import CachedPage, Store
 from venvd.target import Target
 
@@ -68,8 +69,10 @@ class StoreBackedSource:
         target: Target,
         *,
         page_ttl: float,
+        writer: BackgroundWriter | None = None,
     ) -> None:
         self._store = store
+        self._writer = writer
         self._index = index
         self._pool = pool
         self._memo = memo
@@ -110,11 +113,7 @@ class StoreBackedSource:
         return files
 
     def _fresh(self, page: CachedPage | None, now: datetime) -> bool:
-        return (
-            page is not None
-            and page.index_url in self._sources
-            and now - page.fetched_at < self._page_ttl
-        )
+        return page is not None and page.index_url in self._sources and now - page.fetched_at < self._page_ttl
 
     def _load_page(self, name: NormalizedName) -> Sequence[DistFile] | None:
         now = datetime.now(UTC)
@@ -132,13 +131,13 @@ class StoreBackedSource:
         page = self._index.project_page(name, etag=cached.etag if cached else None)
         if isinstance(page, NotModified):
             assert cached is not None
-            self._store.touch_project_page(name, now, cached.etag)
+            self._write(self._store.touch_project_page, name, now, cached.etag)
             self._memo.put_page(_refreshed(cached, now))
             self._count("pages_revalidated")
             return tuple(cached.files)
         if page is None:
             return None
-        self._store.put_project_page(name, page.index_url, list(page.files), page.etag, now)
+        self._write(self._store.put_project_page, name, page.index_url, list(page.files), page.etag, now)
         self._memo.put_page(CachedPage(name, page.index_url, list(page.files), page.etag, now))
         self._count("pages_fetched")
         return tuple(page.files)
@@ -183,11 +182,18 @@ class StoreBackedSource:
             self._count("metadata_cached")
         else:
             meta = self._index.fetch_metadata(file)
-            self._store.put_metadata(key, meta)
+            self._write(self._store.put_metadata, key, meta)
             self._count("metadata_fetched")
         self._memo.put_metadata(key, meta)
         self._prefetch_pages(meta)
         return meta
+
+    def _write(self, fn: Callable[..., object], *args: object) -> None:
+        """A cache write: in the background when there is a writer (the memo already has it)."""
+        if self._writer is None:
+            fn(*args)
+        else:
+            self._writer.submit(fn, *args)
 
     def _count(self, stat: str) -> None:
         with self._lock:

@@ -29,9 +29,7 @@ class Settings(BaseSettings):
     extra_index_urls: list[str] = Field(default_factory=list)
     find_links: list[str] = Field(default_factory=list)
     resolution_ttl: float = 300.0  # seconds a resolution without exclude_newer stays fresh
-    page_ttl: float = (
-        600.0  # seconds a project page is used without revalidation (unless max-age says less)
-    )
+    page_ttl: float = 600.0  # seconds a project page is used without revalidation (unless max-age says less)
     http_timeout: float = 30.0
     http_retries: int = 3
     metadata_workers: int = 16

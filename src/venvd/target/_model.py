@@ -147,13 +147,28 @@ class Target:
                 return False
         return False
 
+    @cached_property
+    def _python_answers(self) -> dict[str, bool]:
+        return {}
+
     def allows_python(self, requires_python: str | SpecifierSet | None) -> bool:
-        """Whether this target's Python satisfies a Requires-Python value (unparseable: yes)."""
+        """Whether this target's Python satisfies a Requires-Python value (unparseable: yes).
+
+        Answers for texts are remembered: an index lists the same few Requires-Python strings on
+        thousands of files, and a resolution asks about each file.
+        """
         if requires_python is None or requires_python == "":
             return True
         if isinstance(requires_python, str):
-            try:
-                requires_python = SpecifierSet(requires_python)
-            except Exception:  # pip ignores an invalid Requires-Python
-                return True
+            answers = self._python_answers
+            answer = answers.get(requires_python)
+            if answer is None:
+                try:
+                    spec = SpecifierSet(requires_python)
+                except Exception:  # noqa: BLE001 - pip ignores an invalid Requires-Python
+                    answer = True
+                else:
+                    answer = spec.contains(self.python_full_version, prereleases=True)
+                answers[requires_python] = answer
+            return answer
         return requires_python.contains(self.python_full_version, prereleases=True)
