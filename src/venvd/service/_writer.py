@@ -43,7 +43,7 @@ class BackgroundWriter:
                 fn, args = item
                 try:
                     fn(*args)
-                except Exception:  # noqa: BLE001 - a cache write must never take the service down
+                except Exception:
                     log.warning("cache write %s failed", getattr(fn, "__name__", fn), exc_info=True)
             finally:
                 self._queue.task_done()

@@ -165,7 +165,7 @@ class Target:
             if answer is None:
                 try:
                     spec = SpecifierSet(requires_python)
-                except Exception:  # noqa: BLE001 - pip ignores an invalid Requires-Python
+                except Exception:
                     answer = True
                 else:
                     answer = spec.contains(self.python_full_version, prereleases=True)
