@@ -53,14 +53,15 @@ class Spinner:
 
     def reporter(self) -> Any:
         """A resolver reporter feeding this spinner."""
+        from venvd.resolver import NullReporter
+
         spinner = self
 
-        class _Reporter:
-            def __getattr__(self, name: str) -> Any:
-                def hook(*args: Any, **kwargs: Any) -> None:
-                    if name == "pinning" and args:
-                        spinner.update(" ".join(str(a) for a in args[:2]), spinner.count + 1)
+        class _Reporter(NullReporter):
+            def pinning(self, name: str, version: str) -> None:
+                spinner.update(f"{name} {version}", spinner.count + 1)
 
-                return hook
+            def backtracking(self, causes: Any) -> None:
+                spinner.update("backtracking")
 
         return _Reporter()
