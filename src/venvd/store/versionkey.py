@@ -25,6 +25,8 @@ local variant of V sorts below `local_upper_bound` of V's key.
 
 from __future__ import annotations
 
+import functools
+
 from packaging.version import Version
 
 __all__ = ["local_upper_bound", "version_sort_key"]
@@ -50,6 +52,8 @@ def _int(n: int) -> str:
     return f":{len(count)}{count}{digits}"
 
 
+# Pages list many files per version; equal versions have equal keys, so caching by equality is exact.
+@functools.lru_cache(maxsize=65536)
 def version_sort_key(v: Version) -> str:
     """The ASCII key of `v`; equal versions (1.0 == 1.0.0, 1.0+ubuntu.01 == 1.0+ubuntu.1) share
     one key."""
