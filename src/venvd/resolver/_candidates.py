@@ -21,10 +21,12 @@ from packaging.utils import NormalizedName
 from packaging.version import Version
 
 from venvd.dist import DistFile
+from venvd.resolver._model import Req
 from venvd.resolver._types import ResolveOptions
 from venvd.target import Target
 
-ProblemKind = Literal["newer", "yanked", "python", "format", "tags", "metadata", "prerelease"]
+ProblemKind = Literal["newer", "yanked", "python", "format", "tags", "metadata", "prerelease",
+                      "dependency"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,6 +36,7 @@ class Problem:
     kind: ProblemKind
     detail: str
     requires_python: str | None = None
+    dependency: Req | None = None  # for "dependency": the requirement that can never be met
 
 
 def as_utc(moment: datetime) -> datetime:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from packaging.utils import NormalizedName
 from packaging.version import Version
+from resolvelib.structs import RequirementInformation
 
 from venvd.errors import ProjectNotFound, ResolutionImpossible, VenvdError
 from venvd.resolver._candidates import Problem, ProjectView, target_tag_text
@@ -24,11 +25,10 @@ from venvd.resolver._provider import Provider
 from venvd.resolver._reporter import describe
 
 if TYPE_CHECKING:
-    from resolvelib.structs import RequirementInformation
-
     Information = RequirementInformation[Req, Candidate]
 
 _LISTED = 5  # versions named in one sentence before "and N more"
+_MAX_DEPTH = 3  # chains of never-satisfiable dependencies followed in an explanation
 
 _PRERELEASE = Problem("prerelease", "is a pre-release (allowed with --pre, with a specifier naming "
                       "a pre-release, or when no final release matches)")
@@ -60,8 +60,8 @@ def explain(causes: Sequence[Information], provider: Provider) -> VenvdError:
                                 causes=lines)
 
 
-def _explain_project(name: NormalizedName, infos: list[Information],
-                     provider: Provider) -> list[str]:
+def _explain_project(name: NormalizedName, infos: list[Information], provider: Provider,
+                     depth: int = 0) -> list[str]:
     view = provider.project(name)
     assert view is not None  # checked by the caller
     constraints = tuple(provider.constraints.get(name, ()))
@@ -77,17 +77,28 @@ def _explain_project(name: NormalizedName, infos: list[Information],
         if any(not any(r.allows(v) for v in view.versions) for r in reqs):
             lines.append(f"available versions of {name}: {_listing(view.versions)}")
         return lines
+    extras = infos[0].requirement.extras
     candidates = [v for v in provider.matching_versions(name, reqs)
-                  if provider.rejected(name, v) is None]
+                  if provider.rejected(name, v, extras) is None]
     if candidates:
         return lines  # versions exist and are usable: a genuine conflict between the chains
-    problems = [(v, _problem(provider, view, v, reqs)) for v in in_range]
-    return [*lines, _summarize(name, problems, provider)]
+    problems = [(v, _problem(provider, view, v, reqs, extras)) for v in in_range]
+    if depth < _MAX_DEPTH and all(p.dependency is not None for _, p in problems):
+        # Every version needs something that can never be had: follow that chain down.
+        for version, problem in problems[:_LISTED]:
+            assert problem.dependency is not None
+            parent = Candidate(name, version, extras)
+            chain = [RequirementInformation(problem.dependency, parent)]
+            chain += [RequirementInformation(r, None) for r in provider.roots(
+                problem.dependency.name) if r.specifier or r.pin]
+            lines += _explain_project(problem.dependency.name, chain, provider, depth + 1)
+        return lines
+    return [*lines, _summarize(infos[0].requirement.identifier, problems, provider)]
 
 
-def _problem(provider: Provider, view: ProjectView, version: Version,
-             reqs: tuple[Req, ...]) -> Problem:
-    rejected = provider.rejected(view.name, version)
+def _problem(provider: Provider, view: ProjectView, version: Version, reqs: tuple[Req, ...],
+             extras: frozenset[NormalizedName]) -> Problem:
+    rejected = provider.rejected(view.name, version, extras)
     if rejected is not None:
         return rejected
     return view.problem(version, provider.allow_yanked(version, reqs)) or _PRERELEASE
@@ -116,7 +127,7 @@ def _summarize(name: str, problems: list[tuple[Version, Problem]], provider: Pro
     shown = [f"{name} {v} {p.detail}" for v, p in problems[:_LISTED]]
     more = len(problems) - _LISTED
     tail = f", and {more} more" if more > 0 else ""
-    return f"no version of {name} is usable for the target: {', '.join(shown)}{tail}"
+    return f"no version of {name} can be used: {', '.join(shown)}{tail}"
 
 
 def _listing(versions: Sequence[Version]) -> str:

@@ -14,6 +14,9 @@ Contract (resolvelib's `AbstractProvider`, with RT = `Req`, CT = `Candidate`, KT
   identifier names one, or if no final release among the usable versions satisfies the specifiers
   (packaging's `SpecifierSet.filter`). The decision ignores incompatibilities so that backtracking
   cannot flip it.
+- A candidate with a dependency that no usable version satisfies together with the request's own
+  requirements and the constraints on that project is skipped when read: those hold in every
+  solution, so it can never be part of one (this spares resolvelib whole rounds of backtracking).
 - Constraints narrow `find_matches` only; they are never requirements, so they never add a package.
 - A project that no index has gives no candidates (it is recorded; `_explain` turns it into
   ProjectNotFound if it is what made the resolution fail), so an older parent can still avoid it.
@@ -47,6 +50,7 @@ if TYPE_CHECKING:
 class Provider(AbstractProvider[Req, Candidate, str]):
     def __init__(self, source: PackageSource, target: Target, options: ResolveOptions,
                  constraints: Mapping[NormalizedName, Sequence[Req]],
+                 roots: Mapping[NormalizedName, Sequence[Req]],
                  reporter: ResolveReporter) -> None:
         self.source = source
         self.target = target
@@ -57,6 +61,8 @@ class Provider(AbstractProvider[Req, Candidate, str]):
         self._projects: dict[NormalizedName, ProjectView | None] = {}
         self._metadata: dict[tuple[NormalizedName, Version], CoreMetadata] = {}
         self._rejected: dict[tuple[NormalizedName, Version], Problem] = {}
+        self._roots = roots  # the request's own requirements, by project: in every solution
+        self._doomed: dict[Candidate, Problem] = {}
         self._dependencies: dict[Candidate, tuple[Req, ...]] = {}
         self._announced: set[tuple[NormalizedName, Version]] = set()
         # get_preference and find_matches ask about the same sets of requirements over and over.
@@ -70,13 +76,19 @@ class Provider(AbstractProvider[Req, Candidate, str]):
                                     else ProjectView(name, files, self.target, self.options))
         return self._projects[name]
 
-    def rejected(self, name: NormalizedName, version: Version) -> Problem | None:
-        """Why the metadata of `version` disqualified it, if it did."""
-        return self._rejected.get((name, version))
+    def rejected(self, name: NormalizedName, version: Version,
+                 extras: frozenset[NormalizedName] = frozenset()) -> Problem | None:
+        """Why `version` (with `extras`) was dropped once its metadata was read, if it was."""
+        return (self._rejected.get((name, version))
+                or self._doomed.get(Candidate(name, version, extras)))
 
     def metadata(self, name: NormalizedName, version: Version) -> CoreMetadata:
         """Metadata already read for a candidate that find_matches yielded."""
         return self._metadata[(name, version)]
+
+    def roots(self, name: NormalizedName) -> tuple[Req, ...]:
+        """The request's own requirements on `name` (markers true for the target)."""
+        return tuple(self._roots.get(name, ()))
 
     def all_reqs(self, name: NormalizedName, reqs: Iterable[Req]) -> tuple[Req, ...]:
         return (*reqs, *self.constraints.get(name, ()))
@@ -197,11 +209,39 @@ class Provider(AbstractProvider[Req, Candidate, str]):
         for index, version in enumerate(versions):
             if version in bad or (name, version) in self._rejected:
                 continue
+            candidate = Candidate(name, version, extras)
+            if candidate in self._doomed:
+                continue
             ahead, older = self._prefetcher.trying(name, version)
             if ahead:
-                self._prefetch_ahead(name, versions[index + 1:], bad, exact, ahead, older)
-            if self._load(name, version, self.allow_yanked(version, exact)):
-                yield Candidate(name, version, extras)
+                self._prefetch_ahead(name, version, versions[index + 1:], bad, exact, ahead,
+                                     older)
+            if self._load(name, version, self.allow_yanked(version, exact)) and not self._dooms(
+                    candidate):
+                yield candidate
+
+    def _dooms(self, candidate: Candidate) -> bool:
+        """Whether a dependency of `candidate` can never be met: no usable version satisfies it
+        together with the request's own requirements and the constraints on that project, which
+        hold in every solution. Such a candidate is dropped before resolvelib tries it, which
+        spares whole rounds of backtracking (boto3 with `urllib3<1.25.4`: each botocore version
+        is ruled out once, instead of once per boto3 version that allows it)."""
+        for dep in self.get_dependencies(candidate):
+            if self.project(dep.name) is None:
+                continue  # resolvelib meets it, and the error names who required the project
+            fixed = self._roots.get(dep.name, ())
+            constraints = self.constraints.get(dep.name, ())
+            if self.matching_versions(dep.name, (dep, *fixed, *constraints)):
+                continue
+            others = [f"the request requires {r.text}" for r in fixed if r.specifier]
+            others += [f"the constraints require {c.text}" for c in constraints]
+            why = (" while " + " and ".join(others)) if others else (
+                ", which no usable version satisfies")
+            problem = Problem("dependency", f"requires {dep.text}{why}", dependency=dep)
+            self._doomed[candidate] = problem
+            self._reporter.rejecting(candidate.name, str(candidate.version), problem.detail)
+            return True
+        return False
 
     def _load(self, name: NormalizedName, version: Version, allow_yanked: bool) -> bool:
         key = (name, version)
@@ -228,8 +268,8 @@ class Provider(AbstractProvider[Req, Candidate, str]):
         self._metadata[key] = metadata
         return True
 
-    def _prefetch_ahead(self, name: NormalizedName, later: Sequence[Version], bad: set[Version],
-                        exact: list[Req], count: int, older: bool) -> None:
+    def _prefetch_ahead(self, name: NormalizedName, current: Version, later: Sequence[Version],
+                        bad: set[Version], exact: list[Req], count: int, older: bool) -> None:
         view = self.project(name)
         if view is None:
             return
@@ -244,12 +284,12 @@ class Provider(AbstractProvider[Req, Candidate, str]):
         if older and len(chosen) < count:
             # The current list may be one pinned version; the next tries are likely the ones
             # just below, within what the constraints allow.
-            floor = later[-1] if later else None
+            floor = min(later[-1], current) if later else current
             constraints = self.constraints.get(name, ())
             for version in view.usable_versions(allow_yanked=False):
                 if len(chosen) >= count:
                     break
-                if (floor is None or version < floor) and version not in seen and all(
+                if version < floor and version not in seen and all(
                         c.allows(version) for c in constraints):
                     chosen.append((version, False))
         files = []

@@ -47,8 +47,11 @@ def resolve(requirements: Sequence[Requirement], target: Target, source: Package
         if target.evaluate(c.marker):
             con = Req.from_requirement(c)
             by_name.setdefault(con.name, []).append(con)
+    roots_by_name: dict[NormalizedName, list[Req]] = {}
+    for root in roots:
+        roots_by_name.setdefault(root.name, []).append(root)
     chosen_reporter = reporter if reporter is not None else NullReporter()
-    provider = Provider(source, target, options, by_name, chosen_reporter)
+    provider = Provider(source, target, options, by_name, roots_by_name, chosen_reporter)
     resolver: Resolver[Req, Candidate, str] = Resolver(provider, ReporterAdapter(chosen_reporter))
     try:
         result = resolver.resolve(roots, max_rounds=max_rounds)
