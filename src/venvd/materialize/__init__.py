@@ -4,7 +4,8 @@
     result = materialize(archive, dest, python=python, force=False, verify=True)
 
 `materialize` creates the venv skeleton with `python` itself (``python -m venv --without-pip``),
-extracts the archive as a stream with checks stricter than PEP 706's data filter, rewrites the
+extracts the archive as a stream with checks stricter than PEP 706's data filter (writing files
+from a thread pool: creating files is what extraction spends its time on), rewrites the
 scripts' placeholder interpreter lines to the venv's python, writes the lock to
 ``dest/venvd.lock.json`` and verifies the result. It never talks HTTP and imports no server layer.
 """

@@ -2,9 +2,11 @@
 
 Steps: read the manifest (the archive's first member) and check the interpreter against its target;
 refuse a non-empty DEST unless `force` (then clear it, only now that the archive looks right);
-create the skeleton with ``python -m venv --without-pip DEST``; stream-extract the rest safely;
-point scripts at DEST's python; write the lock to ``DEST/venvd.lock.json``; verify (dependencies
-consistent, the requested projects' top-level modules import).
+create the skeleton with ``python -m venv --without-pip DEST`` (tens of milliseconds: not worth
+replacing); stream-extract the rest safely (the manifest's directories made up front, files written
+by a thread pool while the stream is read); point scripts at DEST's python; write the lock to
+``DEST/venvd.lock.json``, a name no member may take; verify (dependencies consistent, the requested
+projects' top-level modules import, in one child process started before the dependency check).
 
 Failure leaves nothing half-made: DEST is removed again (or emptied, if it was an existing
 directory).
@@ -25,13 +27,19 @@ from pathlib import Path
 from typing import Any
 
 import zstandard
-from packaging.requirements import InvalidRequirement, Requirement
 
 from venvd.errors import BuildError, InputError
-from venvd.materialize._extract import UnsafeArchive, extract_rest, open_archive, read_manifest
+from venvd.materialize._extract import (
+    UnsafeArchive,
+    extract_rest,
+    manifest_files,
+    open_archive,
+    read_manifest,
+)
 from venvd.materialize._interpreter import check_interpreter
 from venvd.materialize._scripts import rewrite_scripts
-from venvd.materialize._verify import dependency_problems, import_problems, top_level_modules
+from venvd.materialize._tar import TarReader
+from venvd.materialize._verify import environment_problems
 from venvd.target import Target
 
 __all__ = ["LOCK_FILENAME", "MaterializeEvent", "MaterializeResult", "materialize"]
@@ -86,22 +94,23 @@ def materialize(archive: Path, dest: Path, *, python: str = sys.executable, forc
             report("venv", 0, 1)
             venv_python = _create_venv(python, dest, layout)
             report("venv", 1, 1)
-            protected = _skeleton(dest)
-            total = sum(len(p.get("files", [])) for p in manifest.get("packages", []))
+            # The lock is ours to write: no member may be it (or a directory in its place).
+            protected = _skeleton(dest) | {LOCK_FILENAME}
             try:
-                files = extract_rest(tf, dest, protected=protected,
-                                     on_member=lambda n: report("extract", n, total))
+                listed = manifest_files(manifest)
+                files = extract_rest(tf, dest, protected=protected, expected_files=listed,
+                                     on_member=lambda n: report("extract", n, len(listed)))
                 scripts = manifest.get("scripts", [])
                 changed = rewrite_scripts(dest, scripts, layout["placeholder"],
                                           windows=layout["kind"] == "windows",
                                           scripts_dir=layout["scripts"])
+                lock = manifest.get("lock") or {}
+                (dest / LOCK_FILENAME).write_text(json.dumps(lock, indent=2, sort_keys=True) + "\n")
             except (UnsafeArchive, tarfile.TarError, OSError, KeyError, TypeError,
                     zstandard.ZstdError) as exc:
                 raise BuildError(f"cannot extract {Path(archive).name}: {exc}",
                                  step="extract") from None
             report("scripts", changed, len(scripts))
-            lock = manifest.get("lock") or {}
-            (dest / LOCK_FILENAME).write_text(json.dumps(lock, indent=2, sort_keys=True) + "\n")
             if verify:
                 report("verify", 0, 1)
                 _verify(dest, venv_python, manifest)
@@ -116,7 +125,7 @@ def materialize(archive: Path, dest: Path, *, python: str = sys.executable, forc
                              scripts=changed, manifest=manifest)
 
 
-def _open(archive: Path, stack: contextlib.ExitStack) -> tuple[tarfile.TarFile, dict[str, Any]]:
+def _open(archive: Path, stack: contextlib.ExitStack) -> tuple[TarReader, dict[str, Any]]:
     """The archive opened as a stream, and its checked manifest; BuildError("extract") if it is
     not a usable venvd archive."""
     try:
@@ -187,20 +196,9 @@ def _skeleton(dest: Path) -> frozenset[str]:
 def _verify(dest: Path, venv_python: Path, manifest: dict[str, Any]) -> None:
     site_packages = dest / manifest["layout"]["site_packages"]
     target = Target.from_json(manifest["target"])
-    roots = list((manifest.get("lock") or {}).get("requirements") or [])
-    problems = dependency_problems(site_packages, target, roots)
-    modules: list[str] = []
-    for text in roots:
-        try:
-            req = Requirement(text)
-        except InvalidRequirement:
-            continue
-        if target.evaluate(req.marker):
-            modules.extend(top_level_modules(site_packages, req.name))
-    failed = import_problems(venv_python, sorted(set(modules)), site_packages)
-    problems += [f"import {name} failed: {error}" for name, error in sorted(failed.items())]
+    roots = [str(r) for r in (manifest.get("lock") or {}).get("requirements") or []]
+    problems = environment_problems(site_packages, venv_python, target, roots)
     if problems:
         raise BuildError("the new environment does not check out: " + "; ".join(problems[:5])
                          + (f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""),
                          step="verify", log_tail="\n".join(problems))
-

@@ -15,7 +15,7 @@ import shlex
 import stat
 from pathlib import Path
 
-from venvd.materialize._extract import UnsafeArchive, unsafe_path_reason
+from venvd.materialize._paths import UnsafeArchive, unsafe_path_reason
 
 __all__ = ["posix_shebang", "rewrite_scripts"]
 

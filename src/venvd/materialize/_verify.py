@@ -7,6 +7,9 @@ installed distribution's requirements (with the extras asked of it, transitively
 
 `import_problems`: each top-level module of the requested projects (``top_level.txt``, else the
 top-level names in RECORD) imports in the venv's own interpreter, in one child process.
+
+`environment_problems` does both with one scan of the installed metadata, the dependency check
+running while the child imports.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 from packaging.requirements import InvalidRequirement, Requirement
@@ -21,7 +25,8 @@ from packaging.utils import canonicalize_name
 
 from venvd.target import Target
 
-__all__ = ["dependency_problems", "import_problems", "top_level_modules"]
+__all__ = ["dependency_problems", "environment_problems", "import_problems", "installed",
+           "top_level_modules"]
 
 _IMPORT = r"""
 import importlib, json, sys, traceback
@@ -35,7 +40,8 @@ sys.stdout.write(json.dumps(failed))
 """
 
 
-def _distributions(site_packages: Path) -> dict[str, importlib.metadata.Distribution]:
+def installed(site_packages: Path) -> dict[str, importlib.metadata.Distribution]:
+    """The distributions installed in `site_packages`, by canonical name."""
     found: dict[str, importlib.metadata.Distribution] = {}
     for dist in importlib.metadata.distributions(path=[str(site_packages)]):
         name = dist.metadata["Name"]
@@ -44,9 +50,12 @@ def _distributions(site_packages: Path) -> dict[str, importlib.metadata.Distribu
     return found
 
 
-def dependency_problems(site_packages: Path, target: Target, roots: list[str]) -> list[str]:
-    """What is missing or in a wrong version (empty when consistent)."""
-    dists = _distributions(site_packages)
+def dependency_problems(site_packages: Path, target: Target, roots: list[str],
+                        dists: dict[str, importlib.metadata.Distribution] | None = None) -> list[str]:
+    """What is missing or in a wrong version (empty when consistent); `dists` is `installed`'s
+    answer if the caller has it."""
+    if dists is None:
+        dists = installed(site_packages)
     problems: list[str] = []
     queue: list[tuple[str, frozenset[str]]] = [(name, frozenset()) for name in sorted(dists)]
     for text in roots:
@@ -94,9 +103,10 @@ def _unsatisfied(req: Requirement, dists: dict[str, importlib.metadata.Distribut
     return None
 
 
-def top_level_modules(site_packages: Path, project: str) -> list[str]:
+def top_level_modules(site_packages: Path, project: str,
+                      dists: dict[str, importlib.metadata.Distribution] | None = None) -> list[str]:
     """Importable top-level names of an installed project (empty if it is not installed)."""
-    dist = _distributions(site_packages).get(canonicalize_name(project))
+    dist = (installed(site_packages) if dists is None else dists).get(canonicalize_name(project))
     if dist is None:
         return []
     names: set[str] = set()
@@ -122,14 +132,56 @@ def top_level_modules(site_packages: Path, project: str) -> list[str]:
 
 def import_problems(python: Path, modules: list[str], cwd: Path) -> dict[str, str]:
     """Modules that fail to import in `python`, with the error; empty when all import."""
-    if not modules:
-        return {}
-    # -E -s: no PYTHON* variables, no user site (-I would do, but Python 2 lacks it).
-    out = subprocess.run([str(python), "-E", "-s", "-c", _IMPORT, *modules], cwd=cwd,
-                         capture_output=True, text=True, timeout=600, check=False)
+    return _start_imports(python, modules, cwd)()
+
+
+def environment_problems(site_packages: Path, python: Path, target: Target,
+                         roots: list[str]) -> list[str]:
+    """Everything wrong with the environment: `dependency_problems`, then one
+    ``import <name> failed: <error>`` per failed import of the requested projects' modules."""
+    dists = installed(site_packages)
+    modules: set[str] = set()
+    for text in roots:
+        try:
+            req = Requirement(text)
+        except InvalidRequirement:
+            continue
+        if target.evaluate(req.marker):
+            modules.update(top_level_modules(site_packages, req.name, dists))
+    # The child's start-up and imports take far longer than the check here: run them together.
+    collect = _start_imports(python, sorted(modules), site_packages)
     try:
-        failed: dict[str, str] = json.loads(out.stdout)
-    except ValueError:
-        tail = (out.stderr.strip().splitlines() or ["no output"])[-1]
-        return {name: f"the import check did not run: {tail}" for name in modules}
-    return failed
+        problems = dependency_problems(site_packages, target, roots, dists)
+    finally:
+        failed = collect()
+    return problems + [f"import {name} failed: {error}" for name, error in sorted(failed.items())]
+
+
+def _start_imports(python: Path, modules: list[str], cwd: Path) -> Callable[[], dict[str, str]]:
+    """Start the import child; the returned function waits for it and gives the failures."""
+    if not modules:
+        return dict
+    # -E -s: no PYTHON* variables, no user site (-I would do, but Python 2 lacks it). -B: a check
+    # leaves the venv as extracted (no bytecode for just the modules it happened to import).
+    child = subprocess.Popen([str(python), "-E", "-s", "-B", "-c", _IMPORT, *modules], cwd=cwd,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def collect() -> dict[str, str]:
+        try:
+            out, err = child.communicate(timeout=600)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.communicate()
+            return {name: "the import check timed out" for name in modules}
+        except BaseException:  # interrupted: leave no child importing from a venv being removed
+            child.kill()
+            child.wait()
+            raise
+        try:
+            failed: dict[str, str] = json.loads(out)
+        except ValueError:
+            tail = (err.strip().splitlines() or ["no output"])[-1]
+            return {name: f"the import check did not run: {tail}" for name in modules}
+        return failed
+
+    return collect
