@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+from functools import cached_property
 from typing import Any
 
 from venvd.errors import InvalidLock
@@ -66,7 +67,8 @@ class Lock:
     requirements: tuple[str, ...] = ()
     constraints: tuple[str, ...] = ()
 
-    def _body(self) -> dict[str, Any]:
+    @cached_property
+    def _cached_body(self) -> dict[str, Any]:
         return {
             "target": self.target,
             "requirements": list(self.requirements),
@@ -74,12 +76,16 @@ class Lock:
             "packages": [p.to_json() for p in sorted(self.packages, key=lambda p: p.name)],
         }
 
-    @property
+    def _body(self) -> dict[str, Any]:
+        # A Lock is immutable, so its JSON and id are computed once (a cache hit serves them as is).
+        return dict(self._cached_body)
+
+    @cached_property
     def id(self) -> str:
-        return hashlib.sha256(canonical_json(self._body())).hexdigest()
+        return hashlib.sha256(canonical_json(self._cached_body)).hexdigest()
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, **self._body()}
+        return {"id": self.id, **self._cached_body}
 
     def package(self, name: str) -> LockedPackage | None:
         return next((p for p in self.packages if p.name == name), None)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
+from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -65,6 +66,8 @@ class ResolutionService:
         self._memo = Memo()
         self._writer = BackgroundWriter()
         self._inflight: dict[str, Future[ResolveResult]] = {}
+        # Fresh answers by key, newest last: a cache hit in this process costs a dict lookup.
+        self._answers: OrderedDict[str, tuple[ResolveResult, datetime | None]] = OrderedDict()
         self._lock = threading.Lock()
 
     def flush(self) -> None:
@@ -90,11 +93,18 @@ class ResolutionService:
         started = time.perf_counter()
         key = request.key
         if not refresh:
-            stored = self._store.get_resolution(key, datetime.now(UTC))
+            now = datetime.now(UTC)
+            remembered = self._answers.get(key)
+            if remembered is not None and (remembered[1] is None or remembered[1] > now):
+                return dataclasses.replace(
+                    remembered[0], cached=True, timings={"total_ms": _ms(started)}, stats={}
+                )
+            stored = self._store.get_resolution(key, now)
             if stored is not None:
                 lock = Lock.from_json(stored.lock)
-                elapsed = _ms(started)
-                return ResolveResult(lock, key, True, {"total_ms": elapsed}, {})
+                result = ResolveResult(lock, key, True, {"total_ms": _ms(started)}, {})
+                self._remember(result, stored.expires_at)
+                return result
         with self._lock:
             future = self._inflight.get(key)
             owner = future is None
@@ -118,6 +128,13 @@ class ResolutionService:
         finally:
             with self._lock:
                 self._inflight.pop(key, None)
+
+    def _remember(self, result: ResolveResult, expires_at: datetime | None) -> None:
+        with self._lock:
+            self._answers[result.key] = (result, expires_at)
+            self._answers.move_to_end(result.key)
+            while len(self._answers) > _ANSWERS_KEPT:
+                self._answers.popitem(last=False)
 
     def listed_files(self, names: list[str], target: Target) -> dict[str, set[tuple[str, str]]]:
         """(url, sha256) of every file our indexes list for each of `names` (pages from the caches
@@ -180,7 +197,12 @@ class ResolutionService:
             "resolve_ms": round((resolved - warmed) * 1000, 2),
             "total_ms": _ms(started),
         }
-        return ResolveResult(lock, key, False, timings, {**source.stats, "closure_projects": known})
+        result = ResolveResult(lock, key, False, timings, {**source.stats, "closure_projects": known})
+        self._remember(result, expires)
+        return result
+
+
+_ANSWERS_KEPT = 1024
 
 
 def _ms(since: float) -> float:
