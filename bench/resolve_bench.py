@@ -92,31 +92,35 @@ class Server:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        self.proc = subprocess.Popen(
-            [
-                str(BIN / "venvd"),
-                "serve",
-                "--port",
-                str(self.port),
-                "--data-dir",
-                str(data_dir),
-                "--index-url",
-                index_url,
-                "--log-level",
-                "warning",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
+        self.log = data_dir.parent / f"serve-{self.port}.log"
+        data_dir.parent.mkdir(parents=True, exist_ok=True)
+        with self.log.open("w") as log:
+            self.proc = subprocess.Popen(
+                [
+                    str(BIN / "venvd"),
+                    "serve",
+                    "--port",
+                    str(self.port),
+                    "--data-dir",
+                    str(data_dir),
+                    "--index-url",
+                    index_url,
+                    "--log-level",
+                    "warning",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and self.proc.poll() is None:
             try:
                 if httpx.get(f"{self.url}/v1/health", timeout=1).status_code == 200:
                     self.http = httpx.Client(base_url=self.url, timeout=3600)
                     return
             except httpx.TransportError:
                 time.sleep(0.1)
-        raise SystemExit("venvd serve did not start")
+        self.proc.kill()
+        raise SystemExit(f"venvd serve did not start:\n{self.log.read_text()[-3000:]}")
 
     def stop(self) -> None:
         self.http.close()
