@@ -15,10 +15,10 @@ Exit status 0 means exactly one wheel is in OUT_DIR.
 from __future__ import annotations
 
 import sys
-import tarfile
 import traceback
-import zipfile
 from pathlib import Path
+
+from venvd._sdist import build_env_installer, unpack_sdist
 
 STEP_MARK = "##venvd-step "
 
@@ -46,46 +46,14 @@ def _limit(memory_mb: int, cpu_seconds: int, file_bytes: int) -> None:
         resource.setrlimit(which, (soft, hard))
 
 
-def _extract(sdist: Path, dest: Path) -> Path:
-    """Unpack `sdist` into `dest`; the project directory (the single top-level one, if any)."""
-    dest.mkdir(parents=True)
-    if sdist.name.endswith(".zip"):
-        with zipfile.ZipFile(sdist) as zf:
-            root = dest.resolve()
-            for name in zf.namelist():
-                if not (dest / name).resolve().is_relative_to(root):
-                    raise RuntimeError(f"sdist member {name!r} points outside the source tree")
-            zf.extractall(dest)
-    else:
-        with tarfile.open(sdist, "r:*") as tf:
-            if not hasattr(tarfile, "data_filter"):
-                raise RuntimeError("this Python lacks tarfile's data filter (PEP 706): "
-                                   "upgrade to 3.11.4 or later to build sdists safely")
-            tf.extractall(dest, filter="data")
-    entries = list(dest.iterdir())
-    if len(entries) == 1 and entries[0].is_dir():
-        return entries[0]
-    return dest
-
-
-def _installer() -> str:
-    try:
-        import uv
-
-        uv.find_uv_bin()
-        return "uv"
-    except (ImportError, FileNotFoundError):
-        return "pip"
-
-
 def build(sdist: Path, out_dir: Path, work: Path) -> None:
     from build import ProjectBuilder
     from build.env import DefaultIsolatedEnv
 
     _step("extract")
-    source = _extract(sdist, work / "src")
+    source = unpack_sdist(sdist, work / "src")
     _step("create isolated environment")
-    with DefaultIsolatedEnv(installer=_installer()) as env:  # type: ignore[arg-type]
+    with DefaultIsolatedEnv(installer=build_env_installer()) as env:  # type: ignore[arg-type]
         builder = ProjectBuilder.from_isolated_env(env, source)
         _step("install build requirements")
         env.install(builder.build_system_requires)

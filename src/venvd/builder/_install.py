@@ -24,7 +24,6 @@ import dataclasses
 import hashlib
 import io
 import posixpath
-import re
 import stat
 import zipfile
 from collections.abc import Iterable, Iterator
@@ -38,6 +37,7 @@ from installer.scripts import Script
 from installer.sources import WheelContentElement, WheelFile
 from installer.utils import Scheme, construct_record_file, fix_shebang
 
+from venvd._paths import unsafe_path_reason
 from venvd.builder._layout import Layout
 from venvd.builder._model import PLACEHOLDER_INTERPRETER, PLACEHOLDER_SHEBANG
 from venvd.builder._pack import FragmentWriter
@@ -50,7 +50,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Installed", "install_wheel", "unsafe_path_reason"]
 
-_DRIVE = re.compile(r"^[A-Za-z]:")
 _SIGNATURES = ("RECORD.jws", "RECORD.p7s")  # listed nowhere by design (PEP 376/427)
 
 
@@ -62,21 +61,6 @@ class Installed:
 
 class _UnsafeWheel(Exception):
     """A wheel that would write outside its place; becomes BuildError(step="install")."""
-
-
-def unsafe_path_reason(path: str) -> str | None:
-    """Why a relative "/"-separated path from an untrusted wheel is unsafe, or None if fine."""
-    if not path:
-        return "is empty"
-    if "\0" in path:
-        return "contains a NUL byte"
-    if "\\" in path:
-        return "contains a backslash (a path separator on Windows)"
-    if path.startswith("/") or _DRIVE.match(path):
-        return "is absolute"
-    if any(part in ("..", ".") for part in path.split("/")):
-        return "contains '..' or '.'"
-    return None
 
 
 def install_wheel(wheel: Path, writer: FragmentWriter, layout: Layout, project: str) -> Installed:

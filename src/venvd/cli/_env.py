@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from venvd.cli._options import build_settings, index_options, requirement_options, server_options
+from venvd.cli._options import connect_client, index_options, requirement_options, server_options
 from venvd.errors import BuildError, InputError, InvalidTarget, VenvdError
 
 _DESCRIBE = r"""
@@ -34,15 +34,12 @@ def describe_interpreter(python: str) -> dict[str, Any]:
     env = {"PYTHONPATH": str(Path(packaging.__file__).parent.parent), "PATH": "/usr/bin:/bin"}
     try:
         # Our own `packaging` on PYTHONPATH: the interpreter need not have it installed.
-        out = subprocess.run(
-            [python, "-c", _DESCRIBE], env=env, capture_output=True, text=True, timeout=60
-        )
+        out = subprocess.run([python, "-c", _DESCRIBE], env=env, capture_output=True, text=True, timeout=60)
     except OSError as exc:
         raise InputError(f"cannot run interpreter {python}: {exc.strerror}") from None
     if out.returncode != 0:
         raise InvalidTarget(
-            f"cannot describe interpreter {python}: "
-            f"{(out.stderr.strip().splitlines() or ['no output'])[-1]}"
+            f"cannot describe interpreter {python}: {(out.stderr.strip().splitlines() or ['no output'])[-1]}"
         )
     return json.loads(out.stdout)  # type: ignore[no-any-return]
 
@@ -158,7 +155,6 @@ def create(
 ) -> None:
     """Create a ready virtual environment at DEST, built by the server for this platform."""
     from venvd.cli._resolve import gather_requirements
-    from venvd.client import connect
     from venvd.materialize import check_interpreter, materialize
 
     if dest.exists() and any(dest.iterdir()) and not force:
@@ -174,24 +170,12 @@ def create(
         except (OSError, ValueError) as exc:
             raise InputError(f"cannot read lock {lock_file}: {exc}") from None
     else:
-        reqs, constraints, parsed = gather_requirements(
-            requirements, requirement_files, constraint_files
-        )
+        reqs, constraints, parsed = gather_requirements(requirements, requirement_files, constraint_files)
         if not reqs:
             raise InputError("no requirements given (pass them as arguments, -r FILE or --lock)")
         body.update(requirements=reqs, constraints=constraints, options={"prereleases": parsed.pre})
         index_url = index_url or parsed.index_url
-    if server and (index_url or extra_index_url or find_links):
-        raise InputError(
-            "index options configure the in-process service; a server "
-            "(--server/VENVD_SERVER) resolves with its own indexes"
-        )
-    settings = (
-        None
-        if server
-        else build_settings(data_dir, database_url, index_url, extra_index_url, find_links)
-    )
-    client = connect(server, settings)
+    client = connect_client(server, data_dir, database_url, index_url, extra_index_url, find_links)
     try:
         doc = client.create_environment(body)
         doc = follow_build(client, doc)
@@ -221,10 +205,7 @@ def export(
     env_id: str, output: Path, server: str | None, data_dir: Path | None, database_url: str | None
 ) -> None:
     """Download the archive of environment ENV_ID as is."""
-    from venvd.client import connect
-
-    settings = None if server else build_settings(data_dir, database_url, None, (), ())
-    client = connect(server, settings)
+    client = connect_client(server, data_dir, database_url, None, (), ())
     try:
         doc = client.environment(env_id)
         if doc["status"] != "ready":

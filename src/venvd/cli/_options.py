@@ -105,6 +105,27 @@ def build_settings(
     return Settings(**values)
 
 
+def connect_client(
+    server: str | None,
+    data_dir: Path | None,
+    database_url: str | None,
+    index_url: str | None,
+    extra_index_url: tuple[str, ...],
+    find_links: tuple[str, ...],
+) -> Any:
+    """A client for `server`, or the in-process service configured by the other options."""
+    from venvd.client import connect
+
+    if server and (index_url or extra_index_url or find_links):
+        raise InputError(
+            "index options configure the in-process service; a server "
+            "(--server/VENVD_SERVER) resolves with its own indexes"
+        )
+    if server:
+        return connect(server)
+    return connect(None, build_settings(data_dir, database_url, index_url, extra_index_url, find_links))
+
+
 def _absolute_link(value: str) -> str:
     if "://" in value:
         return value

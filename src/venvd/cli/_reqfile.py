@@ -87,9 +87,7 @@ def read_requirement_file(
             elif option in ("--hash",):
                 continue
             else:
-                raise InputError(
-                    f"{where}: option {option!r} is not supported in requirement files"
-                )
+                raise InputError(f"{where}: option {option!r} is not supported in requirement files")
             continue
         requirement = line.split(" --hash", 1)[0].strip()
         (result.constraints if as_constraints else result.requirements).append(requirement)

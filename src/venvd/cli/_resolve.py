@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from venvd.cli._options import (
-    build_settings,
+    connect_client,
     index_options,
     requirement_options,
     server_options,
@@ -96,9 +96,7 @@ def resolve(
     database_url: str | None,
 ) -> None:
     """Resolve REQUIREMENTS to exact pins with hashes for a target platform."""
-    reqs, constraints, parsed = gather_requirements(
-        requirements, requirement_files, constraint_files
-    )
+    reqs, constraints, parsed = gather_requirements(requirements, requirement_files, constraint_files)
     index_url = index_url or parsed.index_url
     extra_index_url = extra_index_url + tuple(parsed.extra_index_urls)
     find_links = find_links + tuple(parsed.find_links)
@@ -115,32 +113,18 @@ def resolve(
             "no_binary": list(no_binary),
         },
     }
-    from venvd.client import connect
-
-    if server and (index_url or extra_index_url or find_links):
-        raise InputError(
-            "index options configure the in-process service; a server "
-            "(--server/VENVD_SERVER) resolves with its own indexes"
-        )
-    settings = (
-        None
-        if server
-        else build_settings(data_dir, database_url, index_url, extra_index_url, find_links)
-    )
-    client = connect(server, settings)
+    client = connect_client(server, data_dir, database_url, index_url, extra_index_url, find_links)
     try:
         with Spinner(f"Resolving {len(reqs)} requirement(s)") as spinner:
             if server:
                 result = client.resolve(body, fmt)
             else:
-                result = client.resolve(body, fmt, reporter=spinner.reporter())  # type: ignore[call-arg]
+                result = client.resolve(body, fmt, reporter=spinner.reporter())
     finally:
         client.close()
     if isinstance(result, dict):
         text = json.dumps(result, indent=2, sort_keys=False) + "\n"
-        summary = f"{len(result['packages'])} packages pinned" + (
-            " (cached)" if result.get("cached") else ""
-        )
+        summary = f"{len(result['packages'])} packages pinned" + (" (cached)" if result.get("cached") else "")
     else:
         text = result
         summary = "resolved"

@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import shutil
 import sys
-import tarfile
 import tempfile
 import traceback
 import zipfile
 from pathlib import Path
+
+from venvd._sdist import build_env_installer, unpack_sdist
 
 STEP_MARK = "##venvd-step "
 
@@ -30,45 +31,15 @@ def step(name: str) -> None:
     sys.stderr.flush()
 
 
-def extract(sdist: Path, dest: Path) -> Path:
-    """Unpack `sdist` into `dest`; return the project directory (the single top-level one)."""
-    if sdist.name.endswith(".zip"):
-        with zipfile.ZipFile(sdist) as zf:
-            root = dest.resolve()
-            for name in zf.namelist():
-                target = (dest / name).resolve()
-                if not target.is_relative_to(root):
-                    raise RuntimeError(f"sdist member {name!r} points outside the source tree")
-            zf.extractall(dest)
-    else:
-        with tarfile.open(sdist, "r:*") as tf:
-            # The "data" filter refuses absolute paths, traversal, links out and device files.
-            tf.extractall(dest, filter="data")
-    entries = [p for p in dest.iterdir()]
-    if len(entries) == 1 and entries[0].is_dir():
-        return entries[0]
-    return dest
-
-
-def installer() -> str:
-    try:
-        import uv
-
-        uv.find_uv_bin()
-        return "uv"
-    except (ImportError, FileNotFoundError):
-        return "pip"
-
-
 def build_metadata(sdist: Path, out_dir: Path) -> None:
     from build import ProjectBuilder
     from build.env import DefaultIsolatedEnv
 
     with tempfile.TemporaryDirectory(prefix="venvd-src-") as tmp:
         step("extract")
-        source = extract(sdist, Path(tmp) / "src")
+        source = unpack_sdist(sdist, Path(tmp) / "src")
         step("create-isolated-env")
-        with DefaultIsolatedEnv(installer=installer()) as env:  # type: ignore[arg-type]
+        with DefaultIsolatedEnv(installer=build_env_installer()) as env:  # type: ignore[arg-type]
             builder = ProjectBuilder.from_isolated_env(env, source)
             step("install-build-requires")
             env.install(builder.build_system_requires)

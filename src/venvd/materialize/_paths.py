@@ -2,27 +2,10 @@
 
 from __future__ import annotations
 
-import re
+from venvd._paths import unsafe_path_reason
 
 __all__ = ["UnsafeArchive", "unsafe_path_reason"]
-
-_DRIVE = re.compile(r"^[A-Za-z]:")
 
 
 class UnsafeArchive(Exception):
     """The archive is malformed or would write outside its place (becomes BuildError "extract")."""
-
-
-def unsafe_path_reason(path: str) -> str | None:
-    """Why a relative "/"-separated path from an untrusted archive is unsafe, or None if fine."""
-    if not path:
-        return "is empty"
-    if "\0" in path:
-        return "contains a NUL byte"
-    if "\\" in path:
-        return "contains a backslash"
-    if path.startswith("/") or _DRIVE.match(path):
-        return "is absolute"
-    if any(part in ("..", ".") for part in path.split("/")):
-        return "contains '..' or '.'"
-    return None
