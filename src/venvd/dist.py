@@ -12,7 +12,7 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any, Literal
 
-from packaging.requirements import Requirement
+from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.tags import Tag
 from packaging.utils import (
@@ -137,15 +137,22 @@ class CoreMetadata:
             provides_extra=tuple(canonicalize_name(e) for e in provides_extra),
         )
 
-    def requirements(self) -> list[Requirement]:
-        """Requires-Dist parsed; entries that do not parse are skipped (pip warns and does the same)."""
+    @cached_property
+    def _parsed_requirements(self) -> tuple[Requirement, ...]:
         out = []
         for text in self.requires_dist:
             try:
                 out.append(Requirement(text))
-            except Exception:
+            except InvalidRequirement:
                 continue
-        return out
+        return tuple(out)
+
+    def requirements(self) -> list[Requirement]:
+        """Requires-Dist parsed; entries that do not parse are skipped (pip warns and does the same).
+
+        Parsed once per metadata (immutable): a warm resolution asks again for every candidate.
+        """
+        return list(self._parsed_requirements)
 
     def to_json(self) -> dict[str, object]:
         return {
