@@ -38,6 +38,8 @@ def test_create_is_idempotent_and_artifact_resumable(
     env_id = first.json()["id"]
     doc = _wait(client, env_id)
     assert doc["status"] == "ready", doc
+    timings = doc["timings"]
+    assert timings["total"] > 0 and {"fetch", "install", "pack"} <= set(timings), timings
     again = client.post("/v1/environments", json=body)
     assert again.status_code == 200
     assert again.json()["id"] == env_id and again.json()["created"] is False

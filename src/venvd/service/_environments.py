@@ -142,9 +142,11 @@ class EnvironmentService:
     def _run(self, env_id: str, lock: Lock, target: Target, request: dict[str, Any] | None) -> None:
         started = time.perf_counter()
         last: list[Any] = [0.0, ""]
+        step_starts: dict[str, float] = {}
 
         def progress(event: BuildEvent) -> None:
             now = time.monotonic()
+            step_starts.setdefault(event.step, time.perf_counter())
             if event.step == last[1] and now - last[0] < 0.2 and event.done != event.total:
                 return
             last[0], last[1] = now, event.step
@@ -176,7 +178,12 @@ class EnvironmentService:
                 },
             )
         except VenvdError as exc:
-            self._store.update_environment(env_id, status="failed", error=exc.to_json()["error"])
+            self._store.update_environment(
+                env_id,
+                status="failed",
+                error=exc.to_json()["error"],
+                progress={"step": "failed", "timings": _step_timings(step_starts, started)},
+            )
         except Exception as exc:
             self._store.update_environment(
                 env_id,
@@ -201,6 +208,7 @@ class EnvironmentService:
                     "done": 1,
                     "total": 1,
                     "seconds": round(time.perf_counter() - started, 3),
+                    "timings": _step_timings(step_starts, started),
                 },
             )
         finally:
@@ -225,6 +233,7 @@ class EnvironmentService:
             "progress": record.progress,
             "error": record.error,
             "manifest": record.manifest if ready else None,
+            "timings": (record.progress or {}).get("timings"),
             "artifact_url": f"/v1/environments/{record.id}/artifact" if ready else None,
             "sha256": record.sha256,
             "size": record.size,
@@ -276,6 +285,17 @@ class EnvironmentService:
 
     def containing(self, name: str) -> list[str]:
         return list(self._store.environments_containing(_name(name)))
+
+
+def _step_timings(starts: dict[str, float], started: float) -> dict[str, float]:
+    """Seconds spent in each build step (from its first event to the next step's), and the total."""
+    now = time.perf_counter()
+    order = sorted(starts.items(), key=lambda item: item[1])
+    timings = {}
+    for (step, begin), (_, end) in zip(order, [*order[1:], ("", now)], strict=True):
+        timings[step] = round(end - begin, 3)
+    timings["total"] = round(now - started, 3)
+    return timings
 
 
 def _name(requirement: str) -> str:
