@@ -24,9 +24,7 @@ def run(
 ) -> subprocess.CompletedProcess[str]:
     full_env = {**os.environ, "VENVD_DATA_DIR": str(data_dir), **(env or {})}
     full_env.pop("VENVD_SERVER", None)
-    return subprocess.run(
-        [*VENVD, *args], capture_output=True, text=True, env=full_env, timeout=timeout
-    )
+    return subprocess.run([*VENVD, *args], capture_output=True, text=True, env=full_env, timeout=timeout)
 
 
 def test_resolve_in_process_json_and_cache(world: LocalIndex, tmp_path: Path) -> None:
@@ -145,9 +143,7 @@ def server(world: LocalIndex, tmp_path: Path) -> Iterator[str]:
             except httpx.TransportError:
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(
-                    f"server did not start: {proc.stderr.read() if proc.stderr else ''}"
-                )
+                raise AssertionError(f"server did not start: {proc.stderr.read() if proc.stderr else ''}")
             time.sleep(0.1)
         yield url
     finally:
@@ -207,3 +203,48 @@ def test_create_against_server_gives_a_working_venv(server: str, tmp_path: Path)
     assert json.loads((dest / "venvd.lock.json").read_text())["packages"]
     refused = run("create", str(dest), "tool", "--server", server, data_dir=tmp_path / "client")
     assert refused.returncode == 2 and "not empty" in refused.stderr
+
+
+def _other_python(major_minor: str) -> str | None:
+    """An interpreter of that version on this machine, if there is one (pyenv's layout or PATH)."""
+    import glob
+    import shutil
+
+    found = shutil.which(f"python{major_minor}")
+    if found and subprocess.run([found, "-c", "pass"], capture_output=True).returncode == 0:
+        return found
+    candidates = sorted(
+        glob.glob(os.path.expanduser(f"~/.pyenv/versions/{major_minor}*/bin/python{major_minor}"))
+    )
+    return candidates[-1] if candidates else None
+
+
+def test_create_refuses_an_interpreter_it_cannot_use(world: LocalIndex, tmp_path: Path) -> None:
+    missing = run(
+        "create",
+        str(tmp_path / "env"),
+        "tool",
+        "--python",
+        "/nonexistent/python",
+        "--index-url",
+        world.url,
+        data_dir=tmp_path / "data",
+    )
+    assert missing.returncode == 2
+    assert "cannot run interpreter /nonexistent/python" in missing.stderr
+    python2 = _other_python("2.7")
+    if python2 is None:
+        pytest.skip("no Python 2.7 interpreter on this machine for the second half")
+    old = run(
+        "create",
+        str(tmp_path / "env"),
+        "tool",
+        "--python",
+        python2,
+        "--index-url",
+        world.url,
+        data_dir=tmp_path / "data",
+    )
+    assert old.returncode == 2
+    assert "needs Python 3.8 or newer" in old.stderr and "Traceback" not in old.stderr
+    assert not (tmp_path / "env").exists()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -12,7 +14,7 @@ from typing import Any
 import click
 
 from venvd.cli._options import connect_client, index_options, requirement_options, server_options
-from venvd.errors import BuildError, InputError, InvalidTarget, VenvdError
+from venvd.errors import BuildError, IncompatibleInterpreter, InputError, InvalidTarget, VenvdError
 
 _DESCRIBE = r"""
 import json, sys
@@ -23,6 +25,33 @@ print(json.dumps({"marker_environment": default_environment(),
 """
 
 
+def resolve_interpreter(python: str) -> str:
+    """The real executable behind `python` (a path, a name on PATH, or a shim such as pyenv's)."""
+    found = shutil.which(python) or python
+    try:
+        out = subprocess.run(
+            # Python 2 syntax too: a 2.7 interpreter must get a clear answer, not a SyntaxError.
+            [found, "-c", "import sys; print(sys.executable); print('%d.%d' % sys.version_info[:2])"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    except OSError as exc:
+        raise InputError(f"cannot run interpreter {python}: {exc.strerror}") from None
+    if out.returncode != 0 or not out.stdout.strip():
+        # The first line says why a trivial script could not run (a shim's or loader's complaint).
+        first = (out.stderr.strip().splitlines() or ["no output"])[0]
+        raise InputError(f"cannot run interpreter {python}: {first}")
+    executable, _, version = out.stdout.strip().partition("\n")
+    major, _, minor = version.strip().partition(".")
+    if (int(major), int(minor)) < (3, 8):
+        raise IncompatibleInterpreter(
+            f"{python} is Python {version.strip()}: venvd create needs Python 3.8 or newer to run the "
+            f"environment (for older targets, `venvd resolve --python {version.strip()}` gives the lock)"
+        )
+    return executable.strip()
+
+
 def describe_interpreter(python: str) -> dict[str, Any]:
     """The complete platform of `python` (the running one, or another found by path)."""
     if Path(python).resolve() == Path(sys.executable).resolve():
@@ -31,7 +60,7 @@ def describe_interpreter(python: str) -> dict[str, Any]:
         return Target.current().to_json()
     import packaging
 
-    env = {"PYTHONPATH": str(Path(packaging.__file__).parent.parent), "PATH": "/usr/bin:/bin"}
+    env = {**os.environ, "PYTHONPATH": str(Path(packaging.__file__).parent.parent)}
     try:
         # Our own `packaging` on PYTHONPATH: the interpreter need not have it installed.
         out = subprocess.run([python, "-c", _DESCRIBE], env=env, capture_output=True, text=True, timeout=60)
@@ -159,6 +188,7 @@ def create(
 
     if dest.exists() and any(dest.iterdir()) and not force:
         raise InputError(f"{dest} exists and is not empty (use --force to replace it)")
+    python = resolve_interpreter(python)
     target = describe_interpreter(python)
     check_interpreter(target, python)
     body: dict[str, Any] = {"target": target}
