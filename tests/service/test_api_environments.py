@@ -103,6 +103,11 @@ def test_failed_build_is_recorded_with_its_reason(
     assert "missing compiler" in doc["error"]["details"]["log_tail"]
     artifact = client.get(f"/v1/environments/{doc['id']}/artifact")
     assert artifact.status_code == 404 and "failed" in artifact.json()["error"]["message"]
+    # Asking again answers with the recorded failure; a deterministic failure is not rebuilt.
+    builds = len(world.requests_to("broken-1.0.tar.gz"))
+    again = client.post("/v1/environments", json={"requirements": ["broken"], "target": LINUX_311})
+    assert again.json()["status"] == "failed"
+    assert len(world.requests_to("broken-1.0.tar.gz")) == builds
 
 
 def test_foreign_windows_target_from_wheels(

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 __all__ = ["EnvironmentService"]
 
 _TERMINAL = ("ready", "failed")
+_TRANSIENT = frozenset({"upstream_error", "upstream_timeout", "hash_mismatch", "internal_error"})
 
 
 class EnvironmentService:
@@ -116,7 +117,9 @@ class EnvironmentService:
         )
         needs_build = created
         if not created and record.status == "failed":
-            needs_build = True  # failures may be transient (an index outage): try again
+            # An index outage may be over: try again. A build that failed on its own inputs (a broken
+            # sdist, no compatible wheel) would fail the same way, so its failure stands.
+            needs_build = (record.error or {}).get("code") in _TRANSIENT
         if not created and record.status in ("queued", "building"):
             age = datetime.now(UTC) - record.updated_at
             needs_build = age > self._stale_after and env_id not in self._jobs
