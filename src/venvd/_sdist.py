@@ -3,11 +3,14 @@ wheel build (`venvd.builder`). Both run `python -I -m ...` in a sandbox and impo
 
 from __future__ import annotations
 
+import contextlib
 import tarfile
 import zipfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
-__all__ = ["build_env_installer", "unpack_sdist"]
+__all__ = ["build_env_installer", "isolated_builder", "unpack_sdist"]
 
 
 def unpack_sdist(sdist: Path, dest: Path) -> Path:
@@ -47,3 +50,25 @@ def build_env_installer() -> str:
         return "uv"
     except (ImportError, FileNotFoundError):
         return "pip"
+
+
+@contextlib.contextmanager
+def isolated_builder(sdist: Path, src_dir: Path, step: Callable[[str], None]) -> Iterator[Any]:
+    """Unpack `sdist` into `src_dir`, make an isolated build environment with the build requirements
+    (static and `get_requires_for_build_wheel`) installed, and yield pypa/build's ProjectBuilder in it.
+
+    `step(name)` is called before each step, so the parent process can say which one failed.
+    """
+    from build import ProjectBuilder
+    from build.env import DefaultIsolatedEnv
+
+    step("extract")
+    source = unpack_sdist(sdist, src_dir)
+    step("create isolated environment")
+    with DefaultIsolatedEnv(installer=build_env_installer()) as env:  # type: ignore[arg-type]
+        builder = ProjectBuilder.from_isolated_env(env, source)
+        step("install build requirements")
+        env.install(builder.build_system_requires)
+        step("get_requires_for_build_wheel")
+        env.install(builder.get_requires_for_build("wheel"))
+        yield builder

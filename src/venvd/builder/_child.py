@@ -18,7 +18,7 @@ import sys
 import traceback
 from pathlib import Path
 
-from venvd._sdist import build_env_installer, unpack_sdist
+from venvd._sdist import isolated_builder
 
 STEP_MARK = "##venvd-step "
 
@@ -47,18 +47,7 @@ def _limit(memory_mb: int, cpu_seconds: int, file_bytes: int) -> None:
 
 
 def build(sdist: Path, out_dir: Path, work: Path) -> None:
-    from build import ProjectBuilder
-    from build.env import DefaultIsolatedEnv
-
-    _step("extract")
-    source = unpack_sdist(sdist, work / "src")
-    _step("create isolated environment")
-    with DefaultIsolatedEnv(installer=build_env_installer()) as env:  # type: ignore[arg-type]
-        builder = ProjectBuilder.from_isolated_env(env, source)
-        _step("install build requirements")
-        env.install(builder.build_system_requires)
-        _step("get_requires_for_build_wheel")
-        env.install(builder.get_requires_for_build("wheel"))
+    with isolated_builder(sdist, work / "src", _step) as builder:
         _step("build_wheel")
         builder.build("wheel", out_dir)
     wheels = [p for p in out_dir.iterdir() if p.name.endswith(".whl")]

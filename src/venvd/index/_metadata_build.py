@@ -21,7 +21,7 @@ import traceback
 import zipfile
 from pathlib import Path
 
-from venvd._sdist import build_env_installer, unpack_sdist
+from venvd._sdist import isolated_builder
 
 STEP_MARK = "##venvd-step "
 
@@ -32,32 +32,23 @@ def step(name: str) -> None:
 
 
 def build_metadata(sdist: Path, out_dir: Path) -> None:
-    from build import ProjectBuilder
-    from build.env import DefaultIsolatedEnv
-
-    with tempfile.TemporaryDirectory(prefix="venvd-src-") as tmp:
-        step("extract")
-        source = unpack_sdist(sdist, Path(tmp) / "src")
-        step("create-isolated-env")
-        with DefaultIsolatedEnv(installer=build_env_installer()) as env:  # type: ignore[arg-type]
-            builder = ProjectBuilder.from_isolated_env(env, source)
-            step("install-build-requires")
-            env.install(builder.build_system_requires)
-            step("get_requires_for_build_wheel")
-            env.install(builder.get_requires_for_build("wheel"))
-            step("prepare_metadata_for_build_wheel")
-            prepared = builder.prepare("wheel", out_dir / "prepared")
-            if prepared is not None:
-                shutil.copyfile(Path(prepared) / "METADATA", out_dir / "METADATA")
-                return
-            step("build_wheel")
-            wheel = Path(builder.build("wheel", out_dir / "wheel"))
-            with zipfile.ZipFile(wheel) as zf:
-                names = [n for n in zf.namelist()
-                         if n.count("/") == 1 and n.endswith(".dist-info/METADATA")]
-                if len(names) != 1:
-                    raise RuntimeError(f"{wheel.name} has no single .dist-info/METADATA")
-                (out_dir / "METADATA").write_bytes(zf.read(names[0]))
+    with (
+        tempfile.TemporaryDirectory(prefix="venvd-src-") as tmp,
+        isolated_builder(sdist, Path(tmp) / "src", step) as builder,
+    ):
+        step("prepare_metadata_for_build_wheel")
+        prepared = builder.prepare("wheel", out_dir / "prepared")
+        if prepared is not None:
+            shutil.copyfile(Path(prepared) / "METADATA", out_dir / "METADATA")
+            return
+        step("build_wheel")
+        wheel = Path(builder.build("wheel", out_dir / "wheel"))
+        with zipfile.ZipFile(wheel) as zf:
+            names = [n for n in zf.namelist()
+                     if n.count("/") == 1 and n.endswith(".dist-info/METADATA")]
+            if len(names) != 1:
+                raise RuntimeError(f"{wheel.name} has no single .dist-info/METADATA")
+            (out_dir / "METADATA").write_bytes(zf.read(names[0]))
 
 
 def main(argv: list[str]) -> int:
