@@ -47,16 +47,11 @@ async def events(env_id: str, service: Service = Depends(get_service)) -> Stream
     await asyncio.to_thread(environments.status, env_id)  # 404 before the stream starts
 
     async def stream() -> AsyncIterator[bytes]:
-        previous = None
-        while True:
-            doc = await asyncio.to_thread(environments.status, env_id)
-            event = {k: doc[k] for k in ("id", "status", "progress", "error")}
-            if event != previous:
-                yield f"event: {event['status']}\ndata: {json.dumps(event)}\n\n".encode()
-                previous = event
-            if event["status"] in ("ready", "failed"):
-                return
-            await asyncio.sleep(0.2)
+        # The service's own event loop (it polls the store, so any process can report any build);
+        # each blocking step runs in a worker thread, never on the event loop.
+        events = environments.events(env_id)
+        while (event := await asyncio.to_thread(next, events, None)) is not None:
+            yield f"event: {event['status']}\ndata: {json.dumps(event)}\n\n".encode()
 
     return StreamingResponse(
         stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store"}
