@@ -12,19 +12,17 @@ Goal: venvd create <= 0.5 x uv cold. Results also go to bench/results/create-<ti
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
-from resolve_bench import BIN, PLATFORM, PYTHON, SETS_DIR, WORK_ROOT, Server, request_body, timed
+from resolve_bench import BIN, PLATFORM, PYTHON, SETS_DIR, Server, request_body, run_sets, timed
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -174,17 +172,7 @@ def bench_set(name: str, runs: int, index_url: str, work: Path) -> dict[str, Any
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sets", default="seed,jupyter")
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--index-url", default="https://pypi.org/simple/")
-    args = parser.parse_args()
-    results = []
-    WORK_ROOT.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="venvd-create-bench-", dir=WORK_ROOT) as tmp:
-        for name in args.sets.split(","):
-            print(f"== {name}", file=sys.stderr, flush=True)
-            results.append(bench_set(name, args.runs, args.index_url, Path(tmp)))
+    results = run_sets(__doc__.splitlines()[0], "seed,jupyter", "venvd-create-bench-", bench_set)
     print(f"target: this interpreter (Python {PYTHON} host, {PLATFORM}-class Linux)")
     print(f"{'set':8} {'venvd create':>12} {'uv cold':>9} {'uv warm':>9} {'/uv cold':>9} {'/uv warm':>9}")
     for r in results:

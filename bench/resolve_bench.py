@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -181,18 +182,26 @@ def bench_set(name: str, runs: int, index_url: str, work: Path) -> dict[str, Any
     return out
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sets", default="seed,trio,jupyter,boto3")
+def run_sets(
+    description: str, default_sets: str, prefix: str, bench: Callable[[str, int, str, Path], Any]
+) -> list[Any]:
+    """Parse --sets/--runs/--index-url and run `bench(set, runs, index_url, work_dir)` for each set."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--sets", default=default_sets)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--index-url", default="https://pypi.org/simple/")
     args = parser.parse_args()
     results = []
     WORK_ROOT.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="venvd-bench-", dir=WORK_ROOT) as tmp:
+    with tempfile.TemporaryDirectory(prefix=prefix, dir=WORK_ROOT) as tmp:
         for name in args.sets.split(","):
             print(f"== {name}", file=sys.stderr, flush=True)
-            results.append(bench_set(name, args.runs, args.index_url, Path(tmp)))
+            results.append(bench(name, args.runs, args.index_url, Path(tmp)))
+    return results
+
+
+def main() -> None:
+    results = run_sets(__doc__.splitlines()[0], "seed,trio,jupyter,boto3", "venvd-bench-", bench_set)
     goals = {"a_cache_hit": 0.3, "b_warm": 1.0, "c_cold": 1.0}
     print(f"{'set':8} {'case':12} {'venvd s':>9} {'uv s':>9} {'ratio':>7} {'goal':>6}  note")
     for r in results:
