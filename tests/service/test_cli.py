@@ -28,31 +28,12 @@ def run(
 
 
 def test_resolve_in_process_json_and_cache(world: LocalIndex, tmp_path: Path) -> None:
-    out = run(
-        "resolve",
-        "app",
-        "--python",
-        "3.11",
-        "--platform",
-        "manylinux_2_28_x86_64",
-        "--index-url",
-        world.url,
-        data_dir=tmp_path / "data",
-    )
+    args = ("resolve", "app", "--python", "3.11", "--platform", "manylinux_2_28_x86_64")
+    out = run(*args, "--index-url", world.url, data_dir=tmp_path / "data")
     assert out.returncode == 0, out.stderr
     doc = json.loads(out.stdout)
     assert {p["name"]: p["version"] for p in doc["packages"]} == {"app": "1.0", "lib": "2.0"}
-    again = run(
-        "resolve",
-        "app",
-        "--python",
-        "3.11",
-        "--platform",
-        "manylinux_2_28_x86_64",
-        "--index-url",
-        world.url,
-        data_dir=tmp_path / "data",
-    )
+    again = run(*args, "--index-url", world.url, data_dir=tmp_path / "data")
     assert json.loads(again.stdout)["cached"] is True
 
 
