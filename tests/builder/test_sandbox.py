@@ -12,8 +12,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
 from venvd.builder._sandbox import build_wheel
+
 from venvd.errors import BuildError
 
 _WHEEL_WRITER = '''

@@ -216,13 +216,13 @@ def test_failing_sdist_raises_build_error(local_index: Index, index_client: Clie
 def test_stuck_build_is_killed_at_the_timeout(local_index: Index, index_client: Client,
                                               tmp_path: Path) -> None:
     index = local_index()
-    pid_file = tmp_path / "backend.pid"
+    # The backend cannot tell its pid to the test (it sees no host path): the sandbox's PID
+    # namespace takes the whole tree down; tests/sandbox checks that no process outlives it.
     sdist = _edit_sdist(
         make_sdist(tmp_path / "s", "foo", "1.0", pkg_info=False), "venvd_test_backend.py",
         lambda text: text.replace(
             "def prepare_metadata_for_build_wheel(metadata_directory, config_settings=None):\n",
             "def prepare_metadata_for_build_wheel(metadata_directory, config_settings=None):\n"
-            f"    open({str(pid_file)!r}, 'w').write(str(os.getpid()))\n"
             "    import time; time.sleep(60)\n"))
     client = index_client(index.url, metadata_build_timeout=2.0)
     started = time.monotonic()
@@ -231,12 +231,6 @@ def test_stuck_build_is_killed_at_the_timeout(local_index: Index, index_client: 
     assert time.monotonic() - started < 15
     assert "timed out" in caught.value.message
     assert caught.value.step == "prepare_metadata_for_build_wheel"
-    pid = int(pid_file.read_text())
-    deadline = time.monotonic() + 5
-    while _alive(pid):
-        if time.monotonic() > deadline:
-            pytest.fail(f"the stuck backend (pid {pid}) outlived the timeout")
-        time.sleep(0.05)
 
 
 def _alive(pid: int) -> bool:
@@ -257,17 +251,18 @@ def test_build_sees_no_secrets(local_index: Index, index_client: Client, tmp_pat
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "hunter2")
     monkeypatch.setenv("VENVD_DATABASE_URL", "postgresql://u:hunter2@db/x")
     monkeypatch.setenv("GITHUB_TOKEN", "hunter2")
-    env_file = tmp_path / "env.txt"
     sdist = _edit_sdist(
         make_sdist(tmp_path / "s", "foo", "1.0", pkg_info=False), "venvd_test_backend.py",
         lambda text: text.replace(
             "def prepare_metadata_for_build_wheel(metadata_directory, config_settings=None):\n",
             "def prepare_metadata_for_build_wheel(metadata_directory, config_settings=None):\n"
-            f"    open({str(env_file)!r}, 'w').write(repr(dict(os.environ)))\n"))
+            "    raise RuntimeError('ENV=' + repr(dict(os.environ)))\n"))
     index = local_index()
-    _sdist_metadata(index, index_client(index.url), sdist)
-    seen = ast.literal_eval(env_file.read_text())
+    with pytest.raises(BuildError) as caught:
+        _sdist_metadata(index, index_client(index.url), sdist)
+    line = next(x for x in (caught.value.log_tail or "").splitlines() if "Error: ENV=" in x)
+    seen = ast.literal_eval(line.split("ENV=", 1)[1])
     assert "hunter2" not in repr(seen)
     assert not {"AWS_SECRET_ACCESS_KEY", "VENVD_DATABASE_URL", "GITHUB_TOKEN"} & set(seen)
-    assert Path(seen["HOME"]).is_relative_to(tmp_path)  # a private home, not the service's
-    assert seen["PIP_INDEX_URL"] == index.url  # build requirements come from our index
+    assert seen["HOME"] == "/tmp/home"  # a private home, not the service's
+    assert not any(k.endswith("_PROXY") or k.endswith("_proxy") for k in seen)

@@ -39,6 +39,7 @@ from venvd.builder._pack import read_first_member, write_artifact
 from venvd.builder._select import choose_file
 from venvd.errors import InvalidLock
 from venvd.lock import Lock
+from venvd.sandbox import Sandbox
 from venvd.target import Target
 
 __all__ = ["build_environment"]
@@ -49,13 +50,15 @@ _SHA256_HEX = frozenset("0123456789abcdef")
 def build_environment(lock: Lock, target: Target, *, cache: BuildCache, fetch: Fetcher,
                       options: BuildOptions = BuildOptions(),  # noqa: B008 - frozen, immutable
                       progress: Callable[[BuildEvent], None] | None = None,
-                      request: dict[str, Any] | None = None, max_workers: int = 8) -> Artifact:
+                      request: dict[str, Any] | None = None, max_workers: int = 8,
+                      sandbox: Sandbox | None = None) -> Artifact:
     """Build (or find) the environment of `lock` for `target`.
 
     Every pin of the lock is installed; the lock is trusted to be resolved for `target`. `request`
     is recorded in the manifest as given: pass only what the lock determines (its requirements),
     since the environment key does not cover it. `progress` is called from worker threads, one
-    call at a time.
+    call at a time. `sandbox` builds sdist-only pins (default: one without a provider of build
+    requirements, refusing to build where bubblewrap is missing).
 
     Raises NoCompatibleDistribution (a pin has no usable file, or its sdist builds a wheel the
     target cannot use), BuildError (step "build wheel" or "install"), UpstreamError/HashMismatch
@@ -75,8 +78,10 @@ def build_environment(lock: Lock, target: Target, *, cache: BuildCache, fetch: F
     choices = [choose_file(p, target, no_build=options.no_build) for p in packages]
     reporter = _Reporter(progress)
     builds = threading.BoundedSemaphore(2)  # sdist builds are heavy: not max_workers at once
+    sandbox = sandbox if sandbox is not None else Sandbox()
     jobs = [FragmentJob(c, cache=cache, layout=layout, target=target, options=options,
-                        fetch=fetch, report=reporter.finished, builds=builds) for c in choices]
+                        fetch=fetch, report=reporter.finished, builds=builds, sandbox=sandbox)
+            for c in choices]
     for job in jobs:
         for step in job.planned_steps():
             reporter.plan(step)

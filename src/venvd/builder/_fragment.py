@@ -26,9 +26,9 @@ from venvd.builder._install import install_wheel
 from venvd.builder._layout import Layout
 from venvd.builder._model import BuildOptions, Fetcher
 from venvd.builder._pack import FragmentWriter
-from venvd.builder._sandbox import build_key, build_wheel
 from venvd.builder._select import Choice
 from venvd.errors import BuildError, NoCompatibleDistribution, UpstreamError
+from venvd.sandbox import Sandbox, build_key
 from venvd.target import Target
 
 __all__ = ["Fragment", "FragmentJob"]
@@ -51,7 +51,7 @@ class FragmentJob:
     def __init__(self, choice: Choice, *, cache: BuildCache, layout: Layout, target: Target,
                  options: BuildOptions, fetch: Fetcher,
                  report: Callable[[str, str | None], None],
-                 builds: threading.BoundedSemaphore) -> None:
+                 builds: threading.BoundedSemaphore, sandbox: Sandbox) -> None:
         self.choice = choice
         self.name = canonicalize_name(choice.package.name)
         self.cache = cache
@@ -61,6 +61,7 @@ class FragmentJob:
         self.fetch = fetch
         self.report = report
         self.builds = builds
+        self.sandbox = sandbox
 
     # -- planning (for progress totals; the real work re-checks the caches) ---------------------
     def planned_steps(self) -> list[str]:
@@ -124,11 +125,12 @@ class FragmentJob:
             return cached
         sdist = self._download()
         directory = self.cache.built_dir(self.choice.file.sha256, build_key())
-        with self.builds, tempfile.TemporaryDirectory(prefix="venvd-built-") as out:
-            built = build_wheel(sdist, Path(out), package=self.name,
-                                timeout=self.options.build_timeout,
-                                memory_mb=self.options.build_memory_mb,
-                                index_url=self.choice.package.index)
+        with self.builds, tempfile.TemporaryDirectory(prefix="venvd-built-",
+                                                       dir=self.sandbox.work_dir) as out:
+            limits = dataclasses.replace(self.sandbox.limits,
+                                         timeout=self.options.build_timeout,
+                                         memory_mb=self.options.build_memory_mb)
+            built = self.sandbox.build_wheel(sdist, Path(out), package=self.name, limits=limits)
             self._check_built_name(built)
             sha, size = _sha256(built)
             final = directory / built.name

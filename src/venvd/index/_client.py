@@ -32,6 +32,7 @@ from packaging.utils import InvalidName, NormalizedName, canonicalize_name
 
 from venvd.dist import CoreMetadata, DistFile
 from venvd.errors import BuildError, HashMismatch, UpstreamError
+from venvd.sandbox import Limits, Sandbox
 
 from . import _local, _pages
 from ._config import IndexConfig, is_file_url
@@ -44,7 +45,6 @@ from ._metadata import (
     static_pkg_info,
     wheel_metadata_member,
 )
-from ._sdist_build import build_metadata
 
 __all__ = ["IndexClient", "NotModified", "ProjectPage"]
 
@@ -79,18 +79,21 @@ class IndexClient:
 
     `http` lets the caller share or instrument the client (an httpx.MockTransport in tests); it must
     follow redirects. `retries`/`backoff` bound the retries of each request; `work_dir` holds the
-    temporary files of sdist metadata builds (default: the system temp dir).
+    temporary files of sdist metadata builds (default: the system temp dir). `sandbox` runs those
+    builds (default: one with `metadata_build_timeout` and no provider of build requirements).
     """
 
     def __init__(self, config: IndexConfig, *, http: httpx.Client | None = None,
                  timeout: float = 30.0, retries: int = 3, backoff: float = 0.5,
-                 metadata_build_timeout: float = 300.0, work_dir: Path | None = None) -> None:
+                 metadata_build_timeout: float = 300.0, work_dir: Path | None = None,
+                 sandbox: Sandbox | None = None) -> None:
         self.config = config
         self._own_http = http is None
         self._http = http if http is not None else make_client(timeout)
         self._fetch = Fetcher(self._http, retries=retries, backoff=backoff)
-        self._build_timeout = metadata_build_timeout
-        self._work_dir = work_dir
+        self._work_dir = Path(work_dir).resolve() if work_dir is not None else None
+        self.sandbox = sandbox if sandbox is not None else Sandbox(
+            limits=Limits(timeout=metadata_build_timeout), work_dir=self._work_dir)
         self._hashes = _local.HashCache()
 
     # -- project pages ----------------------------------------------------------------------
@@ -267,8 +270,7 @@ class IndexClient:
                                     url=file.url, project=file.project) from exc
             if pkg_info is not None and static_pkg_info(pkg_info):
                 return self._parse(pkg_info, file, file.url)
-            data = build_metadata(path, label=file.filename, config=self.config,
-                                  timeout=self._build_timeout, work_dir=self._work_dir)
+            data = self.sandbox.build_metadata(path, package=file.filename)
         try:
             return parse_core_metadata(data, file)
         except InvalidCoreMetadata as exc:
