@@ -18,7 +18,8 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
-__all__ = ["core_metadata", "make_sdist", "make_wheel", "sha256_file"]
+__all__ = ["BACKEND_DISTRIBUTIONS", "backend_wheels", "core_metadata", "installed_wheel", "make_real_sdist",
+           "make_sdist", "make_wheel", "sha256_file"]
 
 
 def sha256_file(path: Path) -> str:
@@ -237,6 +238,119 @@ def make_sdist(
     }
     if pkg_info:
         tree["PKG-INFO"] = metadata
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{root}.tar.gz"
+    with tarfile.open(path, "w:gz") as tf:
+        for rel in sorted(tree):
+            body = tree[rel].encode()
+            info = tarfile.TarInfo(f"{root}/{rel}")
+            info.size = len(body)
+            info.mtime = 1577836800
+            tf.addfile(info, io.BytesIO(body))
+    return path
+
+
+# -- wheels of the build backends installed in the test environment ----------------------------
+_SKIP_DIST_INFO = frozenset({"RECORD", "INSTALLER", "REQUESTED", "direct_url.json"})
+
+
+def installed_wheel(directory: Path, distribution: str) -> Path:
+    """Re-pack the installed pure-Python `distribution` (e.g. "setuptools") into a valid wheel in
+    `directory`: the files its RECORD lists under site-packages (no scripts, no byte code), its
+    .dist-info without the installer's marks, and a fresh RECORD. Tests serve build backends this
+    way, with no network.
+    """
+    import importlib.metadata
+
+    dist = importlib.metadata.distribution(distribution)
+    name = canonicalize_name(dist.metadata["Name"]).replace("-", "_")
+    version = dist.version
+    distinfo = f"{name}-{version}.dist-info"
+    contents: dict[str, bytes] = {}
+    for entry in dist.files or ():
+        rel = entry.as_posix()
+        if rel.startswith("../") or "__pycache__" in rel or rel.endswith(".pyc"):
+            continue
+        parts = rel.split("/")
+        if parts[0].endswith(".dist-info"):
+            if parts[-1] in _SKIP_DIST_INFO:
+                continue
+            rel = "/".join([distinfo, *parts[1:]])
+        contents[rel] = Path(str(entry.locate())).read_bytes()
+    if f"{distinfo}/WHEEL" not in contents:
+        contents[f"{distinfo}/WHEEL"] = (b"Wheel-Version: 1.0\nGenerator: venvd-tests\n"
+                                         b"Root-Is-Purelib: true\nTag: py3-none-any\n")
+    record = [f"{p},{_record_hash(b)},{len(b)}" for p, b in sorted(contents.items())]
+    record.append(f"{distinfo}/RECORD,,")
+    contents[f"{distinfo}/RECORD"] = ("\n".join(record) + "\n").encode()
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{name}-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for member in sorted(contents):
+            info = zipfile.ZipInfo(member, date_time=(2020, 1, 1, 0, 0, 0))
+            info.external_attr = 0o644 << 16
+            zf.writestr(info, contents[member], compress_type=zipfile.ZIP_DEFLATED)
+    return path
+
+
+# Build backends and everything they need, as installed in the test environment (the `test` extra).
+BACKEND_DISTRIBUTIONS = ("setuptools", "wheel", "hatchling", "packaging", "pathspec", "pluggy",
+                         "trove-classifiers", "tomlkit", "flit-core")
+
+
+def backend_wheels(directory: Path) -> list[Path]:
+    """Wheels of BACKEND_DISTRIBUTIONS in `directory`, made once per directory."""
+    made = sorted(directory.glob("*.whl")) if directory.is_dir() else []
+    if len(made) == len(BACKEND_DISTRIBUTIONS):
+        return made
+    return [installed_wheel(directory, d) for d in BACKEND_DISTRIBUTIONS]
+
+
+def make_real_sdist(directory: Path, name: str, version: str, *, backend: str,
+                    files: Mapping[str, str] | None = None, setup_py: str | None = None,
+                    requires_dist: Iterable[str] = ()) -> Path:
+    """Write `<name>-<version>.tar.gz` shaped like a real sdist built by `backend`:
+
+    - "setup.py": a setup.py and no pyproject.toml (setuptools' legacy backend, like docopt 0.6.2);
+      `setup_py` replaces the generated one (hostile sdists put their code there);
+    - "setuptools": pyproject.toml with setuptools.build_meta and a [project] table;
+    - "hatchling", "flit_core": pyproject.toml with that backend and a [project] table.
+
+    The PKG-INFO has Metadata-Version 2.1 (not final), so resolving builds its metadata.
+    """
+    module = canonicalize_name(name).replace("-", "_")
+    members = dict(files) if files is not None else {
+        f"{module}/__init__.py": f'"""{name}."""\n__version__ = {version!r}\n'}
+    deps = list(requires_dist)
+    tree: dict[str, str] = dict(members)
+    project = textwrap.dedent(f"""\
+        [project]
+        name = "{name}"
+        version = "{version}"
+        description = "{name}"
+        dependencies = {deps!r}
+        """).replace("'", '"')
+    if backend == "setup.py":
+        tree["setup.py"] = setup_py if setup_py is not None else textwrap.dedent(f"""\
+            from setuptools import setup
+            setup(name={name!r}, version={version!r}, packages=[{module!r}],
+                  install_requires={deps!r})
+            """)
+    elif backend == "setuptools":
+        tree["pyproject.toml"] = ('[build-system]\nrequires = ["setuptools>=61"]\n'
+                                  'build-backend = "setuptools.build_meta"\n\n' + project +
+                                  f'\n[tool.setuptools]\npackages = ["{module}"]\n')
+    elif backend == "hatchling":
+        tree["pyproject.toml"] = ('[build-system]\nrequires = ["hatchling"]\n'
+                                  'build-backend = "hatchling.build"\n\n' + project +
+                                  f'\n[tool.hatch.build.targets.wheel]\npackages = ["{module}"]\n')
+    elif backend == "flit_core":
+        tree["pyproject.toml"] = ('[build-system]\nrequires = ["flit_core>=3.4"]\n'
+                                  'build-backend = "flit_core.buildapi"\n\n' + project)
+    else:
+        raise ValueError(f"unknown backend {backend!r}")
+    tree["PKG-INFO"] = core_metadata(name, version, deps, metadata_version="2.1")
+    root = f"{module}-{version}"
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{root}.tar.gz"
     with tarfile.open(path, "w:gz") as tf:

@@ -27,6 +27,12 @@ from venvd.cli._options import build_settings, index_options
 @index_options
 @click.option("--no-build", is_flag=True, help="Never build wheels from sdists.")
 @click.option("--build-workers", type=int, default=None, help="Concurrent environment builds.")
+@click.option(
+    "--unsafe-builds",
+    is_flag=True,
+    envvar="VENVD_UNSAFE_BUILDS",
+    help="Build sdists without a sandbox when bubblewrap is missing (env VENVD_UNSAFE_BUILDS).",
+)
 @click.option("--log-level", default="info", show_default=True)
 def serve(
     host: str,
@@ -38,6 +44,7 @@ def serve(
     find_links: tuple[str, ...],
     no_build: bool,
     build_workers: int | None,
+    unsafe_builds: bool,
     log_level: str,
 ) -> None:
     """Serve the venvd HTTP API (OpenAPI docs at /docs)."""
@@ -50,6 +57,8 @@ def serve(
         settings.no_build = True
     if build_workers:
         settings.build_workers = build_workers
+    if unsafe_builds:
+        settings.unsafe_builds = True
     click.echo(
         f"venvd: serving on http://{host}:{port} (data: {settings.data_dir}, "
         f"store: {settings.resolved_database_url.split('://')[0]})",

@@ -17,7 +17,7 @@ __all__ = ["LocalClient"]
 
 class LocalClient:
     def __init__(self, settings: Settings | None = None) -> None:
-        self.service = Service.open(settings or Settings())
+        self.service = Service.open(settings or Settings(), embedded=True)
 
     def resolve(
         self, body: dict[str, Any], fmt: str = "json", reporter: Any = None

@@ -283,5 +283,7 @@ def _remove(path: Path) -> None:
         except OSError:
             pass
 
-    shutil.rmtree(path, onexc=retry) if sys.version_info >= (3, 12) else \
-        shutil.rmtree(path, onerror=lambda f, p, e: retry(f, p, e))
+    if sys.version_info >= (3, 12):
+        shutil.rmtree(path, onexc=retry)  # type: ignore[call-arg,unused-ignore]
+    else:
+        shutil.rmtree(path, onerror=retry)

@@ -173,6 +173,7 @@ class EnvironmentService:
                 cache=self.cache,
                 fetch=self._service.index.download,
                 options=self.options,
+                sandbox=self._service.sandbox,
                 progress=progress,
                 # From the lock, not the caller's spelling: the same key must mean the same bytes.
                 request={

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from venvd.builder import BuildCache
 from venvd.index import IndexClient, IndexConfig
+from venvd.lock import Lock
 from venvd.resolver import ResolveReporter
+from venvd.sandbox import Limits, Sandbox
+from venvd.service._build_requirements import BuildRequirementWheels
 from venvd.service._request import RequestOptions, ResolveRequest
 from venvd.service._resolve import ResolutionService, ResolveResult
 from venvd.service.settings import Settings
@@ -19,7 +23,8 @@ __all__ = ["Service"]
 class Service:
     """One process's venvd: thread-safe; open with `Service.open(settings)`, then `close()`."""
 
-    def __init__(self, settings: Settings, store: Store, index: IndexClient) -> None:
+    def __init__(self, settings: Settings, store: Store, index: IndexClient,
+                 sandbox: Sandbox | None = None) -> None:
         self.settings = settings
         self.store = store
         self.index = index
@@ -32,20 +37,41 @@ class Service:
             metadata_workers=settings.metadata_workers,
         )
         self._environments: Any = None
+        # sdist builds (metadata and wheels) get their build requirements through our own indexes.
+        self.sandbox = sandbox if sandbox is not None else index.sandbox
+        self.sandbox.requirements = BuildRequirementWheels(
+            self._resolve_build_requirements, index.download,
+            BuildCache(settings.data_dir / "cache"))
 
     @classmethod
-    def open(cls, settings: Settings | None = None) -> Service:
+    def open(cls, settings: Settings | None = None, *, embedded: bool = False) -> Service:
+        """`embedded`: the in-process default on a user's own machine, where sdists build
+        unsandboxed (with a warning) when bubblewrap is missing; a server refuses unless
+        `settings.unsafe_builds`."""
         settings = settings or Settings()
+        # Relative paths would break in the build children, which run elsewhere.
+        settings.data_dir = settings.data_dir.resolve()
         (settings.data_dir / "tmp").mkdir(parents=True, exist_ok=True)
         store = Store.open(settings.resolved_database_url)
         config = IndexConfig(index_urls=settings.index_urls, find_links=tuple(settings.find_links))
+        sandbox = Sandbox(
+            limits=Limits(
+                timeout=settings.build_timeout,
+                tmp_mb=settings.build_tmp_mb,
+                disk_mb=settings.build_disk_mb,
+                max_processes=settings.build_max_processes,
+            ),
+            work_dir=settings.data_dir / "tmp",
+            without_bwrap="allow" if settings.unsafe_builds else ("warn" if embedded else "refuse"),
+        )
         index = IndexClient(
             config,
             timeout=settings.http_timeout,
             retries=settings.http_retries,
             work_dir=settings.data_dir / "tmp",
+            sandbox=sandbox,
         )
-        return cls(settings, store, index)
+        return cls(settings, store, index, sandbox)
 
     def close(self) -> None:
         if self._environments is not None:
@@ -87,6 +113,11 @@ class Service:
 
             self._environments = EnvironmentService(self)
         return self._environments
+
+    def _resolve_build_requirements(
+        self, requirements: Sequence[str], target: Target, options: dict[str, Any]
+    ) -> Lock:
+        return self.resolve(self.make_request(requirements, target, options=options)).lock
 
     def resolve(
         self,

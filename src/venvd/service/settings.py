@@ -36,6 +36,10 @@ class Settings(BaseSettings):
     build_workers: int = 2
     no_build: bool = False
     build_timeout: float = 600.0
+    unsafe_builds: bool = False  # build sdists without bubblewrap (no sandbox) when it is missing
+    build_tmp_mb: int = 1024  # size of an sdist build's private /tmp
+    build_disk_mb: int = 4096  # bytes an sdist build may write into its build directory
+    build_max_processes: int = 256  # processes an sdist build may run at once
 
     @property
     def resolved_database_url(self) -> str:
