@@ -19,7 +19,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["ChildResult", "run_child"]
+__all__ = ["ChildResult", "process_limit_holds", "run_child"]
 
 _POLL = 0.5
 _CGROUP_ROOTS = (Path("/sys/fs/cgroup/pids"), Path("/sys/fs/cgroup"))
@@ -66,6 +66,18 @@ def run_child(cmd: Sequence[str], *, env: dict[str, str] | None, cwd: Path, log:
     finally:
         if cgroup is not None:
             _remove_cgroup(cgroup)
+
+
+def process_limit_holds() -> bool:
+    """Whether a build's process count is bounded here: RLIMIT_NPROC holds for any uid but root;
+    root needs a writable pids cgroup."""
+    if os.geteuid() != 0:
+        return True
+    group = _pids_cgroup(1)
+    if group is None:
+        return False
+    _remove_cgroup(group)
+    return True
 
 
 def _kill_group(proc: subprocess.Popen[bytes], cgroup: Path | None) -> None:
