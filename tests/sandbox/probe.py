@@ -58,14 +58,16 @@ def prepare_metadata_for_build_wheel(metadata_directory, config_settings=None):
 '''
 
 
-def probe_sdist(directory: Path, body: str, *, name: str = "probe") -> Path:
-    """Write `<name>-1.0.tar.gz` whose build runs `body` (see the module docstring)."""
+def probe_sdist(directory: Path, body: str, *, name: str = "probe",
+                metadata_version: str = "2.1") -> Path:
+    """Write `<name>-1.0.tar.gz` whose build runs `body` (see the module docstring); its PKG-INFO
+    is final (no metadata build) from `metadata_version` 2.2 on."""
     backend = _BACKEND.format(name=name, body=textwrap.indent(textwrap.dedent(body), "    "))
     tree = {
         "pyproject.toml": '[build-system]\nrequires = []\nbuild-backend = "probe_backend"\n'
                           'backend-path = ["."]\n',
         "probe_backend.py": backend,
-        "PKG-INFO": f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n",
+        "PKG-INFO": f"Metadata-Version: {metadata_version}\nName: {name}\nVersion: 1.0\n",
     }
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{name}-1.0.tar.gz"
