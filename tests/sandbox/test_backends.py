@@ -57,3 +57,4 @@ def test_relative_data_dir_builds_sdists(tmp_path: Path, backend_index: LocalInd
         assert final["status"] == "ready", final["error"]
         assert service.settings.data_dir == tmp_path / "ddata"
     assert os.path.isdir(tmp_path / "ddata" / "cache")
+

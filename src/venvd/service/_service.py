@@ -37,7 +37,12 @@ class Service:
             metadata_workers=settings.metadata_workers,
         )
         self._environments: Any = None
-        # sdist builds (metadata and wheels) get their build requirements through our own indexes.
+        # sdist builds (metadata and wheels) get their build requirements through our own indexes,
+        # resolved on a pool of their own: a metadata build runs on a worker of `resolutions`, and
+        # waiting there for that same pool could deadlock. Wheels only, so it never nests further.
+        self._build_resolutions = ResolutionService(
+            store, index, ttl=settings.resolution_ttl, page_ttl=settings.page_ttl, metadata_workers=4
+        )
         self.sandbox = sandbox if sandbox is not None else index.sandbox
         self.sandbox.requirements = BuildRequirementWheels(
             self._resolve_build_requirements, index.download,
@@ -77,6 +82,7 @@ class Service:
         if self._environments is not None:
             self._environments.close()
         self.resolutions.close()
+        self._build_resolutions.close()
         self.index.close()
         self.store.close()
 
@@ -117,7 +123,8 @@ class Service:
     def _resolve_build_requirements(
         self, requirements: Sequence[str], target: Target, options: dict[str, Any]
     ) -> Lock:
-        return self.resolve(self.make_request(requirements, target, options=options)).lock
+        request = self.make_request(requirements, target, options=options)
+        return self._build_resolutions.resolve(request).lock
 
     def resolve(
         self,
