@@ -138,3 +138,32 @@ def _alive(pid: int) -> bool:
 
 
 assert sys.platform  # the probe bodies use sys from the backend's globals
+
+
+def test_data_dir_inside_a_mounted_directory_stays_hidden(tmp_path: Path) -> None:
+    # A data dir inside the server's venv (mounted for the interpreter) is covered by a tmpfs.
+    data = Path(sys.prefix).resolve() / f"venvd-test-data-{os.getpid()}"
+    data.mkdir()
+    try:
+        (data / "store.sqlite3").write_text("secret")
+        sdist = probe_sdist(tmp_path, f"return os.listdir({str(data)!r})")
+        wheel = Sandbox(hidden=[data]).build_wheel(sdist, tmp_path / "out", package="probe")
+        assert facts(wheel) == []
+    finally:
+        (data / "store.sqlite3").unlink()
+        data.rmdir()
+
+
+def test_service_wiring_of_unsafe_builds(tmp_path: Path) -> None:
+    from venvd.service import Service, Settings
+
+    def policy(**kwargs: object) -> str:
+        embedded = bool(kwargs.pop("embedded", False))
+        settings = Settings(data_dir=tmp_path / "d", **kwargs)  # type: ignore[arg-type]
+        with Service.open(settings, embedded=embedded) as service:
+            assert service.sandbox.requirements is not None  # venvd's own indexes
+            return service.sandbox.without_bwrap
+
+    assert policy() == "refuse"  # `venvd serve`
+    assert policy(unsafe_builds=True) == "allow"  # `venvd serve --unsafe-builds`
+    assert policy(embedded=True) == "warn"  # the in-process default of the CLI

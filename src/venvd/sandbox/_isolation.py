@@ -61,9 +61,11 @@ def python_paths() -> tuple[str, ...]:
 
 
 def bwrap_command(bwrap: str, *, build_dir: Path, inputs: Sequence[tuple[Path, str]],
-                  tmp_bytes: int, env: dict[str, str], argv: Sequence[str]) -> list[str]:
+                  tmp_bytes: int, env: dict[str, str], argv: Sequence[str],
+                  hidden: Sequence[Path] = ()) -> list[str]:
     """The bubblewrap command running `argv` (paths as the child sees them); `inputs` are
-    (host file, name under INPUT_ROOT) pairs mounted read-only."""
+    (host file, name under INPUT_ROOT) pairs mounted read-only. A `hidden` directory (the data
+    dir, the home) that lies inside a mounted one is covered by an empty tmpfs."""
     cmd = [bwrap, "--unshare-all", "--unshare-user", "--uid", str(SANDBOX_UID),
            "--gid", str(SANDBOX_UID), "--die-with-parent", "--new-session", "--clearenv"]
     for path in _SYSTEM:
@@ -71,8 +73,13 @@ def bwrap_command(bwrap: str, *, build_dir: Path, inputs: Sequence[tuple[Path, s
             cmd += ["--symlink", os.readlink(path), path]
         elif os.path.exists(path):
             cmd += ["--ro-bind", path, path]
+    mounted = [*(p for p in _SYSTEM if os.path.exists(p)), *python_paths()]
     for path in python_paths():
         cmd += ["--ro-bind", path, path]
+    for directory in hidden:
+        real = os.path.realpath(directory)
+        if os.path.isdir(real) and any(real.startswith(m.rstrip("/") + "/") for m in mounted):
+            cmd += ["--tmpfs", real]
     cmd += ["--proc", "/proc", "--dev", "/dev", "--size", str(tmp_bytes), "--tmpfs", "/tmp",
             "--bind", str(build_dir), BUILD_ROOT]
     for host, name in inputs:

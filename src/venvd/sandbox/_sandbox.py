@@ -76,13 +76,17 @@ class Sandbox:
     requirements build). `work_dir` holds the private build directories (default: the system temp
     dir). `without_bwrap` says what happens where bubblewrap is missing: "refuse" (a BuildError,
     the server's default), "warn" (warn once, then build unsandboxed as pip would: the embedded
-    default on a user's own machine) or "allow" (the operator's --unsafe-builds).
+    default on a user's own machine) or "allow" (the operator's --unsafe-builds). `hidden` are
+    directories the build must not see even where they lie inside a mounted one (the service
+    passes its data dir; the home is always hidden).
     """
 
     def __init__(self, requirements: BuildRequirements | None = None, *,
                  limits: Limits = Limits(),
-                 work_dir: Path | None = None, without_bwrap: WithoutBwrap = "refuse") -> None:
+                 work_dir: Path | None = None, without_bwrap: WithoutBwrap = "refuse",
+                 hidden: Sequence[Path] = ()) -> None:
         self.requirements = requirements
+        self.hidden = (*(Path(p).resolve() for p in hidden), Path.home())
         self.limits = limits
         self.work_dir = Path(work_dir).resolve() if work_dir is not None else None
         self.without_bwrap = without_bwrap
@@ -216,7 +220,8 @@ class _BuildDir:
             argv = [*python, BUILD_ROOT, f"{INPUT_ROOT}/{self.sdist.name}",
                     *(f"{INPUT_ROOT}/{w.name}" for w in wheels)]
             cmd = bwrap_command(self.bwrap, build_dir=self.build_dir, inputs=inputs,
-                                tmp_bytes=limits.tmp_mb * 1024 * 1024, env=env, argv=argv)
+                                tmp_bytes=limits.tmp_mb * 1024 * 1024, env=env, argv=argv,
+                                hidden=self.sandbox.hidden)
             child_env: dict[str, str] | None = {}
         else:
             env.update({"PATH": os.environ.get("PATH", os.defpath),

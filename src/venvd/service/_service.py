@@ -68,6 +68,7 @@ class Service:
             ),
             work_dir=settings.data_dir / "tmp",
             without_bwrap="allow" if settings.unsafe_builds else ("warn" if embedded else "refuse"),
+            hidden=[settings.data_dir],
         )
         index = IndexClient(
             config,
