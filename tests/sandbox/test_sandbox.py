@@ -34,7 +34,9 @@ def test_build_sees_a_clean_environment_private_dirs_and_limits(
                 "home": os.path.exists(os.path.expanduser("~root/.bashrc")),
                 "tmp_path": os.path.exists({str(tmp_path)!r}),
                 "repo": os.path.exists({str(repo / "pyproject.toml")!r}),
-                "python": sys.executable}}
+                "python": sys.executable,
+                "cmdlines": [open("/proc/%s/cmdline" % p, "rb").read().decode(errors="replace")
+                             for p in os.listdir("/proc") if p.isdigit()]}}
     """)
     work = tmp_path / "work"
     work.mkdir()
@@ -54,6 +56,7 @@ def test_build_sees_a_clean_environment_private_dirs_and_limits(
     assert seen["pid"] < 10  # its own PID namespace
     # Only what the interpreter needs: not the test's files, the repository, or the home.
     assert not seen["tmp_path"] and not seen["repo"] and not seen["home"]
+    assert not any(str(work) in cmdline for cmdline in seen["cmdlines"])  # not even its name
     assert seen["as"] == 1024 * 1024 * 1024 and seen["cpu"] == 60
     assert seen["fsize"] == 64 * 1024 * 1024 and seen["nproc"] == 50
     assert list(work.iterdir()) == []  # its private directory is removed

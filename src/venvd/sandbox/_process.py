@@ -33,7 +33,7 @@ class ChildResult:
 
 def run_child(cmd: Sequence[str], *, env: dict[str, str] | None, cwd: Path, log: Path,
               deadline: float, watch: Path, max_disk_bytes: int,
-              max_processes: int | None) -> ChildResult:
+              max_processes: int | None, pass_fds: Sequence[int] = ()) -> ChildResult:
     """Run `cmd` with output to `log` until `deadline` (time.monotonic()); see module docstring."""
     cgroup = _pids_cgroup(max_processes) if max_processes and os.geteuid() == 0 else None
     argv = list(cmd)
@@ -43,7 +43,8 @@ def run_child(cmd: Sequence[str], *, env: dict[str, str] | None, cwd: Path, log:
     try:
         with log.open("ab") as out:
             proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out,
-                                    stderr=subprocess.STDOUT, start_new_session=True)
+                                    stderr=subprocess.STDOUT, start_new_session=True,
+                                    pass_fds=tuple(pass_fds))
             killed: str | None = None
             try:
                 while True:

@@ -15,6 +15,7 @@ the tail of the build log. Nothing of the build stays behind: its private direct
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -223,15 +224,27 @@ class _BuildDir:
                                 tmp_bytes=limits.tmp_mb * 1024 * 1024, env=env, argv=argv,
                                 hidden=self.sandbox.hidden)
             child_env: dict[str, str] | None = {}
+            # Through a file, so that the build (which sees /proc/1/cmdline) learns no host paths.
+            # (bwrap takes options, not the command, from there.)
+            split = cmd.index("--")
+            args = self.work / "bwrap.args"
+            args.write_bytes(b"".join(a.encode() + b"\0" for a in cmd[1:split]))
+            cmd = [cmd[0], "--args", "{fd}", *cmd[split:]]
         else:
             env.update({"PATH": os.environ.get("PATH", os.defpath),
                         "HOME": str(self.work / "home"), "TMPDIR": str(self.work / "tmp")})
             cmd = [*python, str(self.build_dir), str(self.sdist), *(str(w) for w in wheels)]
             child_env = env
-        result = run_child(cmd, env=child_env, cwd=self.build_dir, log=self.log,
-                           deadline=self.deadline, watch=self.work,
-                           max_disk_bytes=limits.disk_mb * 1024 * 1024,
-                           max_processes=limits.max_processes + 8)
+        with contextlib.ExitStack() as stack:
+            fds: tuple[int, ...] = ()
+            if self.bwrap is not None:
+                handle = stack.enter_context((self.work / "bwrap.args").open("rb"))
+                fds = (handle.fileno(),)
+                cmd[2] = str(handle.fileno())
+            result = run_child(cmd, env=child_env, cwd=self.build_dir, log=self.log,
+                               deadline=self.deadline, watch=self.work,
+                               max_disk_bytes=limits.disk_mb * 1024 * 1024,
+                               max_processes=limits.max_processes + 8, pass_fds=fds)
         self._check(result)
 
     def _check(self, result: ChildResult) -> None:
