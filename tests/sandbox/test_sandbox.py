@@ -102,6 +102,21 @@ def test_server_refuses_sdist_builds_without_bubblewrap(tmp_path: Path,
     assert not any(k.startswith("VENVD_") for k in seen["env"])
 
 
+def test_embedded_default_warns_once_and_builds_without_bubblewrap(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    from venvd.sandbox import _sandbox
+
+    monkeypatch.setattr(_sandbox, "bwrap_path", lambda: None)
+    monkeypatch.setattr(_sandbox, "_warned", _sandbox.threading.Event())
+    sdist = probe_sdist(tmp_path, "return 'built'")
+    sandbox = Sandbox(without_bwrap="warn")
+    with caplog.at_level("WARNING", logger="venvd.sandbox"):
+        for n in range(2):
+            sandbox.build_wheel(sdist, tmp_path / f"out{n}", package="probe")
+    warnings = [r for r in caplog.records if "without a sandbox" in r.getMessage()]
+    assert len(warnings) == 1
+
+
 def test_unsafe_build_time_limit_kills_its_children(tmp_path: Path,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     from venvd.sandbox import _sandbox
