@@ -70,6 +70,9 @@ def unpack_sdist(sdist: Path, dest: Path) -> Path:
                     raise RuntimeError(f"sdist member {name!r} points outside the source tree")
             zf.extractall(dest)
     else:
+        if not hasattr(tarfile, "data_filter"):
+            raise RuntimeError("this Python lacks tarfile's data filter (PEP 706): upgrade to "
+                               "3.11.4 or later to unpack sdists safely")
         with tarfile.open(sdist, "r:*") as tf:
             tf.extractall(dest, filter="data")
     entries = list(dest.iterdir())
