@@ -49,10 +49,11 @@ class LoggedRequest:
     headers: dict[str, str]
 
 
-def _wheel_metadata(path: Path) -> bytes:
+def _wheel_metadata(path: Path) -> bytes | None:
+    """The wheel's METADATA, or None (no PEP 658 file is served) for a zip too broken to read."""
     with zipfile.ZipFile(path) as zf:
-        name = next(n for n in zf.namelist() if n.endswith(".dist-info/METADATA"))
-        return zf.read(name)
+        name = next((n for n in zf.namelist() if n.endswith(".dist-info/METADATA")), None)
+        return zf.read(name) if name is not None else None
 
 
 class LocalIndex:

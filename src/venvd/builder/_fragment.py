@@ -28,6 +28,7 @@ from venvd.builder._model import BuildOptions, Fetcher
 from venvd.builder._pack import FragmentWriter
 from venvd.builder._sandbox import build_key, build_wheel
 from venvd.builder._select import Choice
+from venvd.builder._zipcheck import UnsafeZip, check_wheel_zip
 from venvd.errors import BuildError, NoCompatibleDistribution, UpstreamError
 from venvd.target import Target
 
@@ -163,6 +164,7 @@ class FragmentJob:
             f"({build_key()})", package=self.name)
 
     def _install(self, wheel: Path, sha: str) -> Fragment:
+        self._check_zip(wheel)
         final = self.cache.fragment_path(sha, self.layout.key)
         with atomic_path(final) as tmp:
             with tmp.open("wb") as out, FragmentWriter(out) as writer:
@@ -174,6 +176,17 @@ class FragmentJob:
             with atomic_path(self.cache.fragment_info_path(sha, self.layout.key)) as info_tmp:
                 info_tmp.write_text(json.dumps(info, sort_keys=True))
         return Fragment(self.choice, final, wheel.name, installed.files, installed.scripts)
+
+    def _check_zip(self, wheel: Path) -> None:
+        """Refuse an ambiguous or oversized zip before anything of it is installed or cached; its
+        cached copy is removed (hostile bytes stay nowhere)."""
+        try:
+            check_wheel_zip(wheel, max_expanded=self.options.max_wheel_expanded_size,
+                            max_ratio=self.options.max_wheel_expansion_ratio)
+        except (UnsafeZip, OSError) as exc:
+            wheel.unlink(missing_ok=True)
+            raise BuildError(f"refusing to install {wheel.name} of {self.name}: {exc}",
+                             package=self.name, step="install") from None
 
     def _cached_fragment(self, sha: str, wheel_filename: str) -> Fragment | None:
         path = self.cache.fragment_path(sha, self.layout.key)

@@ -51,11 +51,15 @@ class Fetcher(Protocol):
 
 @dataclasses.dataclass(frozen=True)
 class BuildOptions:
-    """Server-side build options; all of them are part of the environment key."""
+    """Server-side build options; all but the wheel bounds are part of the environment key."""
 
     no_build: bool = False  # forbid building wheels from sdists
     build_timeout: float = 600.0  # seconds of wall and CPU time per sdist build
     build_memory_mb: int = 4096  # address-space limit of an sdist build
+    # Bounds on what one wheel may expand to. Not part of the key: they refuse inputs, and an
+    # environment that was built fits whatever bounds are set.
+    max_wheel_expanded_size: int = 16 * 1024**3
+    max_wheel_expansion_ratio: float = 200.0
 
     def to_json(self) -> dict[str, Any]:
         return {
