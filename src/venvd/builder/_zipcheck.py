@@ -21,6 +21,7 @@ the central directory's size, so the bounds hold for what is really written.
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 from pathlib import Path
 from typing import BinaryIO
@@ -49,18 +50,15 @@ class UnsafeZip(Exception):
     """The zip is malformed, ambiguous or too large when expanded; the message says what."""
 
 
+@dataclasses.dataclass(slots=True)
 class _Entry:
-    __slots__ = ("compressed", "crc", "flags", "method", "name", "offset", "size")
-
-    def __init__(self, name: bytes, flags: int, method: int, crc: int, compressed: int,
-                 size: int, offset: int) -> None:
-        self.name = name
-        self.flags = flags
-        self.method = method
-        self.crc = crc
-        self.compressed = compressed
-        self.size = size
-        self.offset = offset
+    name: bytes
+    flags: int
+    method: int
+    crc: int
+    compressed: int
+    size: int
+    offset: int
 
     @property
     def label(self) -> str:
