@@ -231,7 +231,7 @@ def _local_entry(f: BinaryIO, entry: _Entry) -> int:
                         f"and {entry.method} in the central directory")
     if (flags ^ entry.flags) & (_FLAG_ENCRYPTED | _FLAG_DESCRIPTOR):
         raise UnsafeZip(f"entry {entry.label} has other flags in its local header")
-    data_at = entry.offset + _LOCAL.size + name_len + extra_len
+    data_at: int = entry.offset + _LOCAL.size + name_len + extra_len
     end = data_at + entry.compressed
     if flags & _FLAG_DESCRIPTOR:
         # Sizes and CRC follow the data; the header's must be zero or the real ones.
