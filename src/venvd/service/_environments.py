@@ -88,16 +88,29 @@ class EnvironmentService:
         return doc
 
     def _check_files_are_listed(self, lock: Lock, target: Target) -> None:
-        """Refuse a client's lock naming files our indexes do not list: the server downloads only
-        what its own indexes serve (no fetching of arbitrary URLs on a client's behalf)."""
+        """Refuse a client's lock unless each of its files is one our indexes list, as they list it:
+        same URL and sha256 (the server downloads only what its own indexes serve), same file name,
+        the package's name and version equal to those the file name carries, and a wheel's tags
+        usable on `target` (sdists are built, or refused by `no_build`, as for any lock). Else
+        InvalidLock naming the package and file."""
+        from venvd.service._resolve import listing_disagreement
+
         listed = self._service.resolutions.listed_files([p.name for p in lock.packages], target)
         for package in lock.packages:
             for file in package.files:
-                if (file.url, file.sha256) not in listed.get(package.name, set()):
+                entry = listed.get(package.name, {}).get((file.url, file.sha256))
+                problem = (
+                    "is not listed with that URL and sha256 on this server's indexes"
+                    if entry is None
+                    else listing_disagreement(
+                        package.name, package.version, file.filename, entry, target
+                    )
+                )
+                if problem:
                     raise InvalidLock(
-                        f"lock file {file.filename} of {package.name} {package.version} is not "
-                        f"listed with that URL and sha256 on this server's indexes",
+                        f"lock file {file.filename} of {package.name} {package.version} {problem}",
                         package=package.name,
+                        filename=file.filename,
                         url=file.url,
                     )
 
