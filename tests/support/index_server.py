@@ -13,6 +13,7 @@ requests). `requests` logs every request (method, path, headers) so tests can as
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import hashlib
 import html
@@ -78,6 +79,7 @@ class LocalIndex:
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self.auth: tuple[str, str] | None = None  # see `require_auth`
 
     # -- content ----------------------------------------------------------------------------
     def add(
@@ -121,6 +123,16 @@ class LocalIndex:
         (0 drops the connection without an answer)."""
         with self._lock:
             self._faults.append([path_prefix, status, times])
+
+    def require_auth(self, user: str, token: str) -> None:
+        """Answer 401 to every request without HTTP basic auth of `user`/`token`."""
+        self.auth = (user, token)
+
+    def lie_about_metadata(self, filename: str, metadata: bytes) -> None:
+        """Serve `metadata` (and list its hash) as the PEP 658 `.metadata` file of `filename`,
+        whatever the wheel's own METADATA says."""
+        with self._lock:
+            self.files[filename] = dataclasses.replace(self.files[filename], metadata=metadata)
 
     def requests_to(self, suffix: str) -> list[LoggedRequest]:
         return [r for r in self.requests if r.path.endswith(suffix)]
@@ -253,6 +265,12 @@ class _Handler(BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0]
         with index._lock:
             index.requests.append(LoggedRequest(self.command, path, dict(self.headers.items())))
+        if index.auth is not None:
+            expected = "Basic " + base64.b64encode(":".join(index.auth).encode()).decode()
+            if self.headers.get("Authorization") != expected:
+                self._send(401, b"authentication required", "text/plain", head,
+                           extra={"WWW-Authenticate": 'Basic realm="test index"'})
+                return
         fault = index.take_fault(path)
         if fault is not None:
             if fault == 0:

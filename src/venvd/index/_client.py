@@ -35,7 +35,7 @@ from venvd.errors import BuildError, HashMismatch, UpstreamError
 
 from . import _local, _pages
 from ._config import IndexConfig, is_file_url
-from ._http import Fetcher, Where, make_client, raise_for_retry
+from ._http import Fetcher, IndexAuth, Where, make_client, raise_for_retry
 from ._lazy_zip import RangesUnsupported, RemoteFile
 from ._metadata import (
     InvalidCoreMetadata,
@@ -87,7 +87,8 @@ class IndexClient:
                  metadata_build_timeout: float = 300.0, work_dir: Path | None = None) -> None:
         self.config = config
         self._own_http = http is None
-        self._http = http if http is not None else make_client(timeout)
+        self._http = (http if http is not None
+                      else make_client(timeout, IndexAuth(config.credentials)))
         self._fetch = Fetcher(self._http, retries=retries, backoff=backoff)
         self._build_timeout = metadata_build_timeout
         self._work_dir = work_dir
