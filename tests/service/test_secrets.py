@@ -27,6 +27,7 @@ from tests.builder.helpers import read_members
 from tests.service.conftest import ApiServer
 from tests.support.dists import make_wheel
 from tests.support.index_server import LocalIndex
+from venvd.errors import UpstreamError
 from venvd.formats import render
 from venvd.index import IndexClient, IndexConfig, ProjectPage
 from venvd.lock import Lock
@@ -203,9 +204,9 @@ def test_netrc_credentials_are_used_for_the_index_host(
     netrc = tmp_path / "netrc"
     netrc.write_text(f"machine 127.0.0.1\nlogin {USER}\npassword {TOKEN}\n")
     monkeypatch.setenv("NETRC", str(tmp_path / "none"))
-    with IndexClient(IndexConfig(index_urls=(private.url,)), retries=0) as index:
-        with pytest.raises(Exception, match="HTTP 401") as refused:
-            index.project_page("app")
+    with (IndexClient(IndexConfig(index_urls=(private.url,)), retries=0) as index,
+          pytest.raises(UpstreamError, match="HTTP 401") as refused):
+        index.project_page("app")
     assert not _leaks(str(refused.value))
     monkeypatch.setenv("NETRC", str(netrc))
     with IndexClient(IndexConfig(index_urls=(private.url,)), retries=0) as index:
