@@ -144,6 +144,9 @@ def _manifest(key: str, lock: Lock, target: Target, options: BuildOptions, layou
         "layout": {**layout.to_json(), "placeholder": PLACEHOLDER_INTERPRETER},
         "packages": packages,
         "scripts": sorted(set(scripts)),
+        # What extraction will find: the client refuses an archive holding more.
+        "members": sum(len(f.files) for f in fragments),
+        "expanded_size": sum(f.expanded_size for f in fragments),
     }
 
 

@@ -34,7 +34,7 @@ from venvd.target import Target
 
 __all__ = ["Fragment", "FragmentJob"]
 
-_FRAGMENT_FORMAT = 1
+_FRAGMENT_FORMAT = 2  # 2: the info records the expanded size
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,6 +44,7 @@ class Fragment:
     wheel_filename: str
     files: tuple[str, ...]
     scripts: tuple[str, ...]
+    expanded_size: int  # bytes of its members' data
 
 
 class FragmentJob:
@@ -171,11 +172,13 @@ class FragmentJob:
                 installed = install_wheel(wheel, writer, self.layout, self.name)
             self.report("install", self.name)
             info = {"format": _FRAGMENT_FORMAT, "wheel": wheel.name, "size": tmp.stat().st_size,
-                    "files": list(installed.files), "scripts": list(installed.scripts)}
+                    "files": list(installed.files), "scripts": list(installed.scripts),
+                    "expanded_size": writer.expanded_size}
             # The info first: the fragment's rename, on leaving this block, commits both.
             with atomic_path(self.cache.fragment_info_path(sha, self.layout.key)) as info_tmp:
                 info_tmp.write_text(json.dumps(info, sort_keys=True))
-        return Fragment(self.choice, final, wheel.name, installed.files, installed.scripts)
+        return Fragment(self.choice, final, wheel.name, installed.files, installed.scripts,
+                        writer.expanded_size)
 
     def _check_zip(self, wheel: Path) -> None:
         """Refuse an ambiguous or oversized zip before anything of it is installed or cached; its
@@ -196,7 +199,7 @@ class FragmentJob:
             if info.get("format") != _FRAGMENT_FORMAT or path.stat().st_size != info["size"]:
                 return None
             return Fragment(self.choice, path, wheel_filename, tuple(info["files"]),
-                            tuple(info["scripts"]))
+                            tuple(info["scripts"]), int(info["expanded_size"]))
         except (OSError, ValueError, KeyError, TypeError):
             return None
 

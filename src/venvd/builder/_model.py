@@ -30,7 +30,8 @@ __all__ = [
     "environment_key",
 ]
 
-BUILDER_FORMAT_VERSION = 1
+# 2: the manifest declares its `members` count and `expanded_size` (the client's bounds).
+BUILDER_FORMAT_VERSION = 2
 MANIFEST_NAME = "venvd-manifest.json"
 MANIFEST_FORMAT = "venvd-environment/1"
 # The interpreter written into console scripts; the client replaces it with the venv's own python.
