@@ -19,8 +19,9 @@ from venvd.materialize import ArchiveLimits, MaterializeEvent, materialize
 from venvd.target import Target
 
 
-def _refused(archive: Path, dest: Path, limits: ArchiveLimits = ArchiveLimits()) -> tuple[
+def _refused(archive: Path, dest: Path, limits: ArchiveLimits | None = None) -> tuple[
         str, list[MaterializeEvent]]:
+    limits = limits or ArchiveLimits()
     events: list[MaterializeEvent] = []
     with pytest.raises(BuildError) as err:
         materialize(archive, dest, limits=limits, progress=events.append, verify=False)
