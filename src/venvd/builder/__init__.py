@@ -36,6 +36,7 @@ from venvd.builder._model import (
     BuildEvent,
     BuildOptions,
     Fetcher,
+    MetadataSource,
     environment_key,
 )
 
@@ -51,6 +52,7 @@ __all__ = [
     "BuildOptions",
     "Fetcher",
     "Layout",
+    "MetadataSource",
     "build_environment",
     "environment_key",
 ]

@@ -33,6 +33,7 @@ from venvd.builder._model import (
     BuildEvent,
     BuildOptions,
     Fetcher,
+    MetadataSource,
     environment_key,
 )
 from venvd.builder._pack import read_first_member, write_artifact
@@ -49,13 +50,16 @@ _SHA256_HEX = frozenset("0123456789abcdef")
 def build_environment(lock: Lock, target: Target, *, cache: BuildCache, fetch: Fetcher,
                       options: BuildOptions = BuildOptions(),  # noqa: B008 - frozen, immutable
                       progress: Callable[[BuildEvent], None] | None = None,
-                      request: dict[str, Any] | None = None, max_workers: int = 8) -> Artifact:
+                      request: dict[str, Any] | None = None, max_workers: int = 8,
+                      metadata: MetadataSource | None = None) -> Artifact:
     """Build (or find) the environment of `lock` for `target`.
 
     Every pin of the lock is installed; the lock is trusted to be resolved for `target`. `request`
     is recorded in the manifest as given: pass only what the lock determines (its requirements),
     since the environment key does not cover it. `progress` is called from worker threads, one
-    call at a time.
+    call at a time. `metadata` tells what resolution read for each wheel: a wheel whose own
+    METADATA disagrees (or disagrees with the lock's name and version, checked always) fails with
+    BuildError(step="verify metadata") after `metadata.forget` dropped it.
 
     Raises NoCompatibleDistribution (a pin has no usable file, or its sdist builds a wheel the
     target cannot use), BuildError (step "build wheel" or "install"), UpstreamError/HashMismatch
@@ -76,7 +80,8 @@ def build_environment(lock: Lock, target: Target, *, cache: BuildCache, fetch: F
     reporter = _Reporter(progress)
     builds = threading.BoundedSemaphore(2)  # sdist builds are heavy: not max_workers at once
     jobs = [FragmentJob(c, cache=cache, layout=layout, target=target, options=options,
-                        fetch=fetch, report=reporter.finished, builds=builds) for c in choices]
+                        fetch=fetch, report=reporter.finished, builds=builds, metadata=metadata)
+            for c in choices]
     for job in jobs:
         for step in job.planned_steps():
             reporter.plan(step)

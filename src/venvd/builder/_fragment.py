@@ -15,6 +15,7 @@ import json
 import shutil
 import tempfile
 import threading
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,8 @@ from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel
 from venvd.builder._cache import BuildCache, atomic_path
 from venvd.builder._install import install_wheel
 from venvd.builder._layout import Layout
-from venvd.builder._model import BuildOptions, Fetcher
+from venvd.builder._metadata_check import metadata_disagreement, wheel_metadata
+from venvd.builder._model import BuildOptions, Fetcher, MetadataSource
 from venvd.builder._pack import FragmentWriter
 from venvd.builder._sandbox import build_key, build_wheel
 from venvd.builder._select import Choice
@@ -53,7 +55,8 @@ class FragmentJob:
     def __init__(self, choice: Choice, *, cache: BuildCache, layout: Layout, target: Target,
                  options: BuildOptions, fetch: Fetcher,
                  report: Callable[[str, str | None], None],
-                 builds: threading.BoundedSemaphore) -> None:
+                 builds: threading.BoundedSemaphore,
+                 metadata: MetadataSource | None = None) -> None:
         self.choice = choice
         self.name = canonicalize_name(choice.package.name)
         self.cache = cache
@@ -63,6 +66,7 @@ class FragmentJob:
         self.fetch = fetch
         self.report = report
         self.builds = builds
+        self.metadata = metadata
 
     # -- planning (for progress totals; the real work re-checks the caches) ---------------------
     def planned_steps(self) -> list[str]:
@@ -166,6 +170,8 @@ class FragmentJob:
 
     def _install(self, wheel: Path, sha: str) -> Fragment:
         self._check_zip(wheel)
+        if self.choice.kind == "wheel":
+            self._check_metadata(wheel)
         final = self.cache.fragment_path(sha, self.layout.key)
         with atomic_path(final) as tmp:
             with tmp.open("wb") as out, FragmentWriter(out) as writer:
@@ -190,6 +196,25 @@ class FragmentJob:
             wheel.unlink(missing_ok=True)
             raise BuildError(f"refusing to install {wheel.name} of {self.name}: {exc}",
                              package=self.name, step="install") from None
+
+    def _check_metadata(self, wheel: Path) -> None:
+        """The wheel's own METADATA must be what the lock and resolution took it for; else the
+        metadata source forgets what it had (so no cache keeps it) and the build fails."""
+        file, package = self.choice.file, self.choice.package
+        try:
+            data = wheel_metadata(wheel)
+        except (KeyError, ValueError, OSError, zipfile.BadZipFile) as exc:
+            raise BuildError(f"cannot read the METADATA of {wheel.name}: {exc}", package=self.name,
+                             step="verify metadata") from None
+        expected = self.metadata.expected(file) if self.metadata is not None else None
+        problem = metadata_disagreement(data, package, expected)
+        if problem is None:
+            return
+        if self.metadata is not None:
+            self.metadata.forget(file)
+        raise BuildError(f"{wheel.name} is not what {package.name} {package.version} was resolved "
+                         f"as: {problem}; the index's metadata for it is dropped, resolve again",
+                         package=self.name, step="verify metadata")
 
     def _cached_fragment(self, sha: str, wheel_filename: str) -> Fragment | None:
         path = self.cache.fragment_path(sha, self.layout.key)

@@ -14,7 +14,8 @@ import hashlib
 from pathlib import Path
 from typing import Any, Protocol
 
-from venvd.lock import Lock, canonical_json
+from venvd.dist import CoreMetadata
+from venvd.lock import Lock, LockedFile, canonical_json
 from venvd.target import Target
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "BuildEvent",
     "BuildOptions",
     "Fetcher",
+    "MetadataSource",
     "environment_key",
 ]
 
@@ -48,6 +50,19 @@ class Fetcher(Protocol):
     """
 
     def __call__(self, url: str, sha256: str, dest: Path) -> None: ...
+
+
+class MetadataSource(Protocol):
+    """The core metadata resolution used for a file, so that a build can compare a wheel's own.
+
+    `expected` gives what resolution read for `file` (a PEP 658 file, ranges, ...), or None when
+    it is not known; `forget` is called when the wheel disagrees, to drop that metadata (and
+    what was resolved from it) so the next resolution reads it again.
+    """
+
+    def expected(self, file: LockedFile) -> CoreMetadata | None: ...
+
+    def forget(self, file: LockedFile) -> None: ...
 
 
 @dataclasses.dataclass(frozen=True)

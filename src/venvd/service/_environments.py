@@ -185,6 +185,7 @@ class EnvironmentService:
                 target,
                 cache=self.cache,
                 fetch=self._service.index.download,
+                metadata=self._service.resolutions,
                 options=self.options,
                 progress=progress,
                 # From the lock, not the caller's spelling: the same key must mean the same bytes.

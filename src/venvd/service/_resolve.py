@@ -19,9 +19,9 @@ from typing import Any
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from venvd.dist import DistFile
+from venvd.dist import CoreMetadata, DistFile
 from venvd.index import IndexClient
-from venvd.lock import Lock
+from venvd.lock import Lock, LockedFile
 from venvd.resolver import ResolveOptions, ResolveReporter, resolve
 from venvd.service._request import ResolveRequest
 from venvd.service._source import Memo, StoreBackedSource
@@ -161,6 +161,23 @@ class ResolutionService:
         finally:
             source.close()
         return listed
+
+    # -- the builder's MetadataSource ------------------------------------------------------------
+    def expected(self, file: LockedFile) -> CoreMetadata | None:
+        """The metadata resolution read for `file` (memory, else the store), or None."""
+        key = f"sha256:{file.sha256}"
+        return self._memo.metadata(key) or self._store.get_metadata(key)
+
+    def forget(self, file: LockedFile) -> None:
+        """`file`'s metadata was wrong: drop it, and every resolution pinning the file, from
+        memory and the store, so the next resolution reads the metadata again."""
+        key = f"sha256:{file.sha256}"
+        self._memo.forget_metadata(key)
+        self._store.forget_metadata(key, file.sha256)
+        with self._lock:
+            for answer_key, (result, _expires) in list(self._answers.items()):
+                if any(f.sha256 == file.sha256 for p in result.lock.packages for f in p.files):
+                    del self._answers[answer_key]
 
     def _resolve_now(
         self, request: ResolveRequest, key: str, reporter: ResolveReporter | None, started: float
