@@ -43,7 +43,9 @@ class EnvironmentService:
         self._store = service.store
         settings = service.settings
         self.cache = BuildCache(settings.data_dir / "cache")
-        self.options = BuildOptions(no_build=settings.no_build, build_timeout=settings.build_timeout)
+        self.options = BuildOptions(no_build=settings.no_build, build_timeout=settings.build_timeout,
+                                    max_wheel_expanded_size=settings.max_wheel_expanded_size,
+                                    max_wheel_expansion_ratio=settings.max_wheel_expansion_ratio)
         self._pool = ThreadPoolExecutor(
             max_workers=max(1, settings.build_workers), thread_name_prefix="venvd-build"
         )

@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     build_workers: int = 2
     no_build: bool = False
     build_timeout: float = 600.0
+    max_wheel_expanded_size: int = 16 * 1024**3  # bytes one wheel may expand to when installed
+    max_wheel_expansion_ratio: float = 200.0  # expanded/compressed of one wheel member (> 1 MiB)
 
     @property
     def resolved_database_url(self) -> str:
