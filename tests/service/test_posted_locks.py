@@ -104,6 +104,17 @@ def test_a_relabelled_version_is_refused(native: LocalIndex,
         _post(service, relabelled)
 
 
+def test_a_wrong_size_is_refused(native: LocalIndex,
+                                 make_service: Callable[..., Service]) -> None:
+    """The builder checks a cached download by the lock's size: a wrong one must not get there."""
+    service = make_service(native)
+    lock = _lock(service, ["pure"])
+    file = _package(lock, "pure")["files"][0]
+    file["size"] += 1
+    with pytest.raises(InvalidLock, match=r"is listed with size \d+, not \d+"):
+        _post(service, lock)
+
+
 def test_a_file_of_another_project_is_refused(native: LocalIndex,
                                               make_service: Callable[..., Service]) -> None:
     service = make_service(native)

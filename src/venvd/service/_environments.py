@@ -91,8 +91,8 @@ class EnvironmentService:
 
     def _check_files_are_listed(self, lock: Lock, target: Target) -> None:
         """Refuse a client's lock unless each of its files is one our indexes list, as they list it:
-        same URL and sha256 (the server downloads only what its own indexes serve), same file name,
-        the package's name and version equal to those the file name carries, and a wheel's tags
+        same URL and sha256 (the server downloads only what its own indexes serve), same file name
+        and size, the package's name and version equal to those the file name carries, a wheel's tags
         usable on `target` (sdists are built, or refused by `no_build`, as for any lock). Else
         InvalidLock naming the package and file."""
         from venvd.service._resolve import listing_disagreement
@@ -105,7 +105,7 @@ class EnvironmentService:
                     "is not listed with that URL and sha256 on this server's indexes"
                     if entry is None
                     else listing_disagreement(
-                        package.name, package.version, file.filename, entry, target
+                        package.name, package.version, file.filename, file.size, entry, target
                     )
                 )
                 if problem:

@@ -232,11 +232,14 @@ def _ms(since: float) -> float:
 
 
 def listing_disagreement(
-    name: str, version: str, filename: str, entry: DistFile, target: Target
+    name: str, version: str, filename: str, size: int | None, entry: DistFile, target: Target
 ) -> str | None:
     """What about a (posted) lock's file contradicts the index's listing of it, or None."""
     if filename != entry.filename:
         return f"is listed as {entry.filename} at that URL"
+    if size is not None and entry.size is not None and size != entry.size:
+        # The builder trusts a lock's size to validate its cached download.
+        return f"is listed with size {entry.size}, not {size}"
     if canonicalize_name(name) != entry.project:
         return f"is a file of {entry.project}, not of {name}"
     try:
