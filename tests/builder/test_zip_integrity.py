@@ -131,3 +131,37 @@ def test_zip64_end_records_are_read(tmp_path: Path) -> None:
     check_wheel_zip(path, max_expanded=10**6, max_ratio=200)
     with pytest.raises(UnsafeZip, match="more than 5 bytes"):
         check_wheel_zip(path, max_expanded=5, max_ratio=200)
+
+
+def test_data_descriptors_of_streamed_zips_are_read(tmp_path: Path) -> None:
+    """zipfile writing to an unseekable stream puts CRC and sizes after the data (flag bit 3)."""
+    import io
+    import zipfile
+
+    class Unseekable(io.RawIOBase):
+        def __init__(self) -> None:
+            self.data = bytearray()
+
+        def writable(self) -> bool:
+            return True
+
+        def write(self, b: bytes) -> int:  # type: ignore[override]
+            self.data += b
+            return len(b)
+
+    out = Unseekable()
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        with zf.open("a.txt", "w") as f:
+            f.write(b"hello" * 1000)
+        zf.writestr("b/c.txt", b"x")
+    path = tmp_path / "streamed.whl"
+    path.write_bytes(bytes(out.data))
+    with zipfile.ZipFile(path) as zf:
+        assert all(info.flag_bits & 0x8 for info in zf.infolist())
+    check_wheel_zip(path, max_expanded=10**6, max_ratio=200)
+    corrupt = bytearray(out.data)
+    descriptor = corrupt.index(b"PK\x07\x08")
+    corrupt[descriptor + 4] ^= 0xFF  # the descriptor's CRC no longer matches the directory's
+    path.write_bytes(bytes(corrupt))
+    with pytest.raises(UnsafeZip, match="data descriptor disagrees"):
+        check_wheel_zip(path, max_expanded=10**6, max_ratio=200)
