@@ -165,3 +165,16 @@ def test_data_descriptors_of_streamed_zips_are_read(tmp_path: Path) -> None:
     path.write_bytes(bytes(corrupt))
     with pytest.raises(UnsafeZip, match="data descriptor disagrees"):
         check_wheel_zip(path, max_expanded=10**6, max_ratio=200)
+
+
+def test_a_wheel_with_two_dist_info_directories_fails_as_a_build_error(
+        tmp_path: Path, index: LocalIndex, fetcher: HttpFetcher) -> None:
+    wheel = make_wheel(tmp_path / "dists", "evil", "1.0",
+                       extra_members={"other-1.0.dist-info/METADATA": "Name: other\n"})
+    index.add(wheel)
+    with pytest.raises(BuildError) as err:
+        build_environment(lock_for(index, [wheel]), Target.current(),
+                          cache=BuildCache(tmp_path / "cache"), fetch=fetcher)
+    assert err.value.step == "verify metadata" and err.value.package == "evil"
+    assert "no single .dist-info directory" in err.value.message
+    assert str(tmp_path) not in err.value.message

@@ -15,7 +15,6 @@ import json
 import shutil
 import tempfile
 import threading
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -203,7 +202,7 @@ class FragmentJob:
         file, package = self.choice.file, self.choice.package
         try:
             data = wheel_metadata(wheel)
-        except (KeyError, ValueError, OSError, zipfile.BadZipFile) as exc:
+        except (ValueError, OSError) as exc:
             raise BuildError(f"cannot read the METADATA of {wheel.name}: {exc}", package=self.name,
                              step="verify metadata") from None
         expected = self.metadata.expected(file) if self.metadata is not None else None

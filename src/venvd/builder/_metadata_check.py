@@ -10,6 +10,7 @@ Python requirement as a `SpecifierSet`, so spelling differences are not disagree
 
 from __future__ import annotations
 
+import zipfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -26,11 +27,18 @@ __all__ = ["metadata_disagreement", "wheel_metadata"]
 
 
 def wheel_metadata(wheel: Path) -> str:
-    """The wheel's ``<name>-<version>.dist-info/METADATA`` (KeyError/BadZipFile if absent)."""
+    """The wheel's ``<name>-<version>.dist-info/METADATA``; ValueError when the wheel has no
+    single .dist-info directory with one, or is no zip."""
+    from installer.exceptions import InstallerError
     from installer.sources import WheelFile
 
-    with WheelFile.open(wheel) as source:
-        return source.read_dist_info("METADATA")
+    try:
+        with WheelFile.open(wheel) as source:
+            return source.read_dist_info("METADATA")
+    except (InstallerError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+        # installer's messages carry the wheel's full path (the server's data dir): not shown.
+        raise ValueError("it has no single .dist-info directory with a readable METADATA "
+                         f"({type(exc).__name__})") from None
 
 
 def metadata_disagreement(data: str | bytes, package: LockedPackage,
