@@ -32,6 +32,7 @@ from venvd.formats import render
 from venvd.index import IndexClient, IndexConfig, ProjectPage
 from venvd.lock import Lock
 from venvd.service import Service
+from venvd.target import target_from_request
 
 TOKEN = "SECRETTOKEN-7c41e9"
 USER = "ci-user"
@@ -230,3 +231,23 @@ def test_the_configuration_keeps_credentials_out_of_its_canonical_form() -> None
     assert not _leaks(repr(one)) and not _leaks(json.dumps(one.to_json()))
     assert one.credentials == (("https://example.invalid:443", USER, TOKEN),)
 
+
+
+def test_a_connection_failure_names_the_index_without_its_credentials(
+        make_service: Callable[..., Service], local_index: Callable[..., LocalIndex],
+        caplog: pytest.LogCaptureFixture) -> None:
+    import socket
+
+    caplog.set_level(logging.DEBUG)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again: nothing listens there
+    url = f"http://{USER}:{TOKEN}@127.0.0.1:{port}/simple/"
+    service = make_service(local_index(), index_url=url, http_retries=0)
+    request = service.make_request(["app"], target_from_request(LINUX_311))
+    assert not _leaks(json.dumps(request.canonical())) and not _leaks(request.key)
+    with pytest.raises(UpstreamError) as err:
+        service.resolve(request)
+    assert f"127.0.0.1:{port}" in err.value.message
+    texts = [err.value.message, json.dumps(err.value.to_json()), repr(err.value), caplog.text]
+    assert [t for t in texts if _leaks(t)] == []
