@@ -251,3 +251,19 @@ def test_a_connection_failure_names_the_index_without_its_credentials(
     assert f"127.0.0.1:{port}" in err.value.message
     texts = [err.value.message, json.dumps(err.value.to_json()), repr(err.value), caplog.text]
     assert [t for t in texts if _leaks(t)] == []
+
+
+def test_credentials_a_page_spells_into_its_links_are_not_kept() -> None:
+    from packaging.utils import canonicalize_name
+
+    from venvd.index._pages import parse_html, parse_json
+
+    link = f"https://{USER}:{TOKEN}@files.example.invalid/app-1.0-py3-none-any.whl"
+    html = f'<a href="{link}#sha256={"0" * 64}">app-1.0-py3-none-any.whl</a>'.encode()
+    page = json.dumps({"files": [{"filename": "app-1.0-py3-none-any.whl", "url": link,
+                                  "hashes": {"sha256": "0" * 64}}]}).encode()
+    app = canonicalize_name("app")
+    for files in (parse_html(html, "https://index.invalid/simple/app/", app, "x"),
+                  parse_json(page, "https://index.invalid/simple/app/", app, "x")):
+        assert [f.url for f in files] == [
+            "https://files.example.invalid/app-1.0-py3-none-any.whl"]
