@@ -13,6 +13,7 @@ requests). `requests` logs every request (method, path, headers) so tests can as
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import hashlib
 import html
@@ -49,10 +50,11 @@ class LoggedRequest:
     headers: dict[str, str]
 
 
-def _wheel_metadata(path: Path) -> bytes:
+def _wheel_metadata(path: Path) -> bytes | None:
+    """The wheel's METADATA, or None (no PEP 658 file is served) for a zip too broken to read."""
     with zipfile.ZipFile(path) as zf:
-        name = next(n for n in zf.namelist() if n.endswith(".dist-info/METADATA"))
-        return zf.read(name)
+        name = next((n for n in zf.namelist() if n.endswith(".dist-info/METADATA")), None)
+        return zf.read(name) if name is not None else None
 
 
 class LocalIndex:
@@ -77,6 +79,7 @@ class LocalIndex:
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self.auth: tuple[str, str] | None = None  # see `require_auth`
 
     # -- content ----------------------------------------------------------------------------
     def add(
@@ -120,6 +123,16 @@ class LocalIndex:
         (0 drops the connection without an answer)."""
         with self._lock:
             self._faults.append([path_prefix, status, times])
+
+    def require_auth(self, user: str, token: str) -> None:
+        """Answer 401 to every request without HTTP basic auth of `user`/`token`."""
+        self.auth = (user, token)
+
+    def lie_about_metadata(self, filename: str, metadata: bytes) -> None:
+        """Serve `metadata` (and list its hash) as the PEP 658 `.metadata` file of `filename`,
+        whatever the wheel's own METADATA says."""
+        with self._lock:
+            self.files[filename] = dataclasses.replace(self.files[filename], metadata=metadata)
 
     def requests_to(self, suffix: str) -> list[LoggedRequest]:
         return [r for r in self.requests if r.path.endswith(suffix)]
@@ -252,6 +265,12 @@ class _Handler(BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0]
         with index._lock:
             index.requests.append(LoggedRequest(self.command, path, dict(self.headers.items())))
+        if index.auth is not None:
+            expected = "Basic " + base64.b64encode(":".join(index.auth).encode()).decode()
+            if self.headers.get("Authorization") != expected:
+                self._send(401, b"authentication required", "text/plain", head,
+                           extra={"WWW-Authenticate": 'Basic realm="test index"'})
+                return
         fault = index.take_fault(path)
         if fault is not None:
             if fault == 0:

@@ -11,11 +11,11 @@ cached is only a concatenation.
 
 The artifact (``environments-v1/<key>.tar.zst``) is a zstd stream of a tar stream: first the member
 `MANIFEST_NAME` (JSON: format, builder, environment key, request, target, lock, options, layout with
-the placeholder, per package its file, wheel and installed files, and the scripts whose interpreter
-line the client rewrites), then every package's files (regular files only, relative paths, fixed
-mtimes and owners), then the end-of-archive blocks. The same inputs give the same bytes; an
-environment key's bytes, once published, never change. Read it with ``read_across_frames=True``
-and ``tarfile`` mode ``"r|"``.
+the placeholder, per package its file, wheel and installed files, the scripts whose interpreter line
+the client rewrites, and the `members` count and `expanded_size` the client holds it to), then every
+package's files (regular files only, relative paths, fixed mtimes and owners), then the
+end-of-archive blocks. The same inputs give the same bytes; an environment key's bytes, once
+published, never change. Read it with ``read_across_frames=True`` and ``tarfile`` mode ``"r|"``.
 
 This package imports only the shared modules (errors, dist, lock, target), never index, resolver or
 store: the fetcher is injected.
@@ -36,6 +36,7 @@ from venvd.builder._model import (
     BuildEvent,
     BuildOptions,
     Fetcher,
+    MetadataSource,
     environment_key,
 )
 
@@ -51,6 +52,7 @@ __all__ = [
     "BuildOptions",
     "Fetcher",
     "Layout",
+    "MetadataSource",
     "build_environment",
     "environment_key",
 ]

@@ -33,6 +33,7 @@ from venvd.builder._model import (
     BuildEvent,
     BuildOptions,
     Fetcher,
+    MetadataSource,
     environment_key,
 )
 from venvd.builder._pack import read_first_member, write_artifact
@@ -51,14 +52,18 @@ def build_environment(lock: Lock, target: Target, *, cache: BuildCache, fetch: F
                       options: BuildOptions = BuildOptions(),  # noqa: B008 - frozen, immutable
                       progress: Callable[[BuildEvent], None] | None = None,
                       request: dict[str, Any] | None = None, max_workers: int = 8,
-                      sandbox: Sandbox | None = None) -> Artifact:
+                      sandbox: Sandbox | None = None,
+                      metadata: MetadataSource | None = None) -> Artifact:
     """Build (or find) the environment of `lock` for `target`.
 
     Every pin of the lock is installed; the lock is trusted to be resolved for `target`. `request`
     is recorded in the manifest as given: pass only what the lock determines (its requirements),
     since the environment key does not cover it. `progress` is called from worker threads, one
     call at a time. `sandbox` builds sdist-only pins (default: one without a provider of build
-    requirements, refusing to build where bubblewrap is missing).
+    requirements, refusing to build where bubblewrap is missing). `metadata` tells what resolution
+    read for each wheel: a wheel whose own METADATA disagrees (or disagrees with the lock's name and
+    version, checked always) fails with BuildError(step="verify metadata") after `metadata.forget`
+    dropped it.
 
     Raises NoCompatibleDistribution (a pin has no usable file, or its sdist builds a wheel the
     target cannot use), BuildError (step "build wheel" or "install"), UpstreamError/HashMismatch
@@ -80,7 +85,8 @@ def build_environment(lock: Lock, target: Target, *, cache: BuildCache, fetch: F
     builds = threading.BoundedSemaphore(2)  # sdist builds are heavy: not max_workers at once
     sandbox = sandbox if sandbox is not None else Sandbox()
     jobs = [FragmentJob(c, cache=cache, layout=layout, target=target, options=options,
-                        fetch=fetch, report=reporter.finished, builds=builds, sandbox=sandbox)
+                        fetch=fetch, report=reporter.finished, builds=builds, sandbox=sandbox,
+                        metadata=metadata)
             for c in choices]
     for job in jobs:
         for step in job.planned_steps():
@@ -149,6 +155,9 @@ def _manifest(key: str, lock: Lock, target: Target, options: BuildOptions, layou
         "layout": {**layout.to_json(), "placeholder": PLACEHOLDER_INTERPRETER},
         "packages": packages,
         "scripts": sorted(set(scripts)),
+        # What extraction will find: the client refuses an archive holding more.
+        "members": sum(len(f.files) for f in fragments),
+        "expanded_size": sum(f.expanded_size for f in fragments),
     }
 
 

@@ -24,16 +24,18 @@ from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel
 from venvd.builder._cache import BuildCache, atomic_path
 from venvd.builder._install import install_wheel
 from venvd.builder._layout import Layout
-from venvd.builder._model import BuildOptions, Fetcher
+from venvd.builder._metadata_check import metadata_disagreement, wheel_metadata
+from venvd.builder._model import BuildOptions, Fetcher, MetadataSource
 from venvd.builder._pack import FragmentWriter
 from venvd.builder._select import Choice
+from venvd.builder._zipcheck import UnsafeZip, check_wheel_zip
 from venvd.errors import BuildError, NoCompatibleDistribution, UpstreamError
 from venvd.sandbox import Sandbox, build_key
 from venvd.target import Target
 
 __all__ = ["Fragment", "FragmentJob"]
 
-_FRAGMENT_FORMAT = 1
+_FRAGMENT_FORMAT = 2  # 2: the info records the expanded size
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,6 +45,7 @@ class Fragment:
     wheel_filename: str
     files: tuple[str, ...]
     scripts: tuple[str, ...]
+    expanded_size: int  # bytes of its members' data
 
 
 class FragmentJob:
@@ -51,7 +54,8 @@ class FragmentJob:
     def __init__(self, choice: Choice, *, cache: BuildCache, layout: Layout, target: Target,
                  options: BuildOptions, fetch: Fetcher,
                  report: Callable[[str, str | None], None],
-                 builds: threading.BoundedSemaphore, sandbox: Sandbox) -> None:
+                 builds: threading.BoundedSemaphore, sandbox: Sandbox,
+                 metadata: MetadataSource | None = None) -> None:
         self.choice = choice
         self.name = canonicalize_name(choice.package.name)
         self.cache = cache
@@ -62,6 +66,7 @@ class FragmentJob:
         self.report = report
         self.builds = builds
         self.sandbox = sandbox
+        self.metadata = metadata
 
     # -- planning (for progress totals; the real work re-checks the caches) ---------------------
     def planned_steps(self) -> list[str]:
@@ -165,17 +170,52 @@ class FragmentJob:
             f"({build_key()})", package=self.name)
 
     def _install(self, wheel: Path, sha: str) -> Fragment:
+        self._check_zip(wheel)
+        if self.choice.kind == "wheel":
+            self._check_metadata(wheel)
         final = self.cache.fragment_path(sha, self.layout.key)
         with atomic_path(final) as tmp:
             with tmp.open("wb") as out, FragmentWriter(out) as writer:
                 installed = install_wheel(wheel, writer, self.layout, self.name)
             self.report("install", self.name)
             info = {"format": _FRAGMENT_FORMAT, "wheel": wheel.name, "size": tmp.stat().st_size,
-                    "files": list(installed.files), "scripts": list(installed.scripts)}
+                    "files": list(installed.files), "scripts": list(installed.scripts),
+                    "expanded_size": writer.expanded_size}
             # The info first: the fragment's rename, on leaving this block, commits both.
             with atomic_path(self.cache.fragment_info_path(sha, self.layout.key)) as info_tmp:
                 info_tmp.write_text(json.dumps(info, sort_keys=True))
-        return Fragment(self.choice, final, wheel.name, installed.files, installed.scripts)
+        return Fragment(self.choice, final, wheel.name, installed.files, installed.scripts,
+                        writer.expanded_size)
+
+    def _check_zip(self, wheel: Path) -> None:
+        """Refuse an ambiguous or oversized zip before anything of it is installed or cached; its
+        cached copy is removed (hostile bytes stay nowhere)."""
+        try:
+            check_wheel_zip(wheel, max_expanded=self.options.max_wheel_expanded_size,
+                            max_ratio=self.options.max_wheel_expansion_ratio)
+        except (UnsafeZip, OSError) as exc:
+            wheel.unlink(missing_ok=True)
+            raise BuildError(f"refusing to install {wheel.name} of {self.name}: {exc}",
+                             package=self.name, step="install") from None
+
+    def _check_metadata(self, wheel: Path) -> None:
+        """The wheel's own METADATA must be what the lock and resolution took it for; else the
+        metadata source forgets what it had (so no cache keeps it) and the build fails."""
+        file, package = self.choice.file, self.choice.package
+        try:
+            data = wheel_metadata(wheel)
+        except (ValueError, OSError) as exc:
+            raise BuildError(f"cannot read the METADATA of {wheel.name}: {exc}", package=self.name,
+                             step="verify metadata") from None
+        expected = self.metadata.expected(file) if self.metadata is not None else None
+        problem = metadata_disagreement(data, package, expected)
+        if problem is None:
+            return
+        if self.metadata is not None:
+            self.metadata.forget(file)
+        raise BuildError(f"{wheel.name} is not what {package.name} {package.version} was resolved "
+                         f"as: {problem}; the index's metadata for it is dropped, resolve again",
+                         package=self.name, step="verify metadata")
 
     def _cached_fragment(self, sha: str, wheel_filename: str) -> Fragment | None:
         path = self.cache.fragment_path(sha, self.layout.key)
@@ -185,7 +225,7 @@ class FragmentJob:
             if info.get("format") != _FRAGMENT_FORMAT or path.stat().st_size != info["size"]:
                 return None
             return Fragment(self.choice, path, wheel_filename, tuple(info["files"]),
-                            tuple(info["scripts"]))
+                            tuple(info["scripts"]), int(info["expanded_size"]))
         except (OSError, ValueError, KeyError, TypeError):
             return None
 

@@ -14,7 +14,8 @@ import hashlib
 from pathlib import Path
 from typing import Any, Protocol
 
-from venvd.lock import Lock, canonical_json
+from venvd.dist import CoreMetadata
+from venvd.lock import Lock, LockedFile, canonical_json
 from venvd.target import Target
 
 __all__ = [
@@ -27,10 +28,12 @@ __all__ = [
     "BuildEvent",
     "BuildOptions",
     "Fetcher",
+    "MetadataSource",
     "environment_key",
 ]
 
-BUILDER_FORMAT_VERSION = 1
+# 2: the manifest declares its `members` count and `expanded_size` (the client's bounds).
+BUILDER_FORMAT_VERSION = 2
 MANIFEST_NAME = "venvd-manifest.json"
 MANIFEST_FORMAT = "venvd-environment/1"
 # The interpreter written into console scripts; the client replaces it with the venv's own python.
@@ -49,13 +52,30 @@ class Fetcher(Protocol):
     def __call__(self, url: str, sha256: str, dest: Path) -> None: ...
 
 
+class MetadataSource(Protocol):
+    """The core metadata resolution used for a file, so that a build can compare a wheel's own.
+
+    `expected` gives what resolution read for `file` (a PEP 658 file, ranges, ...), or None when
+    it is not known; `forget` is called when the wheel disagrees, to drop that metadata (and
+    what was resolved from it) so the next resolution reads it again.
+    """
+
+    def expected(self, file: LockedFile) -> CoreMetadata | None: ...
+
+    def forget(self, file: LockedFile) -> None: ...
+
+
 @dataclasses.dataclass(frozen=True)
 class BuildOptions:
-    """Server-side build options; all of them are part of the environment key."""
+    """Server-side build options; all but the wheel bounds are part of the environment key."""
 
     no_build: bool = False  # forbid building wheels from sdists
     build_timeout: float = 600.0  # seconds of wall and CPU time per sdist build
     build_memory_mb: int = 4096  # address-space limit of an sdist build
+    # Bounds on what one wheel may expand to. Not part of the key: they refuse inputs, and an
+    # environment that was built fits whatever bounds are set.
+    max_wheel_expanded_size: int = 16 * 1024**3
+    max_wheel_expansion_ratio: float = 200.0
 
     def to_json(self) -> dict[str, Any]:
         return {

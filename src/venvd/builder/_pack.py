@@ -72,8 +72,10 @@ class FragmentWriter:
 
     def __init__(self, out: BinaryIO) -> None:
         self._writer = _compressor().stream_writer(out, closefd=False)
+        self.expanded_size = 0  # bytes of member data written (what extraction writes to disk)
 
     def add(self, name: str, data: bytes, executable: bool) -> None:
+        self.expanded_size += len(data)
         self._writer.write(_header(name, len(data), executable))
         self._writer.write(data)
         self._writer.write(_padding(len(data)))

@@ -36,7 +36,7 @@ from venvd.sandbox import Limits, Sandbox
 
 from . import _local, _pages
 from ._config import IndexConfig, is_file_url
-from ._http import Fetcher, Where, make_client, raise_for_retry
+from ._http import Fetcher, IndexAuth, Where, make_client, raise_for_retry
 from ._lazy_zip import RangesUnsupported, RemoteFile
 from ._metadata import (
     InvalidCoreMetadata,
@@ -89,7 +89,8 @@ class IndexClient:
                  sandbox: Sandbox | None = None) -> None:
         self.config = config
         self._own_http = http is None
-        self._http = http if http is not None else make_client(timeout)
+        self._http = (http if http is not None
+                      else make_client(timeout, IndexAuth(config.credentials)))
         self._fetch = Fetcher(self._http, retries=retries, backoff=backoff)
         self._work_dir = Path(work_dir).resolve() if work_dir is not None else None
         self.sandbox = sandbox if sandbox is not None else Sandbox(

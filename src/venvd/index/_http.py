@@ -10,19 +10,26 @@ decides what a 404 means.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import email.utils
+import netrc
+import os
 import random
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator, Iterable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TypeVar
 
 import httpx
 
 from venvd.errors import UpstreamError, UpstreamTimeout
 
-__all__ = ["RETRY_AFTER_CAP", "Fetcher", "Where", "make_client"]
+from ._config import Credential, origin
+
+__all__ = ["RETRY_AFTER_CAP", "Fetcher", "IndexAuth", "Where", "make_client"]
 
 T = TypeVar("T")
 
@@ -33,11 +40,54 @@ POOL_SIZE = 16
 USER_AGENT = "venvd/0.1 (+https://github.com/venvd)"
 
 
-def make_client(timeout: float) -> httpx.Client:
+def make_client(timeout: float, auth: httpx.Auth | None = None) -> httpx.Client:
     """The shared client: HTTP/1.1 keep-alive pool sized for the prefetching thread pool."""
     limits = httpx.Limits(max_connections=POOL_SIZE, max_keepalive_connections=POOL_SIZE)
     return httpx.Client(timeout=httpx.Timeout(timeout), limits=limits, follow_redirects=True,
-                        headers={"User-Agent": USER_AGENT})
+                        headers={"User-Agent": USER_AGENT}, auth=auth)
+
+
+class IndexAuth(httpx.Auth):
+    """Basic auth for the origins credentials were configured for (`IndexConfig.credentials`),
+    else from netrc (``$NETRC``, else ``~/.netrc``) for the request's host, else none.
+
+    Credentials never become part of a URL: they are added to the request's headers only, so no
+    URL that is stored, logged or shown carries them. httpx drops the header on a redirect to
+    another origin.
+    """
+
+    def __init__(self, credentials: Iterable[Credential] = (), *, use_netrc: bool = True) -> None:
+        self._by_origin = {o: (user, password) for o, user, password in credentials}
+        self._use_netrc = use_netrc
+        self._netrc: tuple[Path | None, netrc.netrc | None] | None = None
+        self._netrc_lock = threading.Lock()
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        if "Authorization" not in request.headers:
+            url = request.url
+            found = self._by_origin.get(origin(url.scheme, url.host, url.port))
+            if found is None and self._use_netrc:
+                found = self._from_netrc(url.host)
+            if found is not None:
+                token = base64.b64encode(f"{found[0]}:{found[1]}".encode()).decode("ascii")
+                request.headers["Authorization"] = f"Basic {token}"
+        yield request
+
+    def _from_netrc(self, host: str) -> tuple[str, str] | None:
+        path = Path(os.environ["NETRC"]) if os.environ.get("NETRC") else Path.home() / ".netrc"
+        with self._netrc_lock:
+            if self._netrc is None or self._netrc[0] != path:
+                try:
+                    parsed: netrc.netrc | None = netrc.netrc(str(path))
+                except (OSError, netrc.NetrcParseError):
+                    parsed = None  # no netrc (the usual case) or an unreadable one: no credentials
+                self._netrc = (path, parsed)
+            parsed = self._netrc[1]
+        entry = parsed.authenticators(host) if parsed is not None else None
+        if entry is None:
+            return None
+        login, _account, password = entry
+        return login or "", password or ""
 
 
 @dataclasses.dataclass(frozen=True)

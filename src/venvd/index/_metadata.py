@@ -66,6 +66,10 @@ def static_pkg_info(data: bytes) -> bool:
     return not (dynamic & _RESOLUTION_FIELDS)
 
 
+# Real METADATA files, long descriptions included, stay far below this.
+MAX_METADATA_SIZE = 16 * 1024 * 1024
+
+
 def wheel_metadata_member(zf: zipfile.ZipFile, dist: DistFile) -> zipfile.ZipInfo:
     """The `<name>-<version>.dist-info/METADATA` entry of a wheel."""
     candidates = [info for info in zf.infolist() if info.filename.count("/") == 1
@@ -76,6 +80,10 @@ def wheel_metadata_member(zf: zipfile.ZipFile, dist: DistFile) -> zipfile.ZipInf
                       if canonicalize_name(info.filename.split("-", 1)[0]) == dist.project]
     if len(candidates) != 1:
         raise InvalidCoreMetadata(f"{dist.filename} has no single .dist-info/METADATA")
+    if candidates[0].file_size > MAX_METADATA_SIZE:
+        # Read whole into memory: a zip bomb here would hold a resolution's worker.
+        raise InvalidCoreMetadata(f"{dist.filename}'s METADATA claims {candidates[0].file_size} "
+                                  f"bytes, more than {MAX_METADATA_SIZE}")
     return candidates[0]
 
 

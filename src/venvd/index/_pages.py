@@ -2,9 +2,9 @@
 
 Both parsers give the same DistFiles for the same files, except for what HTML cannot carry (size
 and PEP 700 upload-time). URLs are resolved against the page URL (or an HTML `<base href>`), and
-the hash fragment is stripped from them: the hash lives in `DistFile.sha256`. Entries whose file
-name is not a distribution (eggs, installers, garbage) are skipped, as are entries of another
-project.
+the hash fragment and any user info are stripped from them: the hash lives in `DistFile.sha256`.
+Entries whose file name is not a distribution (eggs, installers, garbage) are skipped, as are
+entries of another project.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from urllib.parse import unquote, urldefrag, urljoin, urlsplit
 from packaging.utils import NormalizedName
 
 from venvd.dist import DistFile
+
+from ._config import split_credentials
 
 __all__ = ["ACCEPT", "JSON_TYPE", "is_json", "max_age", "parse_html", "parse_json"]
 
@@ -132,6 +134,10 @@ def _make(project: NormalizedName | None, filename: str, url: str, index_url: st
           **fields: Any) -> DistFile | None:
     if "#" in url:
         url = urldefrag(url)[0]
+    if "@" in url:
+        # A page may spell credentials into its links: they are sent as headers (IndexAuth), never
+        # kept in a URL that would end up in a lock, the store or a message.
+        url = split_credentials(url)[0]
     dist = DistFile.from_filename(filename, url, index_url=index_url, **fields)
     if dist is None or (project is not None and dist.project != project):
         return None

@@ -18,6 +18,7 @@ The stream is read by `_tar.TarReader`, a strict reader of the tar subset the bu
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import json
 import os
@@ -34,8 +35,9 @@ from venvd.materialize._paths import UnsafeArchive, unsafe_path_reason
 from venvd.materialize._tar import TarReader
 from venvd.materialize._writer import FileWriter, write_file
 
-__all__ = ["MANIFEST_FORMAT", "MANIFEST_NAME", "Members", "UnsafeArchive", "extract_rest", "manifest_files",
-           "open_archive", "read_manifest", "unsafe_path_reason"]
+__all__ = ["MANIFEST_FORMAT", "MANIFEST_NAME", "ArchiveLimits", "Budget", "Members", "UnsafeArchive",
+           "archive_budget", "extract_rest", "manifest_files", "open_archive", "read_manifest",
+           "unsafe_path_reason"]
 
 # These mirror venvd.builder's constants (the client does not import the builder).
 MANIFEST_NAME = "venvd-manifest.json"
@@ -48,11 +50,56 @@ _QUEUE_LIMIT = 8 * 1024 * 1024
 _MAX_PENDING = 64 * 1024 * 1024
 
 
+@dataclasses.dataclass(frozen=True)
+class ArchiveLimits:
+    """Bounds on what one archive may make the client do, whatever its manifest declares.
+
+    `max_window`: the zstd window (decoder memory) a frame may ask for; the builder's frames use
+    a few MiB. `max_members`/`max_expanded_size`: members and bytes of member data extracted.
+    """
+
+    max_window: int = 32 * 1024 * 1024
+    max_members: int = 2_000_000
+    max_expanded_size: int = 64 * 1024**3
+
+
+@dataclasses.dataclass(frozen=True)
+class Budget:
+    """What `extract_rest` may still write; `why_*` say where each number comes from."""
+
+    members: int
+    expanded_size: int
+    why_members: str
+    why_size: str
+
+
+def archive_budget(manifest: dict[str, Any], limits: ArchiveLimits) -> Budget:
+    """The manifest's declared member count and expanded size, refused (UnsafeArchive) when they
+    pass `limits`; the bounds themselves when the manifest declares none (older builders)."""
+    budget = []
+    for key, bound, setting in (("members", limits.max_members, "max_members"),
+                                ("expanded_size", limits.max_expanded_size, "max_expanded_size")):
+        declared = manifest.get(key)
+        if declared is None:
+            budget.append((bound, f"the client's bound {setting}={bound}"))
+            continue
+        if not isinstance(declared, int) or isinstance(declared, bool) or declared < 0:
+            raise UnsafeArchive(f"the manifest's {key} is not a count: {declared!r:.100}")
+        if declared > bound:
+            raise UnsafeArchive(f"the manifest declares {key} {declared}, above the client's bound "
+                                f"{setting}={bound}")
+        budget.append((declared, f"its manifest declares {declared}"))
+    (members, why_members), (size, why_size) = budget
+    return Budget(members, size, why_members, why_size)
+
+
 @contextlib.contextmanager
-def open_archive(path: Path) -> Iterator[TarReader]:
-    """The archive as a stream of members (in order, each readable once), read strictly."""
+def open_archive(path: Path, max_window: int = ArchiveLimits.max_window) -> Iterator[TarReader]:
+    """The archive as a stream of members (in order, each readable once), read strictly; a zstd
+    frame asking for a window above `max_window` bytes raises zstandard.ZstdError."""
     with path.open("rb") as raw:
-        yield TarReader(zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True))
+        decompressor = zstandard.ZstdDecompressor(max_window_size=max_window)
+        yield TarReader(decompressor.stream_reader(raw, read_across_frames=True))
 
 
 class _Data(Protocol):
@@ -103,7 +150,8 @@ def manifest_files(manifest: dict[str, Any]) -> list[str]:
 
 def extract_rest(tf: Members, dest: Path, *, protected: frozenset[str],
                  expected_files: Iterable[str] = (), workers: int | None = None,
-                 on_member: Callable[[int], None] | None = None) -> list[str]:
+                 on_member: Callable[[int], None] | None = None,
+                 budget: Budget | None = None) -> list[str]:
     """Extract every remaining member into `dest`; the relative paths of the files written.
 
     `expected_files` are the files the manifest lists: their directories are made before the
@@ -113,6 +161,9 @@ def extract_rest(tf: Members, dest: Path, *, protected: frozenset[str],
     least 2; 0 writes everything in the calling thread) while this thread reads the stream.
     Files get mode 0o755 if any executable bit is set in the archive, else 0o644 (less the
     umask); directories are never made through a link that leaves `dest`.
+
+    A member that would pass `budget` (more members, or more bytes of data in total) raises
+    UnsafeArchive before anything of it is written.
 
     When this returns, every file is written; when it raises, no worker is writing any more
     (the caller then removes what was written).
@@ -131,9 +182,14 @@ def extract_rest(tf: Members, dest: Path, *, protected: frozenset[str],
         dirs.create_tree(_directories_of(expected_files), pool)
         writer = FileWriter(pool, max_pending=_MAX_PENDING) if pool is not None else None
         written: list[str] = []
+        members = expanded = 0
         # Not `for member in tf`: iteration restarts at the first member, the manifest already read.
         while (member := tf.next()) is not None:
             _check(member, protected)
+            members += 1
+            expanded += member.size
+            if budget is not None:
+                _check_budget(budget, members, expanded)
             parts = member.name.rstrip("/").split("/")
             if member.isdir():
                 dirs.ensure(parts)
@@ -184,6 +240,15 @@ def _directories_of(files: Iterable[str]) -> set[str]:
         if sep:
             found.add(head)
     return found
+
+
+def _check_budget(budget: Budget, members: int, expanded: int) -> None:
+    if members > budget.members:
+        raise UnsafeArchive(f"the archive holds more than {budget.members} members "
+                            f"({budget.why_members})")
+    if expanded > budget.expanded_size:
+        raise UnsafeArchive(f"the archive expands to more than {budget.expanded_size} bytes "
+                            f"({budget.why_size})")
 
 
 def _check(member: tarfile.TarInfo, protected: frozenset[str]) -> None:

@@ -30,7 +30,10 @@ import zstandard
 
 from venvd.errors import BuildError, InputError
 from venvd.materialize._extract import (
+    ArchiveLimits,
+    Budget,
     UnsafeArchive,
+    archive_budget,
     extract_rest,
     manifest_files,
     open_archive,
@@ -69,12 +72,16 @@ class MaterializeResult:
 
 def materialize(archive: Path, dest: Path, *, python: str = sys.executable, force: bool = False,
                 verify: bool = True,
-                progress: Callable[[MaterializeEvent], None] | None = None) -> MaterializeResult:
+                progress: Callable[[MaterializeEvent], None] | None = None,
+                limits: ArchiveLimits = ArchiveLimits()) -> MaterializeResult:  # noqa: B008
     """Create the venv of `archive` at `dest` for interpreter `python`.
 
     Raises InputError (DEST not empty without `force`, interpreter not runnable),
     IncompatibleInterpreter (before anything is written), BuildError(step="extract") for a
-    malformed or hostile archive, BuildError(step="verify") when the checks fail.
+    malformed or hostile archive, BuildError(step="verify") when the checks fail. An archive
+    whose manifest declares more members or expanded bytes than `limits` allow, or whose zstd
+    window passes `limits.max_window`, is refused before anything is written; one holding more
+    than its manifest declares is refused before the first member past it is written.
     """
     def report(step: str, done: int, total: int) -> None:
         if progress is not None:
@@ -83,7 +90,7 @@ def materialize(archive: Path, dest: Path, *, python: str = sys.executable, forc
     dest = Path(os.path.abspath(dest))
     existed_as_dir = _check_dest(dest, force)
     with contextlib.ExitStack() as stack:
-        tf, manifest = _open(Path(archive), stack)
+        tf, manifest, budget = _open(Path(archive), stack, limits)
         check_interpreter(manifest["target"], python)
         if existed_as_dir:
             _clear(dest)
@@ -99,7 +106,8 @@ def materialize(archive: Path, dest: Path, *, python: str = sys.executable, forc
             try:
                 listed = manifest_files(manifest)
                 files = extract_rest(tf, dest, protected=protected, expected_files=listed,
-                                     on_member=lambda n: report("extract", n, len(listed)))
+                                     on_member=lambda n: report("extract", n, len(listed)),
+                                     budget=budget)
                 scripts = manifest.get("scripts", [])
                 changed = rewrite_scripts(dest, scripts, layout["placeholder"],
                                           windows=layout["kind"] == "windows",
@@ -108,7 +116,7 @@ def materialize(archive: Path, dest: Path, *, python: str = sys.executable, forc
                 (dest / LOCK_FILENAME).write_text(json.dumps(lock, indent=2, sort_keys=True) + "\n")
             except (UnsafeArchive, tarfile.TarError, OSError, KeyError, TypeError,
                     zstandard.ZstdError) as exc:
-                raise BuildError(f"cannot extract {Path(archive).name}: {exc}",
+                raise BuildError(f"cannot extract {Path(archive).name}: {_reason(exc, limits)}",
                                  step="extract") from None
             report("scripts", changed, len(scripts))
             if verify:
@@ -125,11 +133,12 @@ def materialize(archive: Path, dest: Path, *, python: str = sys.executable, forc
                              scripts=changed, manifest=manifest)
 
 
-def _open(archive: Path, stack: contextlib.ExitStack) -> tuple[TarReader, dict[str, Any]]:
-    """The archive opened as a stream, and its checked manifest; BuildError("extract") if it is
-    not a usable venvd archive."""
+def _open(archive: Path, stack: contextlib.ExitStack,
+          limits: ArchiveLimits) -> tuple[TarReader, dict[str, Any], Budget]:
+    """The archive opened as a stream, its checked manifest and what it may extract;
+    BuildError("extract") if it is not a usable venvd archive or passes `limits`."""
     try:
-        tf = stack.enter_context(open_archive(archive))
+        tf = stack.enter_context(open_archive(archive, limits.max_window))
         manifest = read_manifest(tf)
         for key in ("target", "layout"):
             if not isinstance(manifest.get(key), dict):
@@ -137,9 +146,17 @@ def _open(archive: Path, stack: contextlib.ExitStack) -> tuple[TarReader, dict[s
         for key in ("placeholder", "kind", "scripts", "site_packages"):
             if not isinstance(manifest["layout"].get(key), str):
                 raise UnsafeArchive(f"the manifest's layout lacks {key!r}")
-        return tf, manifest
+        return tf, manifest, archive_budget(manifest, limits)
     except (UnsafeArchive, tarfile.TarError, OSError, zstandard.ZstdError) as exc:
-        raise BuildError(f"not a usable venvd archive: {exc}", step="extract") from None
+        raise BuildError(f"not a usable venvd archive: {_reason(exc, limits)}",
+                         step="extract") from None
+
+
+def _reason(exc: BaseException, limits: ArchiveLimits) -> str:
+    if isinstance(exc, zstandard.ZstdError) and "memory" in str(exc).lower():
+        return (f"a zstd frame needs a window above the client's bound max_window="
+                f"{limits.max_window} bytes ({exc})")
+    return str(exc)
 
 
 def _check_dest(dest: Path, force: bool) -> bool:

@@ -43,7 +43,9 @@ class EnvironmentService:
         self._store = service.store
         settings = service.settings
         self.cache = BuildCache(settings.data_dir / "cache")
-        self.options = BuildOptions(no_build=settings.no_build, build_timeout=settings.build_timeout)
+        self.options = BuildOptions(no_build=settings.no_build, build_timeout=settings.build_timeout,
+                                    max_wheel_expanded_size=settings.max_wheel_expanded_size,
+                                    max_wheel_expansion_ratio=settings.max_wheel_expansion_ratio)
         self._pool = ThreadPoolExecutor(
             max_workers=max(1, settings.build_workers), thread_name_prefix="venvd-build"
         )
@@ -88,16 +90,29 @@ class EnvironmentService:
         return doc
 
     def _check_files_are_listed(self, lock: Lock, target: Target) -> None:
-        """Refuse a client's lock naming files our indexes do not list: the server downloads only
-        what its own indexes serve (no fetching of arbitrary URLs on a client's behalf)."""
+        """Refuse a client's lock unless each of its files is one our indexes list, as they list it:
+        same URL and sha256 (the server downloads only what its own indexes serve), same file name
+        and size, the package's name and version equal to those the file name carries, a wheel's tags
+        usable on `target` (sdists are built, or refused by `no_build`, as for any lock). Else
+        InvalidLock naming the package and file."""
+        from venvd.service._resolve import listing_disagreement
+
         listed = self._service.resolutions.listed_files([p.name for p in lock.packages], target)
         for package in lock.packages:
             for file in package.files:
-                if (file.url, file.sha256) not in listed.get(package.name, set()):
+                entry = listed.get(package.name, {}).get((file.url, file.sha256))
+                problem = (
+                    "is not listed with that URL and sha256 on this server's indexes"
+                    if entry is None
+                    else listing_disagreement(
+                        package.name, package.version, file.filename, file.size, entry, target
+                    )
+                )
+                if problem:
                     raise InvalidLock(
-                        f"lock file {file.filename} of {package.name} {package.version} is not "
-                        f"listed with that URL and sha256 on this server's indexes",
+                        f"lock file {file.filename} of {package.name} {package.version} {problem}",
                         package=package.name,
+                        filename=file.filename,
                         url=file.url,
                     )
 
@@ -172,6 +187,7 @@ class EnvironmentService:
                 target,
                 cache=self.cache,
                 fetch=self._service.index.download,
+                metadata=self._service.resolutions,
                 options=self.options,
                 sandbox=self._service.sandbox,
                 progress=progress,

@@ -17,9 +17,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
 
+from venvd.dist import CoreMetadata, DistFile
 from venvd.index import IndexClient
-from venvd.lock import Lock
+from venvd.lock import Lock, LockedFile
 from venvd.resolver import ResolveOptions, ResolveReporter, resolve
 from venvd.service._request import ResolveRequest
 from venvd.service._source import Memo, StoreBackedSource
@@ -136,9 +138,12 @@ class ResolutionService:
             while len(self._answers) > _ANSWERS_KEPT:
                 self._answers.popitem(last=False)
 
-    def listed_files(self, names: list[str], target: Target) -> dict[str, set[tuple[str, str]]]:
-        """(url, sha256) of every file our indexes list for each of `names` (pages from the caches
-        when fresh). A project on no index maps to an empty set."""
+    def listed_files(
+        self, names: list[str], target: Target
+    ) -> dict[str, dict[tuple[str, str], DistFile]]:
+        """Every file our indexes list for each of `names`, by (url, sha256), as the index lists it
+        (its file name, the version and tags that name carries); pages from the caches when fresh.
+        A project on no index maps to an empty dict."""
         source = StoreBackedSource(
             self._store,
             self._index,
@@ -148,14 +153,31 @@ class ResolutionService:
             page_ttl=self._page_ttl,
             writer=self._writer,
         )
-        listed: dict[str, set[tuple[str, str]]] = {}
+        listed: dict[str, dict[tuple[str, str], DistFile]] = {}
         try:
             for name in names:
                 files = source.project_files(canonicalize_name(name)) or ()
-                listed[name] = {(f.url, f.sha256) for f in files if f.sha256}
+                listed[name] = {(f.url, f.sha256): f for f in files if f.sha256}
         finally:
             source.close()
         return listed
+
+    # -- the builder's MetadataSource ------------------------------------------------------------
+    def expected(self, file: LockedFile) -> CoreMetadata | None:
+        """The metadata resolution read for `file` (memory, else the store), or None."""
+        key = f"sha256:{file.sha256}"
+        return self._memo.metadata(key) or self._store.get_metadata(key)
+
+    def forget(self, file: LockedFile) -> None:
+        """`file`'s metadata was wrong: drop it, and every resolution pinning the file, from
+        memory and the store, so the next resolution reads the metadata again."""
+        key = f"sha256:{file.sha256}"
+        self._memo.forget_metadata(key)
+        self._store.forget_metadata(key, file.sha256)
+        with self._lock:
+            for answer_key, (result, _expires) in list(self._answers.items()):
+                if any(f.sha256 == file.sha256 for p in result.lock.packages for f in p.files):
+                    del self._answers[answer_key]
 
     def _resolve_now(
         self, request: ResolveRequest, key: str, reporter: ResolveReporter | None, started: float
@@ -207,3 +229,25 @@ _ANSWERS_KEPT = 1024
 
 def _ms(since: float) -> float:
     return round((time.perf_counter() - since) * 1000, 2)
+
+
+def listing_disagreement(
+    name: str, version: str, filename: str, size: int | None, entry: DistFile, target: Target
+) -> str | None:
+    """What about a (posted) lock's file contradicts the index's listing of it, or None."""
+    if filename != entry.filename:
+        return f"is listed as {entry.filename} at that URL"
+    if size is not None and entry.size is not None and size != entry.size:
+        # The builder trusts a lock's size to validate its cached download.
+        return f"is listed with size {entry.size}, not {size}"
+    if canonicalize_name(name) != entry.project:
+        return f"is a file of {entry.project}, not of {name}"
+    try:
+        same_version = Version(version) == entry.version
+    except InvalidVersion:
+        return f"has an invalid version {version!r}"
+    if not same_version:
+        return f"is version {entry.version} by its name, not {version}"
+    if entry.kind == "wheel" and target.tag_rank(entry.tags) is None:
+        return "is a wheel whose tags do not fit the lock's target"
+    return None

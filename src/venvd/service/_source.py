@@ -47,6 +47,10 @@ class Memo:
                 self._metadata.clear()
             self._metadata[key] = meta
 
+    def forget_metadata(self, key: str) -> None:
+        with self._lock:
+            self._metadata.pop(key, None)
+
     def page(self, name: NormalizedName) -> CachedPage | None:
         return self._pages.get(name)
 

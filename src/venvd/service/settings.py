@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     build_tmp_mb: int = 1024  # size of an sdist build's private /tmp
     build_disk_mb: int = 4096  # bytes an sdist build may write into its build directory
     build_max_processes: int = 256  # processes an sdist build may run at once
+    max_wheel_expanded_size: int = 16 * 1024**3  # bytes one wheel may expand to when installed
+    max_wheel_expansion_ratio: float = 200.0  # expanded/compressed of one wheel member (> 1 MiB)
 
     @property
     def resolved_database_url(self) -> str:

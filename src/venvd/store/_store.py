@@ -285,6 +285,16 @@ class Store:
                 metadata.update((row.file_key, metadata_from_row(row)) for row in rows)
         return Closure(names=frozenset(reachable), pages=found_pages, metadata=metadata)
 
+    def forget_metadata(self, file_key: str, sha256: str) -> None:
+        """Drop the metadata of `file_key` (its edges go with it) and every stored resolution whose
+        lock pins the file of `sha256`: that metadata was found wrong, and what was resolved from
+        it must be resolved again. Rare (an index serving wrong metadata), so a text match over
+        the stored locks is fine."""
+        with self._session(write=True) as s:
+            s.execute(sa.delete(MetadataRow).where(MetadataRow.file_key == file_key))
+            s.execute(sa.delete(ResolutionRow).where(
+                sa.cast(ResolutionRow.lock, sa.Text).contains(f'"{sha256}"')))
+
     # -- resolutions ---------------------------------------------------------------------------
 
     def get_resolution(self, key: str, now: datetime | None = None) -> StoredResolution | None:

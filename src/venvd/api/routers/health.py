@@ -19,5 +19,5 @@ def health(service: Service = Depends(get_service)) -> dict[str, Any]:
         "status": "ok",
         "version": __version__,
         "database": service.store.dialect,
-        "indexes": list(service.settings.index_urls),
+        "indexes": list(service.index_config.index_urls),  # without credentials
     }
