@@ -8,6 +8,9 @@ import click
 
 from venvd.cli._options import build_settings, index_options
 
+# Seconds a stopping server gives the requests in flight before cancelling them.
+_SHUTDOWN_GRACE_SECONDS = 10
+
 
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
@@ -55,4 +58,11 @@ def serve(
         f"store: {settings.resolved_database_url.split('://')[0]})",
         err=True,
     )
-    uvicorn.run(create_app(settings=settings), host=host, port=port, log_level=log_level)
+    uvicorn.run(
+        create_app(settings=settings),
+        host=host,
+        port=port,
+        log_level=log_level,
+        # Open progress streams must not hold a stopping server for their whole lifetime.
+        timeout_graceful_shutdown=_SHUTDOWN_GRACE_SECONDS,
+    )

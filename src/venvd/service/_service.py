@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
+import shutil
+import threading
+import time
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 from venvd.index import IndexClient, IndexConfig
 from venvd.resolver import ResolveReporter
+from venvd.service._owner import Owner
 from venvd.service._request import RequestOptions, ResolveRequest
 from venvd.service._resolve import ResolutionService, ResolveResult
 from venvd.service.settings import Settings
@@ -14,6 +22,10 @@ from venvd.store import Store
 from venvd.target import Target
 
 __all__ = ["Service"]
+
+_log = logging.getLogger("venvd.service")
+# The prefix of the builder's temporary names (venvd.builder._cache.TEMP_PREFIX).
+_TEMP_PREFIX = ".tmp-"
 
 
 class Service:
@@ -32,6 +44,7 @@ class Service:
             metadata_workers=settings.metadata_workers,
         )
         self._environments: Any = None
+        self.owner = Owner.new()  # this Service's identity as the owner of the builds it runs
 
     @classmethod
     def open(cls, settings: Settings | None = None) -> Service:
@@ -45,9 +58,29 @@ class Service:
             retries=settings.http_retries,
             work_dir=settings.data_dir / "tmp",
         )
-        return cls(settings, store, index)
+        service = cls(settings, store, index)
+        try:
+            service.recover()
+        except BaseException:
+            service.close()
+            raise
+        return service
+
+    def recover(self) -> None:
+        """Start-up clean-up after a crash: remove temporary files nobody writes any more (in the
+        background) and, when `requeue_interrupted` is set, rebuild at once the builds that a dead
+        process of this host left unfinished."""
+        threading.Thread(
+            target=remove_orphan_temps,
+            args=(self.settings.data_dir, self.settings.build_timeout),
+            name="venvd-cleanup",
+            daemon=True,
+        ).start()
+        if self.settings.requeue_interrupted and self.store.unfinished_environments(self.owner.host):
+            self.environments.recover()
 
     def close(self) -> None:
+        self.owner.release()
         if self._environments is not None:
             self._environments.close()
         self.resolutions.close()
@@ -96,3 +129,49 @@ class Service:
         refresh: bool = False,
     ) -> ResolveResult:
         return self.resolutions.resolve(request, reporter=reporter, refresh=refresh)
+
+
+def remove_orphan_temps(data_dir: Path, older_than: float) -> list[Path]:
+    """Remove the temporary files and directories that no live writer uses: `.tmp-*` names under
+    data_dir/cache and anything under data_dir/tmp, untouched for `older_than` seconds (a live
+    writer keeps its temp files fresh, and no step of a build outlives the build timeout).
+    The paths removed; errors are logged, never raised."""
+    removed: list[Path] = []
+    cutoff = time.time() - older_than
+    candidates: list[Path] = []
+    cache = data_dir / "cache"
+    for root, dirs, files in os.walk(cache):
+        for name in [*dirs, *files]:
+            if name.startswith(_TEMP_PREFIX):
+                candidates.append(Path(root) / name)
+        dirs[:] = [d for d in dirs if not d.startswith(_TEMP_PREFIX)]
+    with contextlib.suppress(OSError):
+        candidates.extend((data_dir / "tmp").iterdir())
+    for path in candidates:
+        try:
+            if _newest_mtime(path) > cutoff:
+                continue
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+            removed.append(path)
+        except FileNotFoundError:
+            continue
+        except OSError:
+            _log.exception("cannot remove the leftover temporary %s", path)
+    if removed:
+        _log.warning("removed %d leftover temporary file(s) under %s", len(removed), data_dir)
+    return removed
+
+
+def _newest_mtime(path: Path) -> float:
+    newest = path.lstat().st_mtime
+    if path.is_dir() and not path.is_symlink():
+        for root, dirs, files in os.walk(path):
+            for name in [*dirs, *files]:
+                try:
+                    newest = max(newest, (Path(root) / name).lstat().st_mtime)
+                except FileNotFoundError:
+                    continue
+    return newest

@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     build_workers: int = 2
     no_build: bool = False
     build_timeout: float = 600.0
+    events_max_seconds: float = 300.0  # lifetime of one progress stream; the client reconnects
+    events_heartbeat_seconds: float = 15.0  # a comment line this often keeps idle streams alive
+    requeue_interrupted: bool = True  # at start, rebuild what a dead process of this host left
 
     @property
     def resolved_database_url(self) -> str:
