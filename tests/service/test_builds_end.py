@@ -1,14 +1,18 @@
-"""Builds always end: a build that raises anywhere ends `failed` (never stays `building`)."""
+"""Builds always end: a build that raises anywhere, even while recording its failure, ends `failed`
+(never stays `building`), and unexpected exceptions are logged."""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.support.index_server import LocalIndex
+from venvd.service import Service
 
 LINUX_311 = {"python": "3.11", "platform": "manylinux_2_28_x86_64"}
 Z80_WINDOWS = {
@@ -65,3 +69,54 @@ def test_a_posted_lock_with_a_package_without_files_ends_failed(
         doc = wait_terminal(client, response.json()["id"])
         assert doc["status"] == "failed", doc
         assert doc["error"]["message"]
+
+
+def test_a_failure_inside_the_failure_handling_still_ends_the_build(
+    world: LocalIndex,
+    make_service: Callable[..., Service],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    service = make_service(world)
+    store = service.store
+    real_update = store.update_environment
+    broken: list[str] = []
+
+    def update(environment_id: str, **fields: Any) -> Any:
+        # The store fails the first write of a failure (as a dropped database connection would).
+        if fields.get("status") == "failed" and not broken:
+            broken.append(environment_id)
+            raise OSError("connection to the database lost")
+        return real_update(environment_id, **fields)
+
+    monkeypatch.setattr(store, "update_environment", update)
+    with caplog.at_level(logging.ERROR, logger="venvd.builds"):
+        doc = service.environments.create_from_json(
+            {"requirements": ["broken"], "target": LINUX_311}
+        )
+        final = service.environments.wait(doc["id"], timeout=60)
+    assert broken and final["status"] == "failed", final
+    assert final["error"]["code"] == "internal_error"
+    assert "connection to the database lost" in final["error"]["message"]
+    assert any("recording the end of its build failed" in r.message for r in caplog.records)
+
+
+def test_an_unexpected_exception_is_logged_and_fails_the_build(
+    world: LocalIndex,
+    make_service: Callable[..., Service],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    service = make_service(world)
+
+    def download(*args: Any, **kwargs: Any) -> Any:
+        raise KeyError("a bug in the downloader")
+
+    monkeypatch.setattr(service.index, "download", download)
+    with caplog.at_level(logging.ERROR, logger="venvd.builds"):
+        doc = service.environments.create_from_json({"requirements": ["tool"], "target": LINUX_311})
+        final = service.environments.wait(doc["id"], timeout=60)
+    assert final["status"] == "failed" and final["error"]["code"] == "internal_error", final
+    assert "a bug in the downloader" in final["error"]["message"]
+    logged = [r for r in caplog.records if "failed unexpectedly" in r.message]
+    assert logged and logged[0].exc_info is not None
