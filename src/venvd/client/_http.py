@@ -199,7 +199,7 @@ class HttpClient:
                 mode = "ab" if response.status_code == 206 else "wb"
                 done = have if mode == "ab" else 0
                 with part.open(mode) as fh:
-                    for chunk in response.iter_bytes(1 << 20):
+                    for chunk in response.iter_bytes():  # as received: a break keeps all that came
                         fh.write(chunk)
                         done += len(chunk)
                         if progress:

@@ -168,17 +168,16 @@ class EnvironmentService:
             try:
                 lock = Lock.from_json(record.lock)
                 target = Target.from_json(lock.target)
-            except Exception:
-                _log.exception("environment %s: its stored lock cannot be read", record.id)
+                if self._queue(record.id, lock, target, record.request, taking_over=record):
+                    taken.append(record.id)
+            except Exception as exc:
+                _log.exception("environment %s cannot be built again", record.id)
                 self._store.claim_environment(
                     record.id,
                     record.owner_token,
                     status="failed",
-                    error=_internal_error("the stored lock of this environment cannot be read"),
+                    error=_internal_error(f"{type(exc).__name__}: {exc}"),
                 )
-                continue
-            if self._queue(record.id, lock, target, record.request, taking_over=record):
-                taken.append(record.id)
         return taken
 
     def _queue(

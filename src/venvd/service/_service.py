@@ -61,9 +61,9 @@ class Service:
         service = cls(settings, store, index)
         try:
             service.recover()
-        except BaseException:
-            service.close()
-            raise
+        except Exception:
+            # Recovery is a courtesy: the stale timeout still ends what it could not take over.
+            _log.exception("recovering the builds left by a dead process failed")
         return service
 
     def recover(self) -> None:

@@ -65,17 +65,17 @@ def update(s: Session, environment_id: str, fields: Mapping[str, Any],
     return EnvironmentRecord.from_row(row)
 
 
-def claim(s: Session, environment_id: str, owner_token: str | None, fields: Mapping[str, Any],
-          now: datetime) -> bool:
-    """Update an unfinished build only if `owner_token` still owns it (None: nobody does): one
-    compare-and-set, so of several processes taking over the same build exactly one wins."""
+def claim(s: Session, environment_id: str, expected_owner: str | None,
+          fields: Mapping[str, Any], now: datetime) -> bool:
+    """Update an unfinished build only if the token `expected_owner` still owns it (None: nobody
+    does): one compare-and-set, so of several processes taking over a build exactly one wins."""
     unknown = set(fields) - UPDATABLE_FIELDS
     if unknown:
         raise TypeError(f"cannot update environment field(s) {sorted(unknown)}")
     if "status" in fields:
         check_status(fields["status"])
-    owned = (EnvironmentRow.owner_token.is_(None) if owner_token is None
-             else EnvironmentRow.owner_token == owner_token)
+    owned = (EnvironmentRow.owner_token.is_(None) if expected_owner is None
+             else EnvironmentRow.owner_token == expected_owner)
     result = s.execute(
         sa.update(EnvironmentRow)
         .where(EnvironmentRow.id == environment_id, EnvironmentRow.status.in_(UNFINISHED), owned)

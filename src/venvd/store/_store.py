@@ -356,13 +356,13 @@ class Store:
         with self._session(write=True) as s:
             return _environments.update(s, environment_id, fields, _now())
 
-    def claim_environment(self, environment_id: str, owner_token: str | None,
+    def claim_environment(self, environment_id: str, expected_owner: str | None, /,
                           **fields: Any) -> bool:
         """Set `fields` (as `update_environment`) on a `queued`/`building` environment only while
-        `owner_token` owns it (None: no owner recorded); True if this call changed it. Of racing
-        callers expecting the same owner, exactly one wins."""
+        the owner token `expected_owner` owns it (None: no owner recorded); True if this call
+        changed it. Of racing callers expecting the same owner, exactly one wins."""
         with self._session(write=True) as s:
-            return _environments.claim(s, environment_id, owner_token, fields, _now())
+            return _environments.claim(s, environment_id, expected_owner, fields, _now())
 
     def unfinished_environments(self, host: str) -> list[EnvironmentRecord]:
         """Environments still `queued` or `building` whose recorded owner is a process on `host`

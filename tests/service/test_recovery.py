@@ -1,0 +1,157 @@
+"""A server killed mid-build: after a restart the build is taken over at once (not after the stale
+timeout), and temporary files nobody writes any more are removed. A stopping server does not wait
+for its open progress streams."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.service.proxy import FaultProxy
+from tests.support.index_server import LocalIndex
+from venvd.store import Store, sqlite_url_for
+
+LINUX_311 = {"python": "3.11", "platform": "manylinux_2_28_x86_64"}
+
+
+@contextmanager
+def serve(data_dir: Path, index_url: str, **env: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """`venvd serve` in a subprocess on a free loopback port; killed at exit if still running."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    full_env = {**os.environ, "VENVD_DATA_DIR": str(data_dir), **env}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "venvd", "serve", "--port", str(port), "--index-url", index_url,
+         "--log-level", "warning"],
+        env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{url}/v1/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                err = proc.stderr.read() if proc.stderr else ""
+                raise AssertionError(f"server did not start: {err}")
+            time.sleep(0.1)
+        yield proc, url
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=20)
+        if proc.stderr:
+            proc.stderr.close()
+
+
+def _status(url: str, env_id: str) -> dict[str, Any]:
+    doc: dict[str, Any] = httpx.get(f"{url}/v1/environments/{env_id}", timeout=10).json()
+    return doc
+
+
+def _age(path: Path, seconds: float) -> None:
+    then = time.time() - seconds
+    os.utime(path, (then, then))
+
+
+def test_a_build_killed_with_its_server_is_taken_over_at_restart(
+    world: LocalIndex, tmp_path: Path
+) -> None:
+    index = FaultProxy(world.base_url).start()
+    # Wheel downloads wait: the build is in its fetch step when the server is killed.
+    index.hold(lambda path: path.endswith(".whl"))
+    data = tmp_path / "data"
+    try:
+        with serve(data, index.url + "/simple/") as (proc, url):
+            response = httpx.post(
+                f"{url}/v1/environments",
+                json={"requirements": ["tool"], "target": LINUX_311},
+                timeout=60,
+            )
+            assert response.status_code == 202, response.text
+            env_id = response.json()["id"]
+            deadline = time.monotonic() + 30
+            while not index.requests_to(".whl"):
+                assert time.monotonic() < deadline, "the build never fetched its wheel"
+                time.sleep(0.05)
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=20)
+        with Store.open(sqlite_url_for(data)) as store:
+            record = store.get_environment(env_id)
+        assert record is not None and record.status in ("queued", "building")
+        assert record.owner_pid == proc.pid and record.owner_token
+
+        # Leftovers of dead writers (old) and of a live one (fresh) in the caches and tmp.
+        wheels = data / "cache" / "wheels-v1"
+        wheels.mkdir(parents=True, exist_ok=True)
+        old_file = wheels / ".tmp-0123456789abcdef-dead.whl"
+        fresh_file = wheels / ".tmp-fedcba9876543210-live.whl"
+        old_dir = data / "tmp" / "venvd-sdist-dead"
+        for path in (old_file, fresh_file):
+            path.write_bytes(b"partial")
+        (old_dir / "pkg").mkdir(parents=True)
+        (old_dir / "pkg" / "setup.py").write_text("")
+        for path in (old_file, old_dir / "pkg" / "setup.py", old_dir / "pkg", old_dir):
+            _age(path, 3600)
+
+        index.release()
+        with serve(data, index.url + "/simple/") as (_, url):
+            deadline = time.monotonic() + 60
+            doc = _status(url, env_id)
+            while doc["status"] not in ("ready", "failed"):
+                assert time.monotonic() < deadline, (
+                    f"the interrupted build was not taken over: {doc['status']} {doc['progress']}"
+                )
+                time.sleep(0.1)
+                doc = _status(url, env_id)
+            assert doc["status"] == "ready", doc
+            artifact = httpx.get(f"{url}/v1/environments/{env_id}/artifact", timeout=30)
+            assert artifact.status_code == 200
+            deadline = time.monotonic() + 10
+            while (old_file.exists() or old_dir.exists()) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert not old_file.exists() and not old_dir.exists()
+            assert fresh_file.exists()
+    finally:
+        index.stop()
+
+
+def test_sigterm_stops_a_server_with_open_progress_streams(
+    world: LocalIndex, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    env_id = "c" * 64
+    with Store.open(sqlite_url_for(data)) as store:
+        store.create_environment(env_id, "lock", "target", status="building")
+    with serve(data, world.url) as (proc, url):
+        clients = [httpx.Client(base_url=url, timeout=10) for _ in range(8)]
+        streams = []
+        for client in clients:
+            response = client.send(
+                client.build_request("GET", f"/v1/environments/{env_id}/events"), stream=True
+            )
+            lines = response.iter_lines()
+            assert next(line for line in lines if line.startswith("data:"))
+            streams.append((response, lines))
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+        assert time.monotonic() - started < 20
+        for response, _ in streams:
+            response.close()
+        for client in clients:
+            client.close()
