@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ import httpx
 
 from tests.service.proxy import FaultProxy
 from tests.support.index_server import LocalIndex
+from venvd.service import Service
 from venvd.store import Store, sqlite_url_for
 
 LINUX_311 = {"python": "3.11", "platform": "manylinux_2_28_x86_64"}
@@ -155,3 +156,31 @@ def test_sigterm_stops_a_server_with_open_progress_streams(
             response.close()
         for client in clients:
             client.close()
+
+
+def test_a_build_of_a_closed_service_is_taken_over_by_the_next_request(
+    world: LocalIndex, make_service: Callable[..., Service], tmp_path: Path
+) -> None:
+    index = FaultProxy(world.base_url).start()
+    index.hold(lambda path: path.endswith(".whl"))
+    shared = {"database_url": sqlite_url_for(tmp_path / "shared"), "requeue_interrupted": False}
+    body = {"requirements": ["tool"], "target": LINUX_311}
+    try:
+        first = make_service(world, index_url=index.url + "/simple/", **shared)
+        env_id = first.environments.create_from_json(body)["id"]
+        deadline = time.monotonic() + 30
+        while not index.requests_to(".whl"):
+            assert time.monotonic() < deadline, "the build never fetched its wheel"
+            time.sleep(0.05)
+        first.owner.release()  # as when its Service is closed: nobody builds it any more
+
+        second = make_service(world, index_url=index.url + "/simple/", **shared)
+        doc = second.environments.create_from_json(body)
+        assert doc["id"] == env_id and doc["created"] is False
+        assert doc["progress"]["step"] == "interrupted", doc["progress"]
+        record = second.store.get_environment(env_id)
+        assert record is not None and record.owner_token == second.owner.token
+        index.release()
+        assert second.environments.wait(env_id, timeout=60)["status"] == "ready"
+    finally:
+        index.stop()
