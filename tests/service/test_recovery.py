@@ -101,12 +101,15 @@ def test_a_build_killed_with_its_server_is_taken_over_at_restart(
         wheels.mkdir(parents=True, exist_ok=True)
         old_file = wheels / ".tmp-0123456789abcdef-dead.whl"
         fresh_file = wheels / ".tmp-fedcba9876543210-live.whl"
+        old_part = wheels / ".dead-1.0-py3-none-any.whl.k3j4h5.part"
+        kept = wheels / "ab" / "kept.whl"
+        kept.parent.mkdir()
         old_dir = data / "tmp" / "venvd-sdist-dead"
-        for path in (old_file, fresh_file):
+        for path in (old_file, fresh_file, old_part, kept):
             path.write_bytes(b"partial")
         (old_dir / "pkg").mkdir(parents=True)
         (old_dir / "pkg" / "setup.py").write_text("")
-        for path in (old_file, old_dir / "pkg" / "setup.py", old_dir / "pkg", old_dir):
+        for path in (old_file, old_part, kept, old_dir / "pkg" / "setup.py", old_dir / "pkg", old_dir):
             _age(path, 3600)
 
         index.release()
@@ -123,10 +126,11 @@ def test_a_build_killed_with_its_server_is_taken_over_at_restart(
             artifact = httpx.get(f"{url}/v1/environments/{env_id}/artifact", timeout=30)
             assert artifact.status_code == 200
             deadline = time.monotonic() + 10
-            while (old_file.exists() or old_dir.exists()) and time.monotonic() < deadline:
+            leftovers = (old_file, old_part, old_dir)
+            while any(p.exists() for p in leftovers) and time.monotonic() < deadline:
                 time.sleep(0.05)
-            assert not old_file.exists() and not old_dir.exists()
-            assert fresh_file.exists()
+            assert not any(p.exists() for p in leftovers)
+            assert fresh_file.exists() and kept.exists()  # a live writer's, and a cached wheel
     finally:
         index.stop()
 

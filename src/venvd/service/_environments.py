@@ -210,7 +210,13 @@ class EnvironmentService:
                     return False
             else:
                 self._store.update_environment(env_id, **fields)
-            self._jobs[env_id] = self._pool.submit(self._run, env_id, lock, target, request)
+            try:
+                self._jobs[env_id] = self._pool.submit(self._run, env_id, lock, target, request)
+            except RuntimeError as exc:  # the pool is shut down: this Service is closing
+                self._store.update_environment(
+                    env_id, status="failed", error=_internal_error(f"not built: {exc}")
+                )
+                raise
             return True
 
     def _run(self, env_id: str, lock: Lock, target: Target, request: dict[str, Any] | None) -> None:

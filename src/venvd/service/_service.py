@@ -28,6 +28,11 @@ _log = logging.getLogger("venvd.service")
 _TEMP_PREFIX = ".tmp-"
 
 
+def _is_temporary(name: str) -> bool:
+    """The builder's `.tmp-*` names, and the index client's `.<file>.<random>.part` downloads."""
+    return name.startswith(_TEMP_PREFIX) or (name.startswith(".") and name.endswith(".part"))
+
+
 class Service:
     """One process's venvd: thread-safe; open with `Service.open(settings)`, then `close()`."""
 
@@ -132,8 +137,8 @@ class Service:
 
 
 def remove_orphan_temps(data_dir: Path, older_than: float) -> list[Path]:
-    """Remove the temporary files and directories that no live writer uses: `.tmp-*` names under
-    data_dir/cache and anything under data_dir/tmp, untouched for `older_than` seconds (a live
+    """Remove the temporary files and directories that no live writer uses: `.tmp-*` and `.*.part`
+    names under data_dir/cache and anything under data_dir/tmp, untouched for `older_than` seconds (a live
     writer keeps its temp files fresh, and no step of a build outlives the build timeout).
     The paths removed; errors are logged, never raised."""
     removed: list[Path] = []
@@ -142,9 +147,9 @@ def remove_orphan_temps(data_dir: Path, older_than: float) -> list[Path]:
     cache = data_dir / "cache"
     for root, dirs, files in os.walk(cache):
         for name in [*dirs, *files]:
-            if name.startswith(_TEMP_PREFIX):
+            if _is_temporary(name):
                 candidates.append(Path(root) / name)
-        dirs[:] = [d for d in dirs if not d.startswith(_TEMP_PREFIX)]
+        dirs[:] = [d for d in dirs if not _is_temporary(d)]
     with contextlib.suppress(OSError):
         candidates.extend((data_dir / "tmp").iterdir())
     for path in candidates:
