@@ -77,7 +77,8 @@ class Service:
         process of this host left unfinished."""
         threading.Thread(
             target=remove_orphan_temps,
-            args=(self.settings.data_dir, self.settings.build_timeout),
+            # Twice the build timeout: a margin for a step that ends right at its limit.
+            args=(self.settings.data_dir, 2 * self.settings.build_timeout),
             name="venvd-cleanup",
             daemon=True,
         ).start()
