@@ -75,7 +75,8 @@ async def events(
                 yield b": keep-alive\n\n"
                 last_sent = now
             await asyncio.sleep(_POLL_SECONDS)
-            if await request.is_disconnected():
+            # The client left, or the server is stopping (`venvd serve` sets app.state.stopping).
+            if getattr(request.app.state, "stopping", False) or await request.is_disconnected():
                 return
             current = await asyncio.to_thread(environments.snapshot, env_id)
 
