@@ -25,12 +25,20 @@ from venvd.store import Store, sqlite_url_for
 LINUX_311 = {"python": "3.11", "platform": "manylinux_2_28_x86_64"}
 
 
-@contextmanager
-def serve(data_dir: Path, index_url: str, **env: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
-    """`venvd serve` in a subprocess on a free loopback port; killed at exit if still running."""
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+        port: int = s.getsockname()[1]
+    return port
+
+
+@contextmanager
+def serve(
+    data_dir: Path, index_url: str, port: int | None = None, **env: str
+) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """`venvd serve` in a subprocess on loopback (a free port unless given); killed at exit if
+    still running."""
+    port = port or free_port()
     full_env = {**os.environ, "VENVD_DATA_DIR": str(data_dir), **env}
     proc = subprocess.Popen(
         [sys.executable, "-m", "venvd", "serve", "--port", str(port), "--index-url", index_url,
@@ -186,5 +194,36 @@ def test_a_build_of_a_closed_service_is_taken_over_by_the_next_request(
         assert record is not None and record.owner_token == second.owner.token
         index.release()
         assert second.environments.wait(env_id, timeout=60)["status"] == "ready"
+    finally:
+        index.stop()
+
+
+def test_venvd_create_rides_out_a_server_killed_and_restarted_mid_build(
+    world: LocalIndex, tmp_path: Path
+) -> None:
+    index = FaultProxy(world.base_url).start()
+    index.hold(lambda path: path.endswith(".whl"))
+    data, port, dest = tmp_path / "data", free_port(), tmp_path / "env"
+    env = {**os.environ, "VENVD_DATA_DIR": str(tmp_path / "client-data")}
+    env.pop("VENVD_SERVER", None)
+    try:
+        with serve(data, index.url + "/simple/", port=port) as (proc, url):
+            create = subprocess.Popen(
+                [sys.executable, "-m", "venvd", "create", str(dest), "tool", "--server", url],
+                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            )
+            deadline = time.monotonic() + 60
+            while not index.requests_to(".whl"):
+                assert time.monotonic() < deadline, "the build never fetched its wheel"
+                assert create.poll() is None, create.communicate()
+                time.sleep(0.05)
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=20)
+        index.release()
+        with serve(data, index.url + "/simple/", port=port):
+            _, err = create.communicate(timeout=120)
+        assert create.returncode == 0, err
+        hello = subprocess.run([str(dest / "bin" / "tool-hello")], capture_output=True, text=True)
+        assert hello.stdout.strip() == "hello from tool"
     finally:
         index.stop()
