@@ -36,8 +36,10 @@ class Settings(BaseSettings):
     build_workers: int = 2
     no_build: bool = False
     build_timeout: float = 600.0
-    events_max_seconds: float = 300.0  # lifetime of one progress stream; the client reconnects
-    events_heartbeat_seconds: float = 15.0  # a comment line this often keeps idle streams alive
+    # Lifetime of one progress stream (the client reconnects), and how often a quiet one sends a
+    # comment line (clients time out silent streams).
+    events_max_seconds: float = Field(default=300.0, gt=0)
+    events_heartbeat_seconds: float = Field(default=15.0, gt=0)
     requeue_interrupted: bool = True  # at start, rebuild what a dead process of this host left
 
     @property
