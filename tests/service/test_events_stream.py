@@ -175,3 +175,10 @@ def test_a_silent_stream_times_out_and_a_build_is_not_awaited_forever(server: Ap
         proxy.stop()
 
 
+
+
+def test_the_stream_of_an_unknown_environment_is_a_404(server: ApiServer) -> None:
+    with httpx.Client(base_url=server.url, timeout=5) as client:
+        response = client.get("/v1/environments/" + "0" * 64 + "/events")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
