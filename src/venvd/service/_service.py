@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
-import shutil
 import threading
-import time
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 from typing import Any
 
 from venvd.index import IndexClient, IndexConfig
 from venvd.resolver import ResolveReporter
+from venvd.service._cleanup import remove_orphan_temps
 from venvd.service._owner import Owner
 from venvd.service._request import RequestOptions, ResolveRequest
 from venvd.service._resolve import ResolutionService, ResolveResult
@@ -24,13 +20,6 @@ from venvd.target import Target
 __all__ = ["Service"]
 
 _log = logging.getLogger("venvd.service")
-# The prefix of the builder's temporary names (venvd.builder._cache.TEMP_PREFIX).
-_TEMP_PREFIX = ".tmp-"
-
-
-def _is_temporary(name: str) -> bool:
-    """The builder's `.tmp-*` names, and the index client's `.<file>.<random>.part` downloads."""
-    return name.startswith(_TEMP_PREFIX) or (name.startswith(".") and name.endswith(".part"))
 
 
 class Service:
@@ -136,48 +125,3 @@ class Service:
     ) -> ResolveResult:
         return self.resolutions.resolve(request, reporter=reporter, refresh=refresh)
 
-
-def remove_orphan_temps(data_dir: Path, older_than: float) -> list[Path]:
-    """Remove the temporary files and directories that no live writer uses: `.tmp-*` and `.*.part`
-    names under data_dir/cache and anything under data_dir/tmp, untouched for `older_than` seconds (a live
-    writer keeps its temp files fresh, and no step of a build outlives the build timeout).
-    The paths removed; errors are logged, never raised."""
-    removed: list[Path] = []
-    cutoff = time.time() - older_than
-    candidates: list[Path] = []
-    cache = data_dir / "cache"
-    for root, dirs, files in os.walk(cache):
-        for name in [*dirs, *files]:
-            if _is_temporary(name):
-                candidates.append(Path(root) / name)
-        dirs[:] = [d for d in dirs if not _is_temporary(d)]
-    with contextlib.suppress(OSError):
-        candidates.extend((data_dir / "tmp").iterdir())
-    for path in candidates:
-        try:
-            if _newest_mtime(path) > cutoff:
-                continue
-            if path.is_dir() and not path.is_symlink():
-                shutil.rmtree(path)
-            else:
-                path.unlink()
-            removed.append(path)
-        except FileNotFoundError:
-            continue
-        except OSError:
-            _log.exception("cannot remove the leftover temporary %s", path)
-    if removed:
-        _log.warning("removed %d leftover temporary file(s) under %s", len(removed), data_dir)
-    return removed
-
-
-def _newest_mtime(path: Path) -> float:
-    newest = path.lstat().st_mtime
-    if path.is_dir() and not path.is_symlink():
-        for root, dirs, files in os.walk(path):
-            for name in [*dirs, *files]:
-                try:
-                    newest = max(newest, (Path(root) / name).lstat().st_mtime)
-                except FileNotFoundError:
-                    continue
-    return newest
