@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -126,6 +126,18 @@ def _stderr_console() -> Any:
     return Console(stderr=True)
 
 
+def partial_archive(dest: Path, doc: dict[str, Any]) -> Path:
+    """Where `venvd create DEST` keeps the archive while downloading it: next to DEST, named by the
+    environment id and sha256, so a rerun finds its own partial download (and no other). Partial
+    downloads of other environments for the same DEST are removed."""
+    sha = doc.get("sha256") or "unknown"
+    archive = dest.parent / f".{dest.name}.venvd-{doc['id'][:16]}-{sha[:16]}.tar.zst"
+    for other in dest.parent.glob(f".{glob.escape(dest.name)}.venvd-*.tar.zst.part"):
+        if other.name != archive.name + ".part":
+            other.unlink(missing_ok=True)
+    return archive
+
+
 def download(client: Any, env_id: str, dest: Path) -> dict[str, Any]:
     from rich.progress import DownloadColumn, Progress, TransferSpeedColumn
 
@@ -210,10 +222,13 @@ def create(
         doc = client.create_environment(body)
         doc = follow_build(client, doc)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(prefix=".venvd-", dir=dest.parent) as tmp:
-            archive = Path(tmp) / f"{doc['id']}.tar.zst"
-            download(client, doc["id"], archive)
+        archive = partial_archive(dest, doc)
+        # An interrupted download leaves `<archive>.part` here; the next run resumes it (Range).
+        download(client, doc["id"], archive)
+        try:
             result = materialize(archive, dest, python=python, force=force, verify=not no_verify)
+        finally:
+            archive.unlink(missing_ok=True)
     finally:
         client.close()
     count = len((doc.get("lock") or {}).get("packages") or [])

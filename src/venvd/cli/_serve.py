@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
 from venvd.cli._options import build_settings, index_options
+
+# Seconds a stopping server gives the requests in flight before cancelling them.
+_SHUTDOWN_GRACE_SECONDS = 10
 
 
 @click.command()
@@ -64,4 +68,21 @@ def serve(
         f"store: {settings.resolved_database_url.split('://')[0]})",
         err=True,
     )
-    uvicorn.run(create_app(settings=settings), host=host, port=port, log_level=log_level)
+    app = create_app(settings=settings)
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        # Requests still in flight when the server stops get this long before being cancelled.
+        timeout_graceful_shutdown=_SHUTDOWN_GRACE_SECONDS,
+    )
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            # Tell the app first: its open progress streams end at once (clients reconnect to
+            # another server) instead of holding this one for their lifetime.
+            app.state.stopping = True
+            super().handle_exit(sig, frame)
+
+    Server(config).run()

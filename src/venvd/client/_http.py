@@ -1,10 +1,17 @@
-"""HttpClient: the service over HTTP, with the server's JSON errors raised as venvd errors."""
+"""HttpClient: the service over HTTP, with the server's JSON errors raised as venvd errors.
+
+No call waits forever: every request has connect and read timeouts (the progress stream too: the
+server sends a heartbeat, so a silent stream is a broken one), a broken or expired progress stream is
+reopened a bounded number of times with backoff, then the status document is polled, and following
+a build gives up after `wait_timeout`.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -43,12 +50,32 @@ def error_from_response(response: httpx.Response) -> errors.VenvdError:
     return exc
 
 
+_TERMINAL = ("ready", "failed")
+
+
 class HttpClient:
-    def __init__(self, server: str, *, timeout: float = 600.0) -> None:
+    def __init__(
+        self,
+        server: str,
+        *,
+        timeout: float = 600.0,
+        connect_timeout: float = 10.0,
+        stream_read_timeout: float = 60.0,
+        stream_retries: int = 5,
+        poll_interval: float = 1.0,
+        wait_timeout: float = 4 * 3600.0,
+    ) -> None:
+        """`timeout` bounds each read of a plain request (a resolution may take a while);
+        `stream_read_timeout` the silence tolerated on a progress stream (the server's heartbeat is
+        far shorter); `stream_retries` the reconnections after failures in a row before polling
+        every `poll_interval` seconds; `wait_timeout` following one build in all."""
         self.server = server.rstrip("/")
-        self._http = httpx.Client(
-            base_url=self.server, timeout=httpx.Timeout(timeout, connect=10.0)
-        )
+        self._timeout = httpx.Timeout(timeout, connect=connect_timeout)
+        self._stream_timeout = httpx.Timeout(stream_read_timeout, connect=connect_timeout)
+        self._stream_retries = stream_retries
+        self._poll_interval = poll_interval
+        self._wait_timeout = wait_timeout
+        self._http = httpx.Client(base_url=self.server, timeout=self._timeout)
 
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
@@ -76,22 +103,78 @@ class HttpClient:
         return self._request("GET", f"/v1/environments/{env_id}").json()  # type: ignore[no-any-return]
 
     def events(self, env_id: str) -> Iterator[dict[str, Any]]:
-        try:
-            with self._http.stream(
-                "GET",
-                f"/v1/environments/{env_id}/events",
-                timeout=httpx.Timeout(None, connect=10.0),
-            ) as response:
-                if response.status_code >= 400:
-                    response.read()
-                    raise error_from_response(response)
-                for line in response.iter_lines():
-                    if line.startswith("data:"):
-                        yield json.loads(line[5:].strip())
-        except httpx.TransportError as exc:
-            raise errors.UpstreamError(
-                f"lost the event stream from {self.server}: {exc}", url=self.server
-            ) from None
+        """Progress documents until the build is ready or failed (the last one says which).
+
+        Follows the server's event stream, reopening it when it ends early (its lifetime) or
+        breaks (after a failure, with exponential backoff, at most `stream_retries` failures in a
+        row); then polls the status document. Raises UpstreamTimeout after `wait_timeout`, and
+        UpstreamError when the server stays unreachable."""
+        deadline = time.monotonic() + self._wait_timeout
+        failures = 0
+        while failures <= self._stream_retries:
+            try:
+                for event in self._stream(env_id):
+                    failures = 0
+                    yield event
+                    if event.get("status") in _TERMINAL:
+                        return
+            except (httpx.TransportError, errors.UpstreamError):
+                failures += 1
+            self._check_deadline(env_id, deadline)
+            # Backoff after failures; a short pause after a stream that merely ended.
+            time.sleep(min(0.5 * 2 ** (failures - 1), 8.0) if failures else 0.2)
+        yield from self._poll(env_id, deadline)
+
+    def _stream(self, env_id: str) -> Iterator[dict[str, Any]]:
+        """One connection to the event stream: its events until the server ends it."""
+        with self._http.stream(
+            "GET", f"/v1/environments/{env_id}/events", timeout=self._stream_timeout
+        ) as response:
+            if response.status_code >= 400:
+                response.read()
+                if response.status_code >= 500:
+                    raise errors.UpstreamError(
+                        f"venvd server {self.server} answered HTTP {response.status_code} "
+                        "on the event stream",
+                        url=self.server,
+                    )
+                raise error_from_response(response)
+            for line in response.iter_lines():
+                if line.startswith("data:"):
+                    yield json.loads(line[5:].strip())
+
+    def _poll(self, env_id: str, deadline: float) -> Iterator[dict[str, Any]]:
+        """The status document every `poll_interval` seconds, as events, until the build ends;
+        transport failures are retried like the stream's, then raised."""
+        previous: dict[str, Any] | None = None
+        failures = 0
+        while True:
+            try:
+                doc = self.environment(env_id)
+            except (errors.UpstreamError, errors.UpstreamTimeout):
+                failures += 1
+                if failures > self._stream_retries:
+                    raise
+                self._check_deadline(env_id, deadline)
+                time.sleep(min(0.5 * 2 ** (failures - 1), 8.0))
+                continue
+            failures = 0
+            event = {k: doc.get(k) for k in ("id", "status", "progress", "error")}
+            if event != previous:
+                yield event
+                previous = event
+            if event["status"] in _TERMINAL:
+                return
+            self._check_deadline(env_id, deadline)
+            time.sleep(self._poll_interval)
+
+    def _check_deadline(self, env_id: str, deadline: float) -> None:
+        if time.monotonic() > deadline:
+            raise errors.UpstreamTimeout(
+                f"environment {env_id} did not finish building within {self._wait_timeout:.0f} s "
+                f"on {self.server}",
+                url=self.server,
+            )
 
     def download(
         self, env_id: str, dest: Path, progress: Callable[[int, int], None] | None = None
@@ -102,7 +185,9 @@ class HttpClient:
         headers = {"Range": f"bytes={have}-"} if have else {}
         url = f"/v1/environments/{env_id}/artifact"
         try:
-            with self._http.stream("GET", url, headers=headers) as response:
+            with self._http.stream(
+                "GET", url, headers=headers, timeout=self._stream_timeout
+            ) as response:
                 if response.status_code >= 400:
                     response.read()
                     if response.status_code == 416:
@@ -114,7 +199,7 @@ class HttpClient:
                 mode = "ab" if response.status_code == 206 else "wb"
                 done = have if mode == "ab" else 0
                 with part.open(mode) as fh:
-                    for chunk in response.iter_bytes(1 << 20):
+                    for chunk in response.iter_bytes():  # as received: a break keeps all that came
                         fh.write(chunk)
                         done += len(chunk)
                         if progress:

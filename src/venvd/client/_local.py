@@ -17,7 +17,10 @@ __all__ = ["LocalClient"]
 
 class LocalClient:
     def __init__(self, settings: Settings | None = None) -> None:
-        self.service = Service.open(settings or Settings(), embedded=True)
+        # A short-lived command must not start (and wait at exit for) builds it was not asked for:
+        # an interrupted build is taken over when a `create` asks for it.
+        settings = (settings or Settings()).model_copy(update={"requeue_interrupted": False})
+        self.service = Service.open(settings, embedded=True)
 
     def resolve(
         self, body: dict[str, Any], fmt: str = "json", reporter: Any = None

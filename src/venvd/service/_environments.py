@@ -4,10 +4,16 @@ The environment id is `builder.environment_key(lock, target, options)`. `create`
 store's atomic create decides which caller queues the build; everyone else gets the same record. Builds run
 on a bounded worker pool off the request path; their progress and outcome live in the store, so any API
 process can report on any build (the events stream polls the store).
+
+Every build ends `ready` or `failed`, whatever raises (a last-resort guarded update covers a failure
+inside the failure handling). Each build records its owner (host, pid, start identity, token; see
+`_owner`): a build whose owner died on this host is taken over at once, by `recover` at start-up or by
+the next `create`, instead of after the stale timeout.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -26,6 +32,8 @@ from venvd.builder import (
 )
 from venvd.errors import InvalidLock, NotFound, VenvdError
 from venvd.lock import Lock
+from venvd.service._owner import owner_is_dead
+from venvd.store import EnvironmentRecord
 from venvd.target import Target, target_from_request
 
 if TYPE_CHECKING:
@@ -33,7 +41,12 @@ if TYPE_CHECKING:
 
 __all__ = ["EnvironmentService"]
 
+_log = logging.getLogger("venvd.builds")
+
 _TERMINAL = ("ready", "failed")
+_UNFINISHED = ("queued", "building")
+# A store write that fails while ending a build is retried this many times (a database blip).
+_FINAL_WRITE_ATTEMPTS = 3
 _TRANSIENT = frozenset({"upstream_error", "upstream_timeout", "hash_mismatch", "internal_error"})
 
 
@@ -41,6 +54,7 @@ class EnvironmentService:
     def __init__(self, service: Service) -> None:
         self._service = service
         self._store = service.store
+        self.owner = service.owner
         settings = service.settings
         self.cache = BuildCache(settings.data_dir / "cache")
         self.options = BuildOptions(no_build=settings.no_build, build_timeout=settings.build_timeout,
@@ -135,32 +149,141 @@ class EnvironmentService:
             # An index outage may be over: try again. A build that failed on its own inputs (a broken
             # sdist, no compatible wheel) would fail the same way, so its failure stands.
             needs_build = (record.error or {}).get("code") in _TRANSIENT
-        if not created and record.status in ("queued", "building"):
+        taking_over: EnvironmentRecord | None = None
+        if not created and record.status in _UNFINISHED and env_id not in self._jobs:
             age = datetime.now(UTC) - record.updated_at
-            needs_build = age > self._stale_after and env_id not in self._jobs
+            if age > self._stale_after or self._abandoned(record):
+                needs_build, taking_over = True, record
         if record.status == "ready" and not Path(record.artifact_path or "").is_file():
             needs_build = True  # the artifact was removed from disk: rebuild it
         if needs_build:
-            self._queue(env_id, lock, target, request)
+            self._queue(env_id, lock, target, request, taking_over=taking_over)
         return self.status(env_id), created
 
-    def _queue(self, env_id: str, lock: Lock, target: Target, request: dict[str, Any] | None) -> None:
+    def _abandoned(self, record: EnvironmentRecord) -> bool:
+        """True when the build's recorded owner is a process of this host that is gone."""
+        return (
+            record.owner_host == self.owner.host
+            and record.owner_token != self.owner.token
+            and owner_is_dead(record.owner_pid, record.owner_start, record.owner_token)
+        )
+
+    def recover(self) -> list[str]:
+        """Requeue at once the builds that a dead process of this host left `queued` or `building`
+        (a server killed mid-build); the ids taken over. Each is claimed with a compare-and-set on
+        its old owner, so two servers starting together take each build once."""
+        taken = []
+        for record in self._store.unfinished_environments(self.owner.host):
+            if not self._abandoned(record):
+                continue
+            _log.warning(
+                "environment %s was left %s by process %s (gone): building it again",
+                record.id, record.status, record.owner_pid,
+            )
+            try:
+                lock = Lock.from_json(record.lock)
+                target = Target.from_json(lock.target)
+                if self._queue(record.id, lock, target, record.request, taking_over=record):
+                    taken.append(record.id)
+            except Exception as exc:
+                _log.exception("environment %s cannot be built again", record.id)
+                self._store.claim_environment(
+                    record.id,
+                    record.owner_token,
+                    status="failed",
+                    error=_internal_error(f"{type(exc).__name__}: {exc}"),
+                )
+        return taken
+
+    def _queue(
+        self,
+        env_id: str,
+        lock: Lock,
+        target: Target,
+        request: dict[str, Any] | None,
+        *,
+        taking_over: EnvironmentRecord | None = None,
+    ) -> bool:
+        """Record this process as the build's owner and submit it; False when another job or
+        process got it first."""
         with self._lock:
             job = self._jobs.get(env_id)
             if job is not None and not job.done():
-                return
-            self._store.update_environment(
-                env_id,
-                status="queued",
-                error=None,
-                progress={"step": "queued", "done": 0, "total": 0},
-            )
-            self._jobs[env_id] = self._pool.submit(self._run, env_id, lock, target, request)
+                return False
+            fields: dict[str, Any] = {
+                "status": "queued",
+                "error": None,
+                "progress": {
+                    "step": "queued" if taking_over is None else "interrupted",
+                    "done": 0,
+                    "total": 0,
+                },
+                **self.owner.columns(),
+            }
+            if taking_over is not None:
+                if not self._store.claim_environment(env_id, taking_over.owner_token, **fields):
+                    return False
+            else:
+                self._store.update_environment(env_id, **fields)
+            try:
+                self._jobs[env_id] = self._pool.submit(self._run, env_id, lock, target, request)
+            except RuntimeError as exc:  # the pool is shut down: this Service is closing
+                self._store.update_environment(
+                    env_id, status="failed", error=_internal_error(f"not built: {exc}")
+                )
+                raise
+            return True
 
     def _run(self, env_id: str, lock: Lock, target: Target, request: dict[str, Any] | None) -> None:
+        """Build, then record the outcome: always ends the record `ready` or `failed`."""
         started = time.perf_counter()
-        last: list[Any] = [0.0, ""]
         step_starts: dict[str, float] = {}
+        try:
+            artifact: Artifact | None = None
+            error: dict[str, Any] | None = None
+            try:
+                artifact = self._build(env_id, lock, target, step_starts)
+            except VenvdError as exc:
+                error = exc.to_json()["error"]
+            except Exception as exc:
+                _log.exception("build of environment %s failed unexpectedly", env_id)
+                error = _internal_error(f"{type(exc).__name__}: {exc}")
+            if artifact is None:
+                self._store.update_environment(
+                    env_id,
+                    status="failed",
+                    error=error or _internal_error("the build gave no artifact"),
+                    progress={"step": "failed", "timings": _step_timings(step_starts, started)},
+                )
+                return
+            self._store.set_environment_packages(env_id, [(p.name, p.version) for p in lock.packages])
+            self._store.update_environment(
+                env_id,
+                status="ready",
+                artifact_path=str(artifact.path),
+                sha256=artifact.sha256,
+                size=artifact.size,
+                manifest=_manifest_summary(artifact.manifest),
+                progress={
+                    "step": "done",
+                    "done": 1,
+                    "total": 1,
+                    "seconds": round(time.perf_counter() - started, 3),
+                    "timings": _step_timings(step_starts, started),
+                },
+            )
+        except Exception as exc:
+            _log.exception("environment %s: recording the end of its build failed", env_id)
+            self._fail_last_resort(env_id, exc)
+        finally:
+            with self._lock:
+                self._jobs.pop(env_id, None)
+
+    def _build(
+        self, env_id: str, lock: Lock, target: Target, step_starts: dict[str, float]
+    ) -> Artifact:
+        """Run the builder, writing its progress to the store (at most 5 writes a second a step)."""
+        last: list[Any] = [0.0, ""]
 
         def progress(event: BuildEvent) -> None:
             now = time.monotonic()
@@ -180,60 +303,38 @@ class EnvironmentService:
                 },
             )
 
-        try:
-            self._store.update_environment(env_id, status="building")
-            artifact: Artifact = build_environment(
-                lock,
-                target,
-                cache=self.cache,
-                fetch=self._service.index.download,
-                metadata=self._service.resolutions,
-                options=self.options,
-                sandbox=self._service.sandbox,
-                progress=progress,
-                # From the lock, not the caller's spelling: the same key must mean the same bytes.
-                request={
-                    "requirements": list(lock.requirements),
-                    "constraints": list(lock.constraints),
-                },
-            )
-        except VenvdError as exc:
-            self._store.update_environment(
-                env_id,
-                status="failed",
-                error=exc.to_json()["error"],
-                progress={"step": "failed", "timings": _step_timings(step_starts, started)},
-            )
-        except Exception as exc:
-            self._store.update_environment(
-                env_id,
-                status="failed",
-                error={
-                    "code": "internal_error",
-                    "message": f"{type(exc).__name__}: {exc}",
-                    "details": {},
-                },
-            )
-        else:
-            self._store.set_environment_packages(env_id, [(p.name, p.version) for p in lock.packages])
-            self._store.update_environment(
-                env_id,
-                status="ready",
-                artifact_path=str(artifact.path),
-                sha256=artifact.sha256,
-                size=artifact.size,
-                manifest=_manifest_summary(artifact.manifest),
-                progress={
-                    "step": "done",
-                    "done": 1,
-                    "total": 1,
-                    "seconds": round(time.perf_counter() - started, 3),
-                    "timings": _step_timings(step_starts, started),
-                },
-            )
-        finally:
-            with self._lock:
-                self._jobs.pop(env_id, None)
+        self._store.update_environment(env_id, status="building")
+        return build_environment(
+            lock,
+            target,
+            cache=self.cache,
+            fetch=self._service.index.download,
+            metadata=self._service.resolutions,
+            options=self.options,
+            sandbox=self._service.sandbox,
+            progress=progress,
+            # From the lock, not the caller's spelling: the same key must mean the same bytes.
+            request={
+                "requirements": list(lock.requirements),
+                "constraints": list(lock.constraints),
+            },
+        )
+
+    def _fail_last_resort(self, env_id: str, exc: BaseException) -> None:
+        """Mark the build failed with the fewest moving parts, retrying a failing store briefly;
+        if even that fails, the stale timeout (or a restart's recovery) ends the build."""
+        for attempt in range(_FINAL_WRITE_ATTEMPTS):
+            try:
+                self._store.update_environment(
+                    env_id,
+                    status="failed",
+                    error=_internal_error(f"{type(exc).__name__}: {exc}"),
+                    progress={"step": "failed"},
+                )
+                return
+            except Exception:
+                _log.exception("environment %s: cannot record its failure", env_id)
+                time.sleep(0.5 * 2**attempt)
 
     # -- read ---------------------------------------------------------------------------------
     def _record(self, env_id: str) -> Any:
@@ -267,24 +368,29 @@ class EnvironmentService:
             pass
         return self.status(env_id)
 
+    def snapshot(self, env_id: str) -> dict[str, Any]:
+        """One short store read: what a progress event carries (id, status, progress, error)."""
+        record = self._record(env_id)
+        return {
+            "id": env_id,
+            "status": record.status,
+            "progress": record.progress,
+            "error": record.error,
+        }
+
     def events(
         self, env_id: str, *, interval: float = 0.2, timeout: float | None = None
     ) -> Iterator[dict[str, Any]]:
-        """Progress documents as they change, ending with the terminal status."""
+        """Progress documents as they change, ending with the terminal status (blocking: for
+        in-process callers; the HTTP route polls `snapshot` without holding a thread)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         previous: Any = None
         while True:
-            record = self._record(env_id)
-            current = {
-                "id": env_id,
-                "status": record.status,
-                "progress": record.progress,
-                "error": record.error,
-            }
+            current = self.snapshot(env_id)
             if current != previous:
                 yield current
                 previous = current
-            if record.status in _TERMINAL:
+            if current["status"] in _TERMINAL:
                 return
             if deadline is not None and time.monotonic() > deadline:
                 return
@@ -308,14 +414,18 @@ class EnvironmentService:
 
 
 def _step_timings(starts: dict[str, float], started: float) -> dict[str, float]:
-    """Seconds spent in each build step (from its first event to the next step's), and the total."""
+    """Seconds spent in each build step (from its first event to the next step's), and the total;
+    only the total when no step began."""
     now = time.perf_counter()
     order = sorted(starts.items(), key=lambda item: item[1])
-    timings = {}
-    for (step, begin), (_, end) in zip(order, [*order[1:], ("", now)], strict=True):
-        timings[step] = round(end - begin, 3)
+    ends = [begin for _, begin in order[1:]] + [now] if order else []
+    timings = {step: round(end - begin, 3) for (step, begin), end in zip(order, ends, strict=True)}
     timings["total"] = round(now - started, 3)
     return timings
+
+
+def _internal_error(message: str) -> dict[str, Any]:
+    return {"code": "internal_error", "message": message, "details": {}}
 
 
 def _name(requirement: str) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -11,6 +13,8 @@ from venvd.lock import Lock
 from venvd.resolver import ResolveReporter
 from venvd.sandbox import Limits, Sandbox
 from venvd.service._build_requirements import BuildRequirementWheels
+from venvd.service._cleanup import remove_orphan_temps
+from venvd.service._owner import Owner
 from venvd.service._request import RequestOptions, ResolveRequest
 from venvd.service._resolve import ResolutionService, ResolveResult
 from venvd.service.settings import Settings
@@ -18,6 +22,8 @@ from venvd.store import Store
 from venvd.target import Target
 
 __all__ = ["Service"]
+
+_log = logging.getLogger("venvd.service")
 
 
 class Service:
@@ -47,6 +53,7 @@ class Service:
         self.sandbox.requirements = BuildRequirementWheels(
             self._resolve_build_requirements, index.download,
             BuildCache(settings.data_dir / "cache"))
+        self.owner = Owner.new()  # this Service's identity as the owner of the builds it runs
 
     @classmethod
     def open(cls, settings: Settings | None = None, *, embedded: bool = False) -> Service:
@@ -77,9 +84,30 @@ class Service:
             work_dir=settings.data_dir / "tmp",
             sandbox=sandbox,
         )
-        return cls(settings, store, index, sandbox)
+        service = cls(settings, store, index, sandbox)
+        try:
+            service.recover()
+        except Exception:
+            # Recovery is a courtesy: the stale timeout still ends what it could not take over.
+            _log.exception("recovering the builds left by a dead process failed")
+        return service
+
+    def recover(self) -> None:
+        """Start-up clean-up after a crash: remove temporary files nobody writes any more (in the
+        background) and, when `requeue_interrupted` is set, rebuild at once the builds that a dead
+        process of this host left unfinished."""
+        threading.Thread(
+            target=remove_orphan_temps,
+            # Twice the build timeout: a margin for a step that ends right at its limit.
+            args=(self.settings.data_dir, 2 * self.settings.build_timeout),
+            name="venvd-cleanup",
+            daemon=True,
+        ).start()
+        if self.settings.requeue_interrupted and self.store.unfinished_environments(self.owner.host):
+            self.environments.recover()
 
     def close(self) -> None:
+        self.owner.release()
         if self._environments is not None:
             self._environments.close()
         self.resolutions.close()
@@ -135,3 +163,4 @@ class Service:
         refresh: bool = False,
     ) -> ResolveResult:
         return self.resolutions.resolve(request, reporter=reporter, refresh=refresh)
+

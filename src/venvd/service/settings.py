@@ -42,6 +42,11 @@ class Settings(BaseSettings):
     build_max_processes: int = 256  # processes an sdist build may run at once
     max_wheel_expanded_size: int = 16 * 1024**3  # bytes one wheel may expand to when installed
     max_wheel_expansion_ratio: float = 200.0  # expanded/compressed of one wheel member (> 1 MiB)
+    # Lifetime of one progress stream (the client reconnects), and how often a quiet one sends a
+    # comment line (clients time out silent streams).
+    events_max_seconds: float = Field(default=300.0, gt=0)
+    events_heartbeat_seconds: float = Field(default=15.0, gt=0)
+    requeue_interrupted: bool = True  # at start, rebuild what a dead process of this host left
 
     @property
     def resolved_database_url(self) -> str:

@@ -17,12 +17,16 @@ from venvd.store._models import ENVIRONMENT_STATUSES, EnvironmentPackageRow, Env
 from venvd.store._records import EnvironmentRecord
 from venvd.store.versionkey import version_sort_key
 
-__all__ = ["EnvironmentRow", "check_status", "containing", "get", "set_packages", "update", "why"]
+__all__ = [
+    "EnvironmentRow", "check_status", "claim", "containing", "get", "set_packages", "unfinished",
+    "update", "why",
+]
 
 UPDATABLE_FIELDS = frozenset({
     "status", "roots", "lock", "request", "artifact_path", "sha256", "size", "manifest", "error",
-    "progress",
+    "progress", "owner_host", "owner_pid", "owner_start", "owner_token",
 })
+UNFINISHED = ("queued", "building")
 
 
 def check_status(status: str) -> str:
@@ -59,6 +63,36 @@ def update(s: Session, environment_id: str, fields: Mapping[str, Any],
     row.updated_at = now
     s.flush()
     return EnvironmentRecord.from_row(row)
+
+
+def claim(s: Session, environment_id: str, expected_owner: str | None,
+          fields: Mapping[str, Any], now: datetime) -> bool:
+    """Update an unfinished build only if the token `expected_owner` still owns it (None: nobody
+    does): one compare-and-set, so of several processes taking over a build exactly one wins."""
+    unknown = set(fields) - UPDATABLE_FIELDS
+    if unknown:
+        raise TypeError(f"cannot update environment field(s) {sorted(unknown)}")
+    if "status" in fields:
+        check_status(fields["status"])
+    owned = (EnvironmentRow.owner_token.is_(None) if expected_owner is None
+             else EnvironmentRow.owner_token == expected_owner)
+    result = s.execute(
+        sa.update(EnvironmentRow)
+        .where(EnvironmentRow.id == environment_id, EnvironmentRow.status.in_(UNFINISHED), owned)
+        .values(**fields, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def unfinished(s: Session, host: str) -> list[EnvironmentRecord]:
+    """Builds still `queued` or `building` whose recorded owner runs on `host`."""
+    rows = s.scalars(
+        sa.select(EnvironmentRow)
+        .where(EnvironmentRow.status.in_(UNFINISHED), EnvironmentRow.owner_host == host)
+        .order_by(EnvironmentRow.updated_at, EnvironmentRow.id)
+    )
+    return [EnvironmentRecord.from_row(row) for row in rows]
 
 
 def set_packages(s: Session, environment_id: str, packages: Iterable[tuple[str, str]]) -> None:

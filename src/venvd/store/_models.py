@@ -146,6 +146,11 @@ class EnvironmentRow(Base):
     progress: Mapped[Any | None] = mapped_column(JSON_VALUE)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # The process that queued or runs the build (migration 0002); NULL before it or when nobody does.
+    owner_host: Mapped[str | None] = mapped_column(sa.String)
+    owner_pid: Mapped[int | None] = mapped_column(sa.Integer)
+    owner_start: Mapped[str | None] = mapped_column(sa.String)  # the process's start identity
+    owner_token: Mapped[str | None] = mapped_column(sa.String)  # random, one per Service
 
 
 class EnvironmentPackageRow(Base):

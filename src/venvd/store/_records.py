@@ -85,6 +85,11 @@ class EnvironmentRecord:
     progress: Any | None
     created_at: datetime
     updated_at: datetime
+    # Who queued or runs the build (see `venvd.service._owner`); None when nobody is recorded.
+    owner_host: str | None = None
+    owner_pid: int | None = None
+    owner_start: str | None = None
+    owner_token: str | None = None
 
     @classmethod
     def from_row(cls, row: EnvironmentRow) -> EnvironmentRecord:
@@ -95,6 +100,8 @@ class EnvironmentRecord:
             artifact_path=row.artifact_path, sha256=row.sha256,
             size=row.size, manifest=row.manifest, error=row.error, progress=row.progress,
             created_at=row.created_at, updated_at=row.updated_at,
+            owner_host=row.owner_host, owner_pid=row.owner_pid, owner_start=row.owner_start,
+            owner_token=row.owner_token,
         )
 
 

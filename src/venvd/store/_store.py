@@ -358,13 +358,27 @@ class Store:
 
     def update_environment(self, environment_id: str, **fields: Any) -> EnvironmentRecord:
         """Set some of: status, roots, lock, request, artifact_path, sha256, size, manifest, error,
-        progress (None clears one).
+        progress, owner_host, owner_pid, owner_start, owner_token (None clears one).
 
         `updated_at` is set to now. Raises NotFound for an unknown id, TypeError for an unknown
         field and ValueError for an unknown status.
         """
         with self._session(write=True) as s:
             return _environments.update(s, environment_id, fields, _now())
+
+    def claim_environment(self, environment_id: str, expected_owner: str | None, /,
+                          **fields: Any) -> bool:
+        """Set `fields` (as `update_environment`) on a `queued`/`building` environment only while
+        the owner token `expected_owner` owns it (None: no owner recorded); True if this call
+        changed it. Of racing callers expecting the same owner, exactly one wins."""
+        with self._session(write=True) as s:
+            return _environments.claim(s, environment_id, expected_owner, fields, _now())
+
+    def unfinished_environments(self, host: str) -> list[EnvironmentRecord]:
+        """Environments still `queued` or `building` whose recorded owner is a process on `host`
+        (oldest update first): the candidates for recovery after a crash."""
+        with self._session() as s:
+            return _environments.unfinished(s, host)
 
     def set_environment_packages(self, environment_id: str,
                                  packages: Iterable[tuple[str, str]]) -> None:

@@ -7,7 +7,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import APIRouter, Body, Depends, Header
+from fastapi import APIRouter, Body, Depends, Header, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from venvd.api.dependencies import get_service
@@ -15,6 +15,9 @@ from venvd.errors import InputError
 from venvd.service import Service
 
 router = APIRouter(prefix="/v1/environments", tags=["environments"])
+
+# How often an events stream looks at the store.
+_POLL_SECONDS = 0.2
 
 _EXAMPLE = {
     "requirements": ["django>=1.8", "requests>=2.7"],
@@ -42,19 +45,45 @@ def status(env_id: str, service: Service = Depends(get_service)) -> dict[str, An
 
 
 @router.get("/{env_id}/events", summary="Server-sent events of build progress")
-async def events(env_id: str, service: Service = Depends(get_service)) -> StreamingResponse:
+async def events(
+    env_id: str, request: Request, service: Service = Depends(get_service)
+) -> StreamingResponse:
+    """One `event: <status>` with the progress document each time it changes, until the build
+    is ready or failed. A stream lasts at most `events_max_seconds` (the client then reconnects)
+    and carries a comment line every `events_heartbeat_seconds`, so clients may time out reads."""
     environments = service.environments
-    await asyncio.to_thread(environments.status, env_id)  # 404 before the stream starts
+    settings = service.settings
+    first = await asyncio.to_thread(environments.snapshot, env_id)  # 404 before the stream starts
 
     async def stream() -> AsyncIterator[bytes]:
-        # The service's own event loop (it polls the store, so any process can report any build);
-        # each blocking step runs in a worker thread, never on the event loop.
-        events = environments.events(env_id)
-        while (event := await asyncio.to_thread(next, events, None)) is not None:
-            yield f"event: {event['status']}\ndata: {json.dumps(event)}\n\n".encode()
+        # Each poll is one short store read in a worker thread; waits are asyncio sleeps, so an
+        # open stream holds no thread and ends as soon as its client leaves.
+        loop = asyncio.get_running_loop()
+        started = last_sent = loop.time()
+        current, previous = first, None
+        yield b"retry: 1000\n\n"
+        while True:
+            if current != previous:
+                yield f"event: {current['status']}\ndata: {json.dumps(current)}\n\n".encode()
+                previous, last_sent = current, loop.time()
+            if current["status"] in ("ready", "failed"):
+                return
+            now = loop.time()
+            if now - started >= settings.events_max_seconds:
+                return
+            if now - last_sent >= settings.events_heartbeat_seconds:
+                yield b": keep-alive\n\n"
+                last_sent = now
+            await asyncio.sleep(_POLL_SECONDS)
+            # The client left, or the server is stopping (`venvd serve` sets app.state.stopping).
+            if getattr(request.app.state, "stopping", False) or await request.is_disconnected():
+                return
+            current = await asyncio.to_thread(environments.snapshot, env_id)
 
     return StreamingResponse(
-        stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store"}
+        stream(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
 
 
