@@ -24,6 +24,7 @@ Contract (resolvelib's `AbstractProvider`, with RT = `Req`, CT = `Candidate`, KT
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING
 
@@ -33,6 +34,7 @@ from packaging.version import Version
 from resolvelib import AbstractProvider
 
 from venvd.dist import CoreMetadata, DistFile
+from venvd.errors import ResolutionTimeout
 from venvd.resolver._candidates import Problem, ProjectView, within_bounds
 from venvd.resolver._model import Candidate, Req
 from venvd.resolver._prefetch import Prefetcher
@@ -47,11 +49,26 @@ if TYPE_CHECKING:
     Information = RequirementInformation[Req, Candidate]
 
 
+class Deadline:
+    """A wall-time budget: `check()` raises ResolutionTimeout once `seconds` have passed."""
+
+    def __init__(self, seconds: float, budget: float) -> None:
+        self._at = time.monotonic() + seconds
+        self.budget = budget
+
+    def check(self) -> None:
+        if time.monotonic() > self._at:
+            raise ResolutionTimeout(
+                f"the resolution was stopped after its budget of {self.budget:g} s (the "
+                "resolution_timeout setting)", budget=self.budget)
+
+
 class Provider(AbstractProvider[Req, Candidate, str]):
     def __init__(self, source: PackageSource, target: Target, options: ResolveOptions,
                  constraints: Mapping[NormalizedName, Sequence[Req]],
                  roots: Mapping[NormalizedName, Sequence[Req]],
-                 reporter: ResolveReporter) -> None:
+                 reporter: ResolveReporter, deadline: Deadline | None = None) -> None:
+        self._deadline = deadline
         self.source = source
         self.target = target
         self.options = options
@@ -153,6 +170,8 @@ class Provider(AbstractProvider[Req, Candidate, str]):
         information: Mapping[str, Iterator[Information]],
         backtrack_causes: Sequence[Information],
     ) -> Preference:
+        if self._deadline is not None:
+            self._deadline.check()
         infos = list(information[identifier])
         reqs = tuple(i.requirement for i in infos)
         pinned = any(r.is_exact for r in reqs)
@@ -165,6 +184,8 @@ class Provider(AbstractProvider[Req, Candidate, str]):
 
     def find_matches(self, identifier: str, requirements: Mapping[str, Iterator[Req]],
                      incompatibilities: Mapping[str, Iterator[Candidate]]) -> Matches[Candidate]:
+        if self._deadline is not None:
+            self._deadline.check()
         reqs = list(requirements[identifier])
         if not reqs:
             return []
@@ -186,6 +207,8 @@ class Provider(AbstractProvider[Req, Candidate, str]):
         known = self._dependencies.get(candidate)
         if known is not None:
             return known
+        if self._deadline is not None:
+            self._deadline.check()
         metadata = self._metadata[(candidate.name, candidate.version)]
         deps: list[Req] = []
         if candidate.extras:
@@ -207,6 +230,8 @@ class Provider(AbstractProvider[Req, Candidate, str]):
                          versions: tuple[Version, ...], bad: set[Version],
                          exact: list[Req]) -> Iterator[Candidate]:
         for index, version in enumerate(versions):
+            if self._deadline is not None:
+                self._deadline.check()
             if version in bad or (name, version) in self._rejected:
                 continue
             candidate = Candidate(name, version, extras)

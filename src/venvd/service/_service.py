@@ -7,7 +7,7 @@ from typing import Any
 
 from venvd.index import IndexClient, IndexConfig
 from venvd.resolver import ResolveReporter
-from venvd.service._request import RequestOptions, ResolveRequest
+from venvd.service._request import RequestLimits, RequestOptions, ResolveRequest
 from venvd.service._resolve import ResolutionService, ResolveResult
 from venvd.service.settings import Settings
 from venvd.store import Store
@@ -30,7 +30,9 @@ class Service:
             ttl=settings.resolution_ttl,
             page_ttl=settings.page_ttl,
             metadata_workers=settings.metadata_workers,
+            timeout=settings.resolution_timeout,
         )
+        self.limits = RequestLimits.from_settings(settings)
         self._environments: Any = None
 
     @classmethod
@@ -77,6 +79,7 @@ class Service:
             constraints=constraints,
             options=opts,
             index=self.index_config.to_json(),
+            limits=self.limits,
         )
 
     @property
