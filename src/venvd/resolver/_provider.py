@@ -84,6 +84,7 @@ class Provider(AbstractProvider[Req, Candidate, str]):
         self._announced: set[tuple[NormalizedName, Version]] = set()
         # get_preference and find_matches ask about the same sets of requirements over and over.
         self._matches: dict[tuple[NormalizedName, frozenset[Req]], tuple[Version, ...]] = {}
+        self._preferences: dict[tuple[str, tuple[Information, ...]], Preference] = {}
 
     # -- data access shared with _explain and _lock ----------------------------------------------
     def project(self, name: NormalizedName) -> ProjectView | None:
@@ -154,6 +155,8 @@ class Provider(AbstractProvider[Req, Candidate, str]):
         information: Mapping[str, Iterator[Information]],
         backtrack_causes: Sequence[Information],
     ) -> Iterable[str]:
+        if self._deadline is not None:
+            self._deadline.check()
         # As pip: after a backtrack, work on what caused it first; the problem is likely there.
         identifiers = list(identifiers)
         causes: set[str] = set()
@@ -161,8 +164,13 @@ class Provider(AbstractProvider[Req, Candidate, str]):
             causes.add(info.requirement.identifier)
             if info.parent is not None:
                 causes.add(info.parent.identifier)
-        narrowed = [i for i in identifiers if i in causes]
-        return narrowed or identifiers
+        narrowed = [i for i in identifiers if i in causes] or identifiers
+        if len(narrowed) > 1:
+            # Pick the preferred one here, as resolvelib would with get_preference: it would wrap
+            # every call in new mapping objects, a cost paid once per unpinned identifier and
+            # round, so that a request of N projects took time in N squared.
+            narrowed = [min(narrowed, key=lambda i: self._preference(i, information))]
+        return narrowed
 
     def get_preference(
         self, identifier: str, resolutions: Mapping[str, Candidate],
@@ -170,9 +178,17 @@ class Provider(AbstractProvider[Req, Candidate, str]):
         information: Mapping[str, Iterator[Information]],
         backtrack_causes: Sequence[Information],
     ) -> Preference:
-        if self._deadline is not None:
-            self._deadline.check()
-        infos = list(information[identifier])
+        return self._preference(identifier, information)
+
+    def _preference(self, identifier: str,
+                    information: Mapping[str, Iterator[Information]]) -> Preference:
+        # Asked about every unpinned identifier in every round, and most of them have not
+        # changed since the last: remembered by (identifier, information).
+        infos = tuple(information[identifier])
+        key = (identifier, infos)
+        known = self._preferences.get(key)
+        if known is not None:
+            return known
         reqs = tuple(i.requirement for i in infos)
         pinned = any(r.is_exact for r in reqs)
         requested = any(i.parent is None for i in infos)
@@ -180,7 +196,9 @@ class Provider(AbstractProvider[Req, Candidate, str]):
         count = len(self.matching_versions(name, self.all_reqs(name, reqs)))
         # Lower sorts first: exact pins, then the user's own requests, then the most constrained;
         # the identifier last so that ties never depend on dict or set order.
-        return (not pinned, not requested, count, identifier)
+        preference = (not pinned, not requested, count, identifier)
+        self._preferences[key] = preference
+        return preference
 
     def find_matches(self, identifier: str, requirements: Mapping[str, Iterator[Req]],
                      incompatibilities: Mapping[str, Iterator[Candidate]]) -> Matches[Candidate]:

@@ -14,7 +14,7 @@ from functools import cached_property
 from typing import Any
 
 from packaging.markers import InvalidMarker, Marker, UndefinedEnvironmentName
-from packaging.specifiers import SpecifierSet
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.tags import Tag, parse_tag
 from packaging.version import InvalidVersion, Version
 
@@ -177,7 +177,7 @@ class Target:
             if answer is None:
                 try:
                     spec = SpecifierSet(requires_python)
-                except Exception:
+                except InvalidSpecifier:
                     answer = True
                 else:
                     answer = spec.contains(self.python_full_version, prereleases=True)
