@@ -333,3 +333,28 @@ def test_openapi_documents_every_status(world: LocalIndex, api: Callable[..., ht
                 if status.startswith(("4", "5")) and answer.get("content"):
                     schema = answer["content"]["application/json"]["schema"]
                     assert schema == {"$ref": "#/components/schemas/ErrorBody"}, (status, op)
+
+
+def test_remembered_answers_are_bounded_by_weight(
+    world: LocalIndex, make_service: Callable[..., Service], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from venvd.service import _resolve
+    from venvd.target import target_from_request
+
+    service = make_service(world)
+    target = target_from_request(LINUX_311)
+    first = service.resolve(service.make_request(["app"], target))
+    one = _resolve._weight(first)
+    monkeypatch.setattr(_resolve, "_ANSWERS_WEIGHT", 2 * one + 5)
+    for names in (["lib"], ["tool"], ["shared"], ["left"]):
+        service.resolve(service.make_request(names, target))
+        assert service.resolutions._answers_weight <= 2 * one + 5
+    assert len(service.resolutions._answers) <= 3
+    assert service.resolutions._answers_weight == sum(
+        _resolve._weight(r) for r, _ in service.resolutions._answers.values())
+    # Too heavy to keep in memory: served from the store, still a cache hit.
+    monkeypatch.setattr(_resolve, "_ANSWER_MAX_WEIGHT", 0)
+    request = service.make_request(["app", "tool"], target)
+    service.resolve(request)
+    assert request.key not in service.resolutions._answers
+    assert service.resolve(request).cached
