@@ -8,16 +8,24 @@ Every failure that a user can cause or meet is one of these; each is mapped once
     │   ├── InvalidRequirement          .requirement
     │   ├── InvalidTarget               .detail
     │   ├── InvalidLock
-    │   └── IncompatibleInterpreter     the target does not match the interpreter that will run the venv
+    │   ├── IncompatibleInterpreter     the target does not match the interpreter that will run the venv
+    │   ├── InvalidRequest              the body is not valid JSON or not of the documented shape: 422
+    │   ├── LimitExceeded               a bound on the work of one request was passed: 422 (.limit, .max)
+    │   │   └── RequestTooLarge         the body is larger than max_body_bytes: 413
+    │   └── MethodNotAllowed            HTTP 405
     ├── ProjectNotFound                 a requested project is on no index: HTTP 404, exit 1
     ├── ResolutionImpossible            no set of pins satisfies the request: HTTP 409, exit 1 (.causes)
     ├── NoCompatibleDistribution        a pin has no file usable on the target: HTTP 409, exit 1
     ├── BuildError                      an environment could not be built: HTTP 409, exit 1
     │                                   (.package, .step, .log_tail)
     ├── NotFound                        an unknown resource id (environment, artifact): HTTP 404, exit 1
+    ├── ResolutionTimeout               a resolution passed its wall-time budget and was stopped: HTTP 503
+    ├── InternalError                   a fault of venvd itself: HTTP 500 (the log has it by `details.id`)
     └── UpstreamError                   an index failed us: HTTP 502, exit 3 (.url, .project)
         ├── UpstreamTimeout             HTTP 504
         └── HashMismatch                downloaded bytes did not match the expected sha256
+
+`error_class(code)` finds the class of each `code`, so a client rebuilds the most specific error.
 
 Expected misses (a project absent from one index, a cache miss) are return values, not exceptions.
 """
@@ -31,16 +39,23 @@ __all__ = [
     "HashMismatch",
     "IncompatibleInterpreter",
     "InputError",
+    "InternalError",
     "InvalidLock",
+    "InvalidRequest",
     "InvalidRequirement",
     "InvalidTarget",
+    "LimitExceeded",
+    "MethodNotAllowed",
     "NoCompatibleDistribution",
     "NotFound",
     "ProjectNotFound",
+    "RequestTooLarge",
     "ResolutionImpossible",
+    "ResolutionTimeout",
     "UpstreamError",
     "UpstreamTimeout",
     "VenvdError",
+    "error_class",
 ]
 
 
@@ -162,3 +177,70 @@ class UpstreamTimeout(UpstreamError):
 
 class HashMismatch(UpstreamError):
     code = "hash_mismatch"
+
+
+class InvalidRequest(InputError):
+    """The body is not valid JSON (or not UTF-8, or nested too deep) or not of the documented
+    shape; ``details.problems`` lists ``{"field", "problem"}``."""
+
+    code = "invalid_request"
+    http_status = 422
+
+
+class LimitExceeded(InputError):
+    """A request passed one of the bounds on its work (a setting): ``details`` names the
+    ``limit`` (the setting's name), its ``max`` and the ``actual`` size when known."""
+
+    code = "limit_exceeded"
+    http_status = 422
+
+    def __init__(self, message: str, *, limit: str, max: int | float, actual: int | float | None = None,
+                 **details: Any) -> None:
+        super().__init__(message, limit=limit, max=max, actual=actual, **details)
+        self.limit = limit
+        self.max = max
+        self.actual = actual
+
+
+class RequestTooLarge(LimitExceeded):
+    code = "request_too_large"
+    http_status = 413
+
+
+class MethodNotAllowed(InputError):
+    code = "method_not_allowed"
+    http_status = 405
+
+
+class ResolutionTimeout(VenvdError):
+    """A resolution ran past its wall-time budget (``details.budget`` seconds) and was stopped."""
+
+    code = "resolution_timeout"
+    http_status = 503
+    exit_code = 3
+
+    def __init__(self, message: str, budget: float) -> None:
+        super().__init__(message, budget=budget)
+        self.budget = budget
+
+
+class InternalError(VenvdError):
+    """A fault of venvd itself; the message never carries the exception's text, ``details.id``
+    finds it in the server's log."""
+
+    code = "internal_error"
+    http_status = 500
+    exit_code = 3
+
+
+
+def error_class(code: str) -> type[VenvdError] | None:
+    """The class whose `code` is `code`, searched in the whole tree (so classes added anywhere
+    in it count), or None for a code this version does not know."""
+    pending: list[type[VenvdError]] = [VenvdError]
+    while pending:
+        cls = pending.pop()
+        if cls.__dict__.get("code") == code or (cls is VenvdError and code == cls.code):
+            return cls
+        pending.extend(cls.__subclasses__())
+    return None

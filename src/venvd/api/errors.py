@@ -1,49 +1,82 @@
-"""The one mapping from errors to HTTP: VenvdError → its status and JSON body; never a bare 500."""
+"""The one mapping from errors to HTTP: every answer that is not a success is venvd's error body
+``{"error": {"code", "message", "details"}}``, whatever raised it (a VenvdError, a request that
+does not validate, Starlette's own 404/405/400, or a fault of venvd, which is logged with an id)."""
 
 from __future__ import annotations
 
 import logging
+import uuid
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from venvd.errors import VenvdError
+from venvd.errors import InternalError, InvalidRequest, MethodNotAllowed, NotFound, VenvdError
 
-__all__ = ["install_error_handlers"]
+__all__ = ["error_response", "install_error_handlers"]
 
 log = logging.getLogger("venvd.api")
+
+
+def error_response(exc: VenvdError, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(exc.to_json(), status_code=exc.http_status, headers=headers)
+
+
+def _http_error(exc: StarletteHTTPException) -> VenvdError:
+    """Starlette's own errors (no route, wrong method, a body it could not read) as venvd's."""
+    detail = exc.detail if isinstance(exc.detail, str) else "error"
+    if exc.status_code == 404:
+        return NotFound("no such route (see /docs for the API)")
+    if exc.status_code == 405:
+        return MethodNotAllowed("this method is not allowed on this route (see /docs)")
+    if exc.status_code == 400:
+        # FastAPI's "There was an error parsing the body": not UTF-8, or nested too deep for
+        # the JSON parser.
+        unreadable = InvalidRequest(
+            "the body could not be read as JSON (not UTF-8, or nested too deep)",
+            problems=[{"field": "body", "problem": detail}])
+        unreadable.http_status = 400
+        return unreadable
+    other = VenvdError(detail)
+    other.code = "http_error"
+    other.http_status = exc.status_code
+    return other
+
+
+def _problem(err: Any) -> dict[str, str]:
+    where = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
+    problem = str(err.get("msg", "invalid"))
+    if err.get("type") == "json_invalid":
+        where, problem = "body", f"not valid JSON ({err.get('ctx', {}).get('error', 'malformed')})"
+    return {"field": where, "problem": problem}
 
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(VenvdError)
     async def venvd_error(request: Request, exc: VenvdError) -> JSONResponse:
-        return JSONResponse(exc.to_json(), status_code=exc.http_status)
+        return error_response(exc)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return error_response(_http_error(exc), headers=getattr(exc, "headers", None))
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = []
-        for err in exc.errors():
-            where = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
-            problems.append({"field": where, "problem": err.get("msg", "invalid")})
+        problems = [_problem(err) for err in exc.errors()][:20]
         first = problems[0] if problems else {"field": "body", "problem": "invalid"}
-        body = {
-            "error": {
-                "code": "invalid_request",
-                "message": f"invalid request: {first['field']}: {first['problem']}",
-                "details": {"problems": problems},
-            }
-        }
-        return JSONResponse(body, status_code=422)
+        error = InvalidRequest(f"invalid request: {first['field']}: {first['problem']}",
+                               problems=problems)
+        return error_response(error)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unexpected error serving %s %s", request.method, request.url.path)
-        body = {
-            "error": {
-                "code": "internal_error",
-                "message": f"internal error: {type(exc).__name__}: {exc}",
-                "details": {},
-            }
-        }
-        return JSONResponse(body, status_code=500)
+        # The exception's text may hold anything (a URL with credentials, a path): it goes to the
+        # log only, found there by the id the client gets.
+        error_id = uuid.uuid4().hex[:16]
+        log.exception("internal error %s serving %s %s", error_id, request.method,
+                      request.url.path)
+        error = InternalError(f"internal error (id {error_id}; the server log has it)",
+                              id=error_id)
+        return error_response(error)

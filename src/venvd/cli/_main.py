@@ -15,9 +15,8 @@ __all__ = ["cli", "main"]
 
 def report_error(exc: VenvdError) -> None:
     click.echo(f"venvd: error: {exc.message}", err=True)
-    causes = exc.details.get("causes") if isinstance(exc, VenvdError) else None
-    if causes and (isinstance(exc, ResolutionImpossible) or exc.code == "resolution_impossible"):
-        for cause in causes:
+    if isinstance(exc, ResolutionImpossible):
+        for cause in exc.causes or ():
             click.echo(f"  - {cause}", err=True)
     log_tail = exc.details.get("log_tail")
     if log_tail:

@@ -22,32 +22,61 @@ from venvd import errors
 
 __all__ = ["HttpClient", "error_from_response"]
 
+# For a code this client does not know (a newer server): the nearest class by status.
 _BY_STATUS: dict[int, type[errors.VenvdError]] = {
     400: errors.InputError,
-    422: errors.InputError,
     404: errors.NotFound,
-    409: errors.VenvdError,
-    502: errors.UpstreamError,
-    504: errors.UpstreamTimeout,
+    405: errors.MethodNotAllowed,
+    413: errors.RequestTooLarge,
+    422: errors.InputError,
 }
+_CLASS_ATTRIBUTES = frozenset({"code", "http_status", "exit_code", "message", "details", "args"})
 
 
 def error_from_response(response: httpx.Response) -> errors.VenvdError:
-    """Rebuild the server's error (its code, message and details) as the matching venvd error."""
+    """Rebuild the server's error as the most specific venvd error class for its `code` (the one
+    the server raised, when this client knows it), with its message, details and the attributes
+    its class carries (`causes`, `requirement`, `package`, `budget`, ...)."""
     try:
         body = response.json()["error"]
-        message, code, details = body["message"], body["code"], body.get("details") or {}
+        message, code, details = str(body["message"]), str(body["code"]), dict(body.get("details") or {})
     except (ValueError, KeyError, TypeError):
         message = f"server answered HTTP {response.status_code}: {response.text[:200]}"
         code, details = "http_error", {}
-    cls = _BY_STATUS.get(response.status_code, errors.VenvdError)
+    cls = errors.error_class(code)
+    if cls is None:
+        cls = _BY_STATUS.get(response.status_code, errors.VenvdError)
+    # Built without the class's __init__ (each has its own signature): the server already wrote
+    # the message; the attributes come from details.
     exc = cls.__new__(cls)
     errors.VenvdError.__init__(exc, message, **details)
-    exc.code = code
-    exc.http_status = response.status_code
+    for name in _init_parameters(cls):
+        setattr(exc, name, details.get(name))
+    for name, value in details.items():
+        if name not in _CLASS_ATTRIBUTES:
+            setattr(exc, name, value)
+    if code != cls.code:
+        exc.code = code
+    if response.status_code != cls.http_status:
+        exc.http_status = response.status_code
     if response.status_code >= 500 and cls is errors.VenvdError:
         exc.exit_code = 3
     return exc
+
+
+def _init_parameters(cls: type[errors.VenvdError]) -> list[str]:
+    import inspect
+
+    names = []
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is None or klass is errors.VenvdError or klass is Exception:
+            continue
+        for param in inspect.signature(init).parameters.values():
+            if param.kind in (param.POSITIONAL_OR_KEYWORD, param.KEYWORD_ONLY) and (
+                    param.name not in ("self", "message") and param.name not in _CLASS_ATTRIBUTES):
+                names.append(param.name)
+    return names
 
 
 _TERMINAL = ("ready", "failed")

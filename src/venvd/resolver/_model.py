@@ -42,6 +42,8 @@ class Req:
     identifier: str = dataclasses.field(init=False)
     is_exact: bool = dataclasses.field(init=False)  # `==` without wildcard, `===`, or a pin
     _hash: int = dataclasses.field(init=False, repr=False)
+    _specifier_text: str = dataclasses.field(init=False, repr=False)
+    _allowed: dict[Version, bool] = dataclasses.field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         exact = self.pin is not None or any(
@@ -49,6 +51,8 @@ class Req:
         object.__setattr__(self, "identifier", identifier_for(self.name, self.extras))
         object.__setattr__(self, "is_exact", exact)
         object.__setattr__(self, "_hash", hash((self.identifier, self.text, self.pin)))
+        object.__setattr__(self, "_specifier_text", str(self.specifier))
+        object.__setattr__(self, "_allowed", {})
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Req):
@@ -73,10 +77,19 @@ class Req:
                    text=f"{name}=={version}", pin=version)
 
     def allows(self, version: Version) -> bool:
-        """Whether `version` satisfies this (the pre-release policy is find_matches' job)."""
+        """Whether `version` satisfies this (the pre-release policy is find_matches' job).
+
+        resolvelib asks this of every requirement on every pinned identifier in every round:
+        answers are remembered per version."""
         if self.pin is not None:
             return version == self.pin
-        return self.specifier.contains(version, prereleases=True)
+        if not self._specifier_text:
+            return True
+        answers = self._allowed
+        answer = answers.get(version)
+        if answer is None:
+            answer = answers[version] = self.specifier.contains(version, prereleases=True)
+        return answer
 
     def pins_exactly(self, version: Version) -> bool:
         """PEP 592: an `==` (no wildcard) or `===` matching `version` may select it if yanked."""

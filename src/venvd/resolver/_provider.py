@@ -24,6 +24,7 @@ Contract (resolvelib's `AbstractProvider`, with RT = `Req`, CT = `Candidate`, KT
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING
 
@@ -33,6 +34,7 @@ from packaging.version import Version
 from resolvelib import AbstractProvider
 
 from venvd.dist import CoreMetadata, DistFile
+from venvd.errors import ResolutionTimeout
 from venvd.resolver._candidates import Problem, ProjectView, within_bounds
 from venvd.resolver._model import Candidate, Req
 from venvd.resolver._prefetch import Prefetcher
@@ -47,11 +49,26 @@ if TYPE_CHECKING:
     Information = RequirementInformation[Req, Candidate]
 
 
+class Deadline:
+    """A wall-time budget: `check()` raises ResolutionTimeout once `seconds` have passed."""
+
+    def __init__(self, seconds: float, budget: float) -> None:
+        self._at = time.monotonic() + seconds
+        self.budget = budget
+
+    def check(self) -> None:
+        if time.monotonic() > self._at:
+            raise ResolutionTimeout(
+                f"the resolution was stopped after its budget of {self.budget:g} s (the "
+                "resolution_timeout setting)", budget=self.budget)
+
+
 class Provider(AbstractProvider[Req, Candidate, str]):
     def __init__(self, source: PackageSource, target: Target, options: ResolveOptions,
                  constraints: Mapping[NormalizedName, Sequence[Req]],
                  roots: Mapping[NormalizedName, Sequence[Req]],
-                 reporter: ResolveReporter) -> None:
+                 reporter: ResolveReporter, deadline: Deadline | None = None) -> None:
+        self._deadline = deadline
         self.source = source
         self.target = target
         self.options = options
@@ -67,6 +84,7 @@ class Provider(AbstractProvider[Req, Candidate, str]):
         self._announced: set[tuple[NormalizedName, Version]] = set()
         # get_preference and find_matches ask about the same sets of requirements over and over.
         self._matches: dict[tuple[NormalizedName, frozenset[Req]], tuple[Version, ...]] = {}
+        self._preferences: dict[tuple[str, tuple[Information, ...]], Preference] = {}
 
     # -- data access shared with _explain and _lock ----------------------------------------------
     def project(self, name: NormalizedName) -> ProjectView | None:
@@ -137,6 +155,8 @@ class Provider(AbstractProvider[Req, Candidate, str]):
         information: Mapping[str, Iterator[Information]],
         backtrack_causes: Sequence[Information],
     ) -> Iterable[str]:
+        if self._deadline is not None:
+            self._deadline.check()
         # As pip: after a backtrack, work on what caused it first; the problem is likely there.
         identifiers = list(identifiers)
         causes: set[str] = set()
@@ -144,8 +164,13 @@ class Provider(AbstractProvider[Req, Candidate, str]):
             causes.add(info.requirement.identifier)
             if info.parent is not None:
                 causes.add(info.parent.identifier)
-        narrowed = [i for i in identifiers if i in causes]
-        return narrowed or identifiers
+        narrowed = [i for i in identifiers if i in causes] or identifiers
+        if len(narrowed) > 1:
+            # Pick the preferred one here, as resolvelib would with get_preference: it would wrap
+            # every call in new mapping objects, a cost paid once per unpinned identifier and
+            # round, so that a request of N projects took time in N squared.
+            narrowed = [min(narrowed, key=lambda i: self._preference(i, information))]
+        return narrowed
 
     def get_preference(
         self, identifier: str, resolutions: Mapping[str, Candidate],
@@ -153,7 +178,17 @@ class Provider(AbstractProvider[Req, Candidate, str]):
         information: Mapping[str, Iterator[Information]],
         backtrack_causes: Sequence[Information],
     ) -> Preference:
-        infos = list(information[identifier])
+        return self._preference(identifier, information)
+
+    def _preference(self, identifier: str,
+                    information: Mapping[str, Iterator[Information]]) -> Preference:
+        # Asked about every unpinned identifier in every round, and most of them have not
+        # changed since the last: remembered by (identifier, information).
+        infos = tuple(information[identifier])
+        key = (identifier, infos)
+        known = self._preferences.get(key)
+        if known is not None:
+            return known
         reqs = tuple(i.requirement for i in infos)
         pinned = any(r.is_exact for r in reqs)
         requested = any(i.parent is None for i in infos)
@@ -161,10 +196,14 @@ class Provider(AbstractProvider[Req, Candidate, str]):
         count = len(self.matching_versions(name, self.all_reqs(name, reqs)))
         # Lower sorts first: exact pins, then the user's own requests, then the most constrained;
         # the identifier last so that ties never depend on dict or set order.
-        return (not pinned, not requested, count, identifier)
+        preference = (not pinned, not requested, count, identifier)
+        self._preferences[key] = preference
+        return preference
 
     def find_matches(self, identifier: str, requirements: Mapping[str, Iterator[Req]],
                      incompatibilities: Mapping[str, Iterator[Candidate]]) -> Matches[Candidate]:
+        if self._deadline is not None:
+            self._deadline.check()
         reqs = list(requirements[identifier])
         if not reqs:
             return []
@@ -186,6 +225,8 @@ class Provider(AbstractProvider[Req, Candidate, str]):
         known = self._dependencies.get(candidate)
         if known is not None:
             return known
+        if self._deadline is not None:
+            self._deadline.check()
         metadata = self._metadata[(candidate.name, candidate.version)]
         deps: list[Req] = []
         if candidate.extras:
@@ -207,6 +248,8 @@ class Provider(AbstractProvider[Req, Candidate, str]):
                          versions: tuple[Version, ...], bad: set[Version],
                          exact: list[Req]) -> Iterator[Candidate]:
         for index, version in enumerate(versions):
+            if self._deadline is not None:
+                self._deadline.check()
             if version in bad or (name, version) in self._rejected:
                 continue
             candidate = Candidate(name, version, extras)

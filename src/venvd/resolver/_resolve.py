@@ -15,7 +15,7 @@ from venvd.lock import Lock
 from venvd.resolver._explain import explain
 from venvd.resolver._lock import build_lock
 from venvd.resolver._model import Candidate, Req
-from venvd.resolver._provider import Provider
+from venvd.resolver._provider import Deadline, Provider
 from venvd.resolver._reporter import NullReporter, ReporterAdapter, ResolveReporter
 from venvd.resolver._types import PackageSource, ResolveOptions
 from venvd.target import Target
@@ -25,7 +25,8 @@ _DEFAULTS = ResolveOptions()
 
 def resolve(requirements: Sequence[Requirement], target: Target, source: PackageSource, *,
             constraints: Sequence[Requirement] = (), options: ResolveOptions = _DEFAULTS,
-            reporter: ResolveReporter | None = None, max_rounds: int = 200_000) -> Lock:
+            reporter: ResolveReporter | None = None, max_rounds: int = 200_000,
+            timeout: float | None = None, budget: float | None = None) -> Lock:
     """Pin `requirements` (and everything they need) for `target`, newest versions first.
 
     Markers, extras, Requires-Python and wheel tags are evaluated for `target`, never for the host;
@@ -35,7 +36,9 @@ def resolve(requirements: Sequence[Requirement], target: Target, source: Package
     Raises InvalidRequirement for a direct URL requirement (only index projects are resolved),
     ProjectNotFound when a needed project is on no index (`details["required_by"]` names who
     needed it), ResolutionImpossible with `causes` in words when no set of versions fits (also
-    after `max_rounds`), NoCompatibleDistribution when a pin has no usable file with a sha256, and
+    after `max_rounds`), NoCompatibleDistribution when a pin has no usable file with a sha256,
+    ResolutionTimeout (naming `budget`, default `timeout`) once `timeout` seconds have passed (the
+    provider checks the clock on each of resolvelib's calls, so the resolution stops there), and
     whatever UpstreamError the source raises.
     """
     for req in (*requirements, *constraints):
@@ -51,7 +54,8 @@ def resolve(requirements: Sequence[Requirement], target: Target, source: Package
     for root in roots:
         roots_by_name.setdefault(root.name, []).append(root)
     chosen_reporter = reporter if reporter is not None else NullReporter()
-    provider = Provider(source, target, options, by_name, roots_by_name, chosen_reporter)
+    deadline = None if timeout is None else Deadline(timeout, budget if budget is not None else timeout)
+    provider = Provider(source, target, options, by_name, roots_by_name, chosen_reporter, deadline)
     resolver: Resolver[Req, Candidate, str] = Resolver(provider, ReporterAdapter(chosen_reporter))
     try:
         result = resolver.resolve(roots, max_rounds=max_rounds)

@@ -12,18 +12,70 @@ from packaging.requirements import InvalidRequirement as _PackagingInvalidRequir
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from venvd.errors import InputError, InvalidRequirement
+from venvd.errors import InputError, InvalidRequirement, LimitExceeded
 from venvd.lock import canonical_json
 from venvd.target import Target
 
-__all__ = ["RequestOptions", "ResolveRequest", "parse_requirement", "parse_timestamp"]
+__all__ = ["RequestLimits", "RequestOptions", "ResolveRequest", "parse_requirement", "parse_timestamp"]
 
 # Bump when the meaning of a cached resolution changes (resolver rules, lock format).
 RESOLUTION_FORMAT = "resolutions-v1"
 
 
+@dataclasses.dataclass(frozen=True)
+class RequestLimits:
+    """Bounds on one request, checked before any work (the service fills them from its settings)."""
+
+    max_requirements: int = 1_000
+    max_constraints: int = 2_000
+    max_requirement_length: int = 1_000
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> RequestLimits:
+        return cls(settings.max_requirements, settings.max_constraints,
+                   settings.max_requirement_length)
+
+    def check(self, requirements: Any, constraints: Any) -> tuple[list[str], list[str]]:
+        """The two lists, once checked: lists of strings (a single string is not a list of
+        requirements: "six" would be read as s, i, x) within the counts and lengths; raises
+        InputError or LimitExceeded naming the field and the bound."""
+        reqs = _strings(requirements, "requirements")
+        cons = _strings(constraints, "constraints")
+        for field, items, limit, setting in (
+            ("requirements", reqs, self.max_requirements, "max_requirements"),
+            ("constraints", cons, self.max_constraints, "max_constraints"),
+        ):
+            if len(items) > limit:
+                raise LimitExceeded(
+                    f"{len(items)} {field} given, more than the {limit} allowed (the {setting} "
+                    "setting)", limit=setting, max=limit, actual=len(items), field=field)
+            for item in items:
+                if len(item) > self.max_requirement_length:
+                    raise LimitExceeded(
+                        f"one of the {field} is {len(item)} characters long, more than the "
+                        f"{self.max_requirement_length} allowed (the max_requirement_length setting)",
+                        limit="max_requirement_length", max=self.max_requirement_length,
+                        actual=len(item), field=field)
+        return reqs, cons
+
+
+def _strings(value: Any, field: str) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str) or not isinstance(value, (list, tuple)):
+        raise InputError(f"'{field}' must be a list of strings, not {type(value).__name__}",
+                         field=field)
+    bad = [v for v in value if not isinstance(v, str)]
+    if bad:
+        raise InputError(f"'{field}' must be a list of strings; {bad[0]!r} is not a string",
+                         field=field)
+    return list(value)
+
+
 def parse_requirement(text: str) -> Requirement:
     """Parse one PEP 508 requirement; raises InvalidRequirement naming the text."""
+    if not isinstance(text, str):
+        raise InvalidRequirement(repr(text), "a requirement must be a string")
     stripped = text.strip()
     if not stripped:
         raise InvalidRequirement(text, "empty requirement")
@@ -51,13 +103,18 @@ def parse_timestamp(value: str | datetime | None) -> datetime | None:
         return None
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if not isinstance(value, str) or len(value) > 64:
+        raise InputError(f"exclude_newer {str(value)[:64]!r} is not an RFC 3339 timestamp or a date",
+                         field="exclude_newer")
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        # In UTC, as every comparison will have it: 9999-12-31T23:59:59-23:59 is past year 9999.
+        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+    except (ValueError, OverflowError):
         raise InputError(
-            f"exclude_newer {value!r} is not an RFC 3339 timestamp or a date", field="exclude_newer"
+            f"exclude_newer {value!r} is not an RFC 3339 timestamp or a date between years 1 "
+            "and 9999 (UTC)", field="exclude_newer"
         ) from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _names(values: Iterable[str], field: str) -> frozenset[str]:
@@ -129,11 +186,17 @@ class ResolveRequest:
         constraints: Iterable[str] = (),
         options: RequestOptions | None = None,
         index: Mapping[str, Any] | None = None,
+        limits: RequestLimits | None = None,
     ) -> ResolveRequest:
-        reqs = tuple(parse_requirement(r) for r in requirements)
+        """Validate and canonicalize; raises InputError (LimitExceeded past `limits`) naming the
+        bad part, before any parsing work past the bounds."""
+        req_texts, con_texts = (limits or RequestLimits()).check(
+            requirements if isinstance(requirements, (str, list, tuple)) else list(requirements),
+            constraints if isinstance(constraints, (str, list, tuple)) else list(constraints))
+        reqs = tuple(parse_requirement(r) for r in req_texts)
         if not reqs:
             raise InputError("no requirements given", field="requirements")
-        cons = tuple(parse_requirement(c) for c in constraints)
+        cons = tuple(parse_requirement(c) for c in con_texts)
         for c in cons:
             if c.extras:
                 raise InvalidRequirement(str(c), "constraints cannot name extras")

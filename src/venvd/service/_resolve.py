@@ -59,7 +59,9 @@ class ResolutionService:
         ttl: float,
         page_ttl: float,
         metadata_workers: int = 16,
+        timeout: float | None = None,
     ) -> None:
+        self._timeout = timeout  # wall-time budget of one resolution (warming included)
         self._store = store
         self._index = index
         self._ttl = ttl
@@ -70,6 +72,7 @@ class ResolutionService:
         self._inflight: dict[str, Future[ResolveResult]] = {}
         # Fresh answers by key, newest last: a cache hit in this process costs a dict lookup.
         self._answers: OrderedDict[str, tuple[ResolveResult, datetime | None]] = OrderedDict()
+        self._answers_weight = 0  # files and packages held by _answers (see _weight)
         self._lock = threading.Lock()
 
     def flush(self) -> None:
@@ -132,11 +135,20 @@ class ResolutionService:
                 self._inflight.pop(key, None)
 
     def _remember(self, result: ResolveResult, expires_at: datetime | None) -> None:
+        """Keep an answer in memory, within _ANSWERS_KEPT entries and _ANSWERS_WEIGHT files and
+        packages; an answer heavier than _ANSWER_MAX_WEIGHT is served from the store instead."""
+        weight = _weight(result)
+        if weight > _ANSWER_MAX_WEIGHT:
+            return
         with self._lock:
+            previous = self._answers.pop(result.key, None)
+            if previous is not None:
+                self._answers_weight -= _weight(previous[0])
             self._answers[result.key] = (result, expires_at)
-            self._answers.move_to_end(result.key)
-            while len(self._answers) > _ANSWERS_KEPT:
-                self._answers.popitem(last=False)
+            self._answers_weight += weight
+            while len(self._answers) > _ANSWERS_KEPT or self._answers_weight > _ANSWERS_WEIGHT:
+                _, (dropped, _) = self._answers.popitem(last=False)
+                self._answers_weight -= _weight(dropped)
 
     def listed_files(
         self, names: list[str], target: Target
@@ -207,6 +219,8 @@ class ResolutionService:
                     no_binary=opts.no_binary,
                 ),
                 reporter=reporter,
+                timeout=None if self._timeout is None else self._timeout - (warmed - started),
+                budget=self._timeout,
             )
         finally:
             source.close()
@@ -225,6 +239,14 @@ class ResolutionService:
 
 
 _ANSWERS_KEPT = 1024
+_ANSWERS_WEIGHT = 500_000  # files + packages (+ target tags / 10) of every remembered answer
+_ANSWER_MAX_WEIGHT = 50_000
+
+
+def _weight(result: ResolveResult) -> int:
+    lock = result.lock
+    tags = len(lock.target.get("compatible_tags") or ())
+    return len(lock.packages) + sum(len(p.files) for p in lock.packages) + tags // 10
 
 
 def _ms(since: float) -> float:

@@ -15,7 +15,7 @@ from venvd.sandbox import Limits, Sandbox
 from venvd.service._build_requirements import BuildRequirementWheels
 from venvd.service._cleanup import remove_orphan_temps
 from venvd.service._owner import Owner
-from venvd.service._request import RequestOptions, ResolveRequest
+from venvd.service._request import RequestLimits, RequestOptions, ResolveRequest
 from venvd.service._resolve import ResolutionService, ResolveResult
 from venvd.service.settings import Settings
 from venvd.store import Store
@@ -41,7 +41,9 @@ class Service:
             ttl=settings.resolution_ttl,
             page_ttl=settings.page_ttl,
             metadata_workers=settings.metadata_workers,
+            timeout=settings.resolution_timeout,
         )
+        self.limits = RequestLimits.from_settings(settings)
         self._environments: Any = None
         # sdist builds (metadata and wheels) get their build requirements through our own indexes,
         # resolved on a pool of their own: a metadata build runs on a worker of `resolutions`, and
@@ -138,6 +140,7 @@ class Service:
             constraints=constraints,
             options=opts,
             index=self.index_config.to_json(),
+            limits=self.limits,
         )
 
     @property

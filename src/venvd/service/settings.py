@@ -47,6 +47,14 @@ class Settings(BaseSettings):
     events_max_seconds: float = Field(default=300.0, gt=0)
     events_heartbeat_seconds: float = Field(default=15.0, gt=0)
     requeue_interrupted: bool = True  # at start, rebuild what a dead process of this host left
+    # Bounds on the work of one request, each checked before work starts (LimitExceeded names it).
+    max_body_bytes: int = 8 * 1024 * 1024  # request body, checked before JSON parsing (413)
+    max_requirements: int = 1_000
+    max_constraints: int = 2_000
+    max_requirement_length: int = 1_000  # characters of one requirement or constraint
+    max_lock_packages: int = 1_000  # packages in a lock posted to /v1/environments
+    max_compatible_tags: int = 20_000  # tags of a complete-platform target (after expansion)
+    resolution_timeout: float = 300.0  # wall-time budget of one resolution, seconds (then 503)
 
     @property
     def resolved_database_url(self) -> str:

@@ -14,22 +14,30 @@ import sqlalchemy as sa
 
 from venvd.store._models import DependencyEdgeRow
 
-__all__ = ["WHY_SQL", "reachable_names"]
+__all__ = ["MAX_ROOTS", "WHY_SQL", "reachable_names"]
+
+
+# Roots per statement: one VALUES row (one bound parameter) each, well under SQLite's and
+# PostgreSQL's parameter limits; callers with more roots run one statement per batch.
+MAX_ROOTS = 500
 
 
 def reachable_names(roots: Sequence[str]) -> sa.Select[Any]:
     """SELECT of every project name reachable from `roots` (included) along dependency edges.
 
-    `roots` must not be empty.
+    `roots` must not be empty and must have at most MAX_ROOTS names (ValueError otherwise). They
+    are one VALUES list, not one SELECT per root: SQLite refuses more than 500 terms in a compound
+    SELECT and PostgreSQL's parser recurses once per term.
 
     UNION (not UNION ALL) drops names already reached, so cycles terminate.
     """
+    if not roots or len(roots) > MAX_ROOTS:
+        raise ValueError(f"reachable_names takes 1 to {MAX_ROOTS} roots, not {len(roots)}")
     edge = DependencyEdgeRow.__table__.c
+    given = sa.values(sa.column("name", sa.String), name="roots").data(
+        [(name,) for name in roots]).cte("roots")
     # PostgreSQL wants the recursive and non-recursive terms to have the same type: cast both.
-    given = sa.union_all(*(
-        sa.select(sa.cast(sa.literal(name, sa.String), sa.String).label("name")) for name in roots
-    )).subquery("roots")
-    anchor = sa.select(given.c.name)
+    anchor = sa.select(sa.cast(given.c.name, sa.String).label("name"))
     reach = anchor.cte("reach", recursive=True)
     reach = reach.union(
         sa.select(sa.cast(edge.dependency, sa.String)).join(reach, edge.project == reach.c.name)

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from venvd.dist import CoreMetadata, DistFile
 from venvd.store import _environments
 from venvd.store._engine import WRITE_OPTION, create_engine
-from venvd.store._graph import reachable_names
+from venvd.store._graph import MAX_ROOTS, reachable_names
 from venvd.store._migrate import upgrade
 from venvd.store._models import (
     DependencyEdgeRow,
@@ -268,14 +268,20 @@ class Store:
         """Everything stored about the projects reachable from `names` through Requires-Dist
         (extras and markers not evaluated, so a superset of any one target's needs).
 
-        Three queries: one ``WITH RECURSIVE`` for the names, then their pages (unless `pages` is
-        false: a caller that keeps pages in memory skips the heaviest part), then their metadata.
+        Three kinds of queries, each in batches of bounded size: ``WITH RECURSIVE`` for the names
+        (one per MAX_ROOTS roots), then their pages (unless `pages` is false: a caller that keeps
+        pages in memory skips the heaviest part), then their metadata.
         """
         roots = sorted({canonicalize_name(n) for n in names})
         if not roots:
             return Closure(names=frozenset(), pages={}, metadata={})
         with self._session() as s:
-            reachable = sorted(set(s.scalars(reachable_names(roots))))
+            found: set[str] = set()
+            for start in range(0, len(roots), MAX_ROOTS):
+                batch = [r for r in roots[start:start + MAX_ROOTS] if r not in found]
+                if batch:
+                    found.update(s.scalars(reachable_names(batch)))
+            reachable = sorted(found)
             found_pages = self._pages(s, reachable) if pages else {}
             metadata: dict[str, CoreMetadata] = {}
             for start in range(0, len(reachable), _CHUNK):

@@ -14,13 +14,20 @@ from functools import cached_property
 from typing import Any
 
 from packaging.markers import InvalidMarker, Marker, UndefinedEnvironmentName
-from packaging.specifiers import SpecifierSet
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.tags import Tag, parse_tag
 from packaging.version import InvalidVersion, Version
 
-from venvd.errors import InvalidTarget
+from venvd.errors import InvalidTarget, LimitExceeded
 
-__all__ = ["MARKER_KEYS", "Target"]
+__all__ = ["MARKER_KEYS", "MAX_COMPATIBLE_TAGS", "MAX_TAG_LENGTH", "Target"]
+
+# Bounds on a complete platform from a client (the service passes its `max_compatible_tags`
+# setting; this is its default). The largest shorthand target stays well under it.
+MAX_COMPATIBLE_TAGS = 20_000
+MAX_TAG_LENGTH = 200  # characters of one (possibly compressed) tag string
+MAX_MARKER_ENTRIES = 32
+MAX_MARKER_VALUE_LENGTH = 256
 
 MARKER_KEYS = (
     "implementation_name",
@@ -46,14 +53,18 @@ class Target:
 
     # -- construction -------------------------------------------------------------------------
     @classmethod
-    def from_json(cls, data: Any) -> Target:
-        """Parse a complete platform object; raises InvalidTarget naming what is wrong."""
+    def from_json(cls, data: Any, *, max_tags: int = MAX_COMPATIBLE_TAGS) -> Target:
+        """Parse a complete platform object; raises InvalidTarget naming what is wrong, and
+        LimitExceeded when it has more than `max_tags` tags (compressed tags counted expanded,
+        before they are expanded), a tag longer than MAX_TAG_LENGTH, more than
+        MAX_MARKER_ENTRIES marker entries or a marker value longer than MAX_MARKER_VALUE_LENGTH."""
         if not isinstance(data, dict):
             raise InvalidTarget("a complete platform must be a JSON object")
         env = data.get("marker_environment")
         tags = data.get("compatible_tags")
         if not isinstance(env, dict) or not all(isinstance(v, str) for v in env.values()):
             raise InvalidTarget("'marker_environment' must be an object of strings")
+        _check_marker_environment(env)
         required = ("python_full_version", "python_version", "sys_platform")
         missing = [k for k in required if k not in env]
         if missing:
@@ -65,6 +76,7 @@ class Target:
                 f"python_full_version {env['python_full_version']!r} is not a version") from None
         if not isinstance(tags, list) or not tags or not all(isinstance(t, str) for t in tags):
             raise InvalidTarget("'compatible_tags' must be a non-empty list of tag strings")
+        _check_tags(tags, max_tags)
         ordered: list[Tag] = []
         seen: set[Tag] = set()
         for text in tags:
@@ -165,10 +177,42 @@ class Target:
             if answer is None:
                 try:
                     spec = SpecifierSet(requires_python)
-                except Exception:
+                except InvalidSpecifier:
                     answer = True
                 else:
                     answer = spec.contains(self.python_full_version, prereleases=True)
                 answers[requires_python] = answer
             return answer
         return requires_python.contains(self.python_full_version, prereleases=True)
+
+
+def _check_marker_environment(env: dict[str, str]) -> None:
+    if len(env) > MAX_MARKER_ENTRIES:
+        raise LimitExceeded(
+            f"'marker_environment' has {len(env)} entries, more than the {MAX_MARKER_ENTRIES} "
+            "allowed", limit="marker_environment_entries", max=MAX_MARKER_ENTRIES, actual=len(env))
+    for key, value in env.items():
+        if len(key) > MAX_MARKER_VALUE_LENGTH or len(value) > MAX_MARKER_VALUE_LENGTH:
+            raise LimitExceeded(
+                f"marker {key[:40]!r} is longer than {MAX_MARKER_VALUE_LENGTH} characters",
+                limit="marker_value_length", max=MAX_MARKER_VALUE_LENGTH,
+                actual=max(len(key), len(value)))
+
+
+def _check_tags(tags: list[str], max_tags: int) -> None:
+    """Count the tags a list expands to without expanding it (`py2.py3-none-any` is two tags; a
+    compressed tag's expansion is the product of its parts' lengths)."""
+    total = 0
+    for text in tags:
+        if len(text) > MAX_TAG_LENGTH:
+            raise LimitExceeded(
+                f"compatible tag {text[:60]!r}... is longer than {MAX_TAG_LENGTH} characters",
+                limit="tag_length", max=MAX_TAG_LENGTH, actual=len(text))
+        size = 1
+        for part in text.split("-"):
+            size *= part.count(".") + 1
+        total += size
+        if total > max_tags:
+            raise LimitExceeded(
+                f"'compatible_tags' expand to more than {max_tags} tags (the max_compatible_tags "
+                "setting)", limit="max_compatible_tags", max=max_tags)

@@ -10,16 +10,21 @@ Contract of `target_from_request(data)`:
 - A complete platform object ``{"marker_environment": {...}, "compatible_tags": [...]}``, see
   `Target.from_json`.
 - Anything else raises InvalidTarget naming what was wrong (unknown keys, wrong types, a mix of the
-  two shapes).
+  two shapes); a target past a bound (`max_tags`, see `Target.from_json`) raises LimitExceeded.
+
+Parsed targets are remembered by their input (a cache hit should not pay for parsing ~1000 tags),
+in memos bounded by entry count and by the total number of tags they hold.
 """
 
 from __future__ import annotations
 
-import functools
 import json
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 
 from venvd.errors import InvalidTarget
-from venvd.target._model import Target
+from venvd.target._model import MAX_COMPATIBLE_TAGS, Target
 from venvd.target._shorthand import target_from_shorthand
 
 __all__ = ["target_from_request"]
@@ -28,7 +33,7 @@ _SHORTHAND_KEYS = frozenset({"python", "platform"})
 _COMPLETE_KEYS = frozenset({"marker_environment", "compatible_tags"})
 
 
-def target_from_request(data: object) -> Target:
+def target_from_request(data: object, *, max_tags: int = MAX_COMPATIBLE_TAGS) -> Target:
     """A Target from a request's `target` value; raises InvalidTarget (see the module docstring)."""
     if data is None or data == "current":
         return Target.current()
@@ -51,8 +56,9 @@ def target_from_request(data: object) -> Target:
         try:
             text = json.dumps(data, sort_keys=True)
         except (TypeError, ValueError):
-            return Target.from_json(data)
-        return _complete_platform(text)
+            return Target.from_json(data, max_tags=max_tags)
+        return _COMPLETE.get((text, max_tags),
+                             lambda: Target.from_json(json.loads(text), max_tags=max_tags))
     unknown = sorted(str(k) for k in keys - _SHORTHAND_KEYS)
     if unknown:
         raise InvalidTarget(
@@ -63,16 +69,57 @@ def target_from_request(data: object) -> Target:
         if value is not None and not isinstance(value, str):
             raise InvalidTarget(f"target {key!r} must be a string, not {type(value).__name__}",
                                 key=key)
-    return _shorthand(python, platform)
+        if value is not None and len(value) > _MAX_SHORTHAND_LENGTH:
+            raise InvalidTarget(f"target {key!r} is longer than {_MAX_SHORTHAND_LENGTH} characters",
+                                key=key)
+    return _SHORTHAND.get((python, platform), lambda: target_from_shorthand(python, platform))
 
 
-# Targets are immutable values and parsing ~1000 tags costs milliseconds: a server answering a
-# cache hit should not pay that on every request. Errors are not cached (lru_cache skips raises).
-@functools.lru_cache(maxsize=256)
-def _complete_platform(text: str) -> Target:
-    return Target.from_json(json.loads(text))
+_MAX_SHORTHAND_LENGTH = 64  # the longest valid one, "manylinux_2_60_riscv64", is 22
 
 
-@functools.lru_cache(maxsize=256)
-def _shorthand(python: str | None, platform: str | None) -> Target:
-    return target_from_shorthand(python, platform)
+class _TargetMemo:
+    """A thread-safe LRU of parsed targets, bounded by entries and by the tags they hold (a target
+    is up to max_compatible_tags Tag objects). Errors are not remembered."""
+
+    def __init__(self, entries: int, tags: int) -> None:
+        self._items: OrderedDict[Hashable, Target] = OrderedDict()
+        self._entries = entries
+        self._tags = tags
+        self._held = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable, make: Callable[[], Target]) -> Target:
+        with self._lock:
+            found = self._items.get(key)
+            if found is not None:
+                self._items.move_to_end(key)
+                return found
+        target = make()
+        weight = len(target.compatible_tags)
+        with self._lock:
+            if key not in self._items and weight <= self._tags:
+                self._items[key] = target
+                self._held += weight
+                while len(self._items) > self._entries or self._held > self._tags:
+                    _, dropped = self._items.popitem(last=False)
+                    self._held -= len(dropped.compatible_tags)
+        return target
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self._held = 0
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @property
+    def tags_held(self) -> int:
+        return self._held
+
+
+# Keys: the canonical JSON text of a complete platform (bounded by the tag count check before it
+# is remembered) or the shorthand strings (at most _MAX_SHORTHAND_LENGTH each).
+_COMPLETE = _TargetMemo(entries=256, tags=200_000)
+_SHORTHAND = _TargetMemo(entries=256, tags=200_000)

@@ -3,10 +3,15 @@
 Contract of `target_from_shorthand(python, platform)`:
 
 - `python` is ``"X.Y"`` or ``"X.Y.Z"`` (``"X.Y"`` means ``X.Y.0`` as python_full_version), major
-  2 or 3; None means the host's version. Anything else raises InvalidTarget naming the text.
+  2 (up to 2.7) or 3 (up to 3.30), micro at most 99; None means the host's version. Anything else raises
+  InvalidTarget naming the text.
 - `platform` is one of the names in `ACCEPTED_PLATFORMS`; None means the host's platform (its
   `packaging.tags.platform_tags()`). Anything else raises InvalidTarget listing the accepted forms.
   ``-`` and ``.`` are read as ``_`` (``macosx-14.0-arm64`` is ``macosx_14_0_arm64``).
+- Version numbers are bounded by what exists, with a margin (each tag list grows with them, and an
+  unbounded one is a denial of service): glibc 2.60, musl 1.20, macOS 30.20, Python 3.30; past
+  them InvalidTarget names the bound. The largest target they allow (3.30 on macosx_30_20_x86_64)
+  has 12,570 tags.
 - Both None: exactly `Target.current()`.
 - The target is always a CPython. Tags come from `packaging.tags.cpython_tags` followed by
   `compatible_tags`, which is the order pip prefers for that interpreter. Platform tag lists:
@@ -60,23 +65,35 @@ _MAC_ARCHS = ("arm64", "x86_64", "universal2")
 _MAC_MACHINE = {"arm64": "arm64", "x86_64": "x86_64", "universal2": "arm64"}
 _WINDOWS = {"win_amd64": "AMD64", "win32": "x86", "win_arm64": "ARM64"}
 
+# What exists (2026: glibc 2.42, musl 1.2, macOS 26, Python 3.15) plus a margin of years.
+MAX_GLIBC_MINOR = 60
+MAX_MUSL_MINOR = 20
+MAX_MACOS_MAJOR = 30
+MAX_MACOS_MINOR = 20
+MAX_PYTHON3_MINOR = 30
+MAX_MICRO = 99
+
 ACCEPTED_PLATFORMS = (
-    "manylinux_2_<N>_<arch> (N >= 5 on x86_64/i686, >= 17 elsewhere)",
+    f"manylinux_2_<N>_<arch> (N >= 5 on x86_64/i686, >= 17 elsewhere, N <= {MAX_GLIBC_MINOR})",
     "manylinux1_<arch>, manylinux2010_<arch> (x86_64, i686)",
     "manylinux2014_<arch>",
-    "musllinux_1_<N>_<arch>",
+    f"musllinux_1_<N>_<arch> (N <= {MAX_MUSL_MINOR})",
     "linux_<arch>",
     f"(linux arch: {', '.join(_LINUX_ARCHS)})",
-    "macosx_<X>_<Y>_{arm64,x86_64,universal2} (arm64 from macOS 11)",
+    "macosx_<X>_<Y>_{arm64,x86_64,universal2} (arm64 from macOS 11, X <= "
+    f"{MAX_MACOS_MAJOR}, Y <= {MAX_MACOS_MINOR})",
     "win_amd64, win32, win_arm64",
 )
 
-_PYTHON_RE = re.compile(r"(\d+)\.(\d+)(?:\.(\d+))?")
-_MANYLINUX_RE = re.compile(r"manylinux_(\d+)_(\d+)_(\w+)")
+
+# At most 6 digits per number: int() of a long digit string is itself slow, and past the bounds
+# above anyway.
+_PYTHON_RE = re.compile(r"(\d{1,6})\.(\d{1,6})(?:\.(\d{1,6}))?")
+_MANYLINUX_RE = re.compile(r"manylinux_(\d{1,6})_(\d{1,6})_(\w+)")
 _LEGACY_RE = re.compile(r"(manylinux1|manylinux2010|manylinux2014)_(\w+)")
-_MUSLLINUX_RE = re.compile(r"musllinux_(\d+)_(\d+)_(\w+)")
+_MUSLLINUX_RE = re.compile(r"musllinux_(\d{1,6})_(\d{1,6})_(\w+)")
 _LINUX_RE = re.compile(r"linux_(\w+)")
-_MAC_RE = re.compile(r"macosx_(\d+)_(\d+)_(\w+)")
+_MAC_RE = re.compile(r"macosx_(\d{1,6})_(\d{1,6})_(\w+)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,6 +130,10 @@ def _parse_python(text: str) -> tuple[int, int, int]:
     micro = int(match[3]) if match[3] is not None else 0
     if major not in (2, 3) or (major == 2 and minor > 7):
         raise InvalidTarget(f"python version {text!r} is not a CPython 2 or 3 release", python=text)
+    if minor > MAX_PYTHON3_MINOR or micro > MAX_MICRO:
+        raise InvalidTarget(
+            f"python version {text!r} is past the newest accepted (3.{MAX_PYTHON3_MINOR}, micro "
+            f"at most {MAX_MICRO})", python=text, max=f"3.{MAX_PYTHON3_MINOR}.{MAX_MICRO}")
     return major, minor, micro
 
 
@@ -142,6 +163,8 @@ def _parse_platform(text: str) -> _Platform:
         _check_linux_arch(text, arch)
         if musl_major != 1:
             raise _invalid_platform(text, "names a musl major version other than 1")
+        if musl_minor > MAX_MUSL_MINOR:
+            raise _invalid_platform(text, f"is past the newest accepted musl (1.{MAX_MUSL_MINOR})")
         tags = [f"musllinux_1_{minor}_{arch}" for minor in range(musl_minor, -1, -1)]
         return _Platform("linux", arch, (*tags, f"linux_{arch}"))
     if m := _LINUX_RE.fullmatch(name):
@@ -155,6 +178,9 @@ def _parse_platform(text: str) -> _Platform:
             raise _invalid_platform(text, "is impossible: arm64 macOS starts at 11.0")
         if mac_version < (10, 0):
             raise _invalid_platform(text, "names a macOS version before 10.0")
+        if mac_version[0] > MAX_MACOS_MAJOR or mac_version[1] > MAX_MACOS_MINOR:
+            raise _invalid_platform(
+                text, f"is past the newest accepted macOS ({MAX_MACOS_MAJOR}.{MAX_MACOS_MINOR})")
         # pip keeps the exact name first: mac_platforms drops the minor from 11 on (14_2 -> 14_0).
         tags = _dedupe([name, *mac_platforms(mac_version, arch)])
         return _Platform("darwin", _MAC_MACHINE[arch], tuple(tags))
@@ -171,6 +197,8 @@ def _manylinux(text: str, glibc_minor: int, arch: str) -> _Platform:
     oldest = 5 if arch in ("x86_64", "i686") else 17
     if glibc_minor < oldest:
         raise _invalid_platform(text, f"is older than the oldest manylinux for {arch} (2_{oldest})")
+    if glibc_minor > MAX_GLIBC_MINOR:
+        raise _invalid_platform(text, f"is past the newest accepted glibc (2_{MAX_GLIBC_MINOR})")
 
     def platforms() -> Iterator[str]:
         for minor in range(glibc_minor, oldest - 1, -1):

@@ -11,10 +11,14 @@ from fastapi import APIRouter, Body, Depends, Header, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from venvd.api.dependencies import get_service
-from venvd.errors import InputError
+from venvd.api.schemas import ERROR_RESPONSES, EnvironmentBody
+from venvd.errors import InputError, LimitExceeded
 from venvd.service import Service
+from venvd.target import target_from_request
 
-router = APIRouter(prefix="/v1/environments", tags=["environments"])
+# Every route: an unknown id (404), a bad path or header (422), a fault (500).
+router = APIRouter(prefix="/v1/environments", tags=["environments"],
+                   responses={s: ERROR_RESPONSES[s] for s in (404, 422, 500)})
 
 # How often an events stream looks at the store.
 _POLL_SECONDS = 0.2
@@ -25,16 +29,49 @@ _EXAMPLE = {
 }
 
 
-@router.post("", summary="Resolve (if given requirements) and build an environment")
+_CREATE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "The environment is ready"},
+    202: {"description": "The environment is queued or building; follow its events"},
+    **{status: ERROR_RESPONSES[status] for status in (400, 404, 409, 413, 422, 500, 502, 503, 504)},
+}
+
+
+@router.post("", summary="Resolve (if given requirements) and build an environment",
+             responses=_CREATE_RESPONSES)
 def create(
-    body: dict[str, Any] = Body(..., examples=[_EXAMPLE]), service: Service = Depends(get_service)
+    body: EnvironmentBody = Body(..., examples=[_EXAMPLE]), service: Service = Depends(get_service)
 ) -> JSONResponse:
     """Body: `{"requirements": [...], "constraints": [...], "options": {...}, "target": ...}` or
     `{"lock": <JSON lock>, "target": ...}`. 200 with the ready environment, or 202 while it builds.
-    The id is the environment key: the same input always gives the same id."""
-    if "requirements" not in body and "lock" not in body:
+    The id is the environment key: the same input always gives the same id.
+
+    Bounds (settings, 422 naming the one passed): max_requirements, max_constraints,
+    max_requirement_length, max_lock_packages, max_compatible_tags; the resolution's time budget
+    (503)."""
+    if body.requirements is None and body.lock is None:
         raise InputError("give either 'requirements' or 'lock'", field="body")
-    doc = service.environments.create_from_json(body)
+    settings = service.settings
+    data: dict[str, Any] = body.model_dump(exclude_none=True, exclude={"lock", "target"})
+    if body.lock is not None:
+        packages = body.lock.packages
+        if len(packages) > settings.max_lock_packages:
+            raise LimitExceeded(
+                f"the lock has {len(packages)} packages, more than the "
+                f"{settings.max_lock_packages} allowed (the max_lock_packages setting)",
+                limit="max_lock_packages", max=settings.max_lock_packages, actual=len(packages))
+        longest = max((len(p.name) for p in packages), default=0)
+        if longest > settings.max_requirement_length:
+            raise LimitExceeded(
+                f"a package name in the lock is {longest} characters long, more than the "
+                f"{settings.max_requirement_length} allowed (the max_requirement_length setting)",
+                limit="max_requirement_length", max=settings.max_requirement_length, actual=longest)
+        data["lock"] = body.lock.to_json()
+        service.limits.check(body.lock.requirements, body.lock.constraints)
+    # The target is parsed here, within the max_compatible_tags bound, and passed on parsed.
+    given = body.target_json() if body.target is not None else (
+        body.lock.target.model_dump() if body.lock is not None else None)
+    data["target"] = target_from_request(given, max_tags=settings.max_compatible_tags)
+    doc = service.environments.create_from_json(data)
     return JSONResponse(doc, status_code=200 if doc["status"] == "ready" else 202)
 
 
@@ -87,7 +124,9 @@ async def events(
     )
 
 
-@router.get("/{env_id}/artifact", summary="The environment archive (tar + zstd), resumable")
+@router.get("/{env_id}/artifact", summary="The environment archive (tar + zstd), resumable",
+            responses={206: {"description": "The requested range"},
+                       416: {"description": "The range is past the end of the archive"}})
 def artifact(
     env_id: str,
     service: Service = Depends(get_service),

@@ -8,12 +8,13 @@ from fastapi import APIRouter, Depends
 
 from venvd import __version__
 from venvd.api.dependencies import get_service
+from venvd.api.schemas import ERROR_RESPONSES
 from venvd.service import Service
 
 router = APIRouter(prefix="/v1", tags=["health"])
 
 
-@router.get("/health")
+@router.get("/health", summary="Liveness and the store", responses={500: ERROR_RESPONSES[500]})
 def health(service: Service = Depends(get_service)) -> dict[str, Any]:
     return {
         "status": "ok",

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import JSONResponse, Response
 
 from venvd.api.dependencies import get_service
-from venvd.api.schemas import Format, ResolveBody
+from venvd.api.schemas import ERROR_RESPONSES, Format, ResolveBody
 from venvd.formats import render
 from venvd.service import Service
 from venvd.target import target_from_request
@@ -29,7 +31,16 @@ def _format_from_accept(accept: str | None) -> str | None:
     return None
 
 
-@router.post("/resolve", summary="Resolve requirements for a target platform")
+_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The lock (JSON), or requirements.txt / pylock.toml text",
+        "content": {"text/x-requirements": {}, "application/vnd.pylock+toml": {}},
+    },
+    **{status: ERROR_RESPONSES[status] for status in (400, 404, 409, 413, 422, 500, 502, 503, 504)},
+}
+
+
+@router.post("/resolve", summary="Resolve requirements for a target platform", responses=_RESPONSES)
 def resolve(
     body: ResolveBody,
     service: Service = Depends(get_service),
@@ -39,11 +50,13 @@ def resolve(
 ) -> Response:
     """Resolve to exact pins with hashes for `target`; answered from the cache when fresh.
 
-    Errors: 422 bad requirement/target text, 404 project on no index, 409 no resolution (with the
-    explanation in `details.causes`), 502/504 upstream index failures. Send `Cache-Control: no-cache`
-    to bypass the resolution cache.
+    Errors: 422 bad requirement/target text or a bound passed (`details.limit` names the
+    setting), 413 body too large, 404 project on no index, 409 no resolution (with the
+    explanation in `details.causes`), 503 the resolution passed its time budget, 502/504 upstream
+    index failures. Send `Cache-Control: no-cache` to bypass the resolution cache.
     """
-    target = target_from_request(body.target_json())
+    target = target_from_request(body.target_json(),
+                                 max_tags=service.settings.max_compatible_tags)
     request = service.make_request(
         body.requirements, target, constraints=body.constraints, options=body.options.model_dump()
     )
