@@ -113,7 +113,7 @@ class Lock:
                         name=str(p["name"]),
                         version=str(p["version"]),
                         files=files,
-                        dependencies=tuple(p.get("dependencies") or ()),
+                        dependencies=_strings(p, "dependencies"),
                         requires_python=p.get("requires_python"),
                         index=p.get("index"),
                     )
@@ -126,9 +126,20 @@ class Lock:
         lock = cls(
             packages=tuple(packages),
             target=target,
-            requirements=tuple(data.get("requirements") or ()),
-            constraints=tuple(data.get("constraints") or ()),
+            requirements=_strings(data, "requirements"),
+            constraints=_strings(data, "constraints"),
         )
         if "id" in data and data["id"] != lock.id:
             raise InvalidLock("the lock's 'id' does not match its contents (edited or corrupted)")
         return lock
+
+
+def _strings(data: dict[str, Any], field: str) -> tuple[str, ...]:
+    """`data[field]` as a tuple of strings (missing or null: empty); InvalidLock for anything else
+    (a bare string would otherwise be read as its characters)."""
+    value = data.get(field)
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise InvalidLock(f"the lock's {field!r} must be a list of strings", field=field)
+    return tuple(value)

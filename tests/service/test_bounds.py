@@ -194,7 +194,7 @@ def test_request_bounds_are_settings_named_in_the_error(
 
 
 def test_packages_of_a_posted_lock_are_bounded(
-    world: LocalIndex, api: Callable[..., httpx.Client]
+    world: LocalIndex, api: Callable[..., httpx.Client], make_service: Callable[..., Service]
 ) -> None:
     client = api(world, max_lock_packages=1)
     lock = client.post("/v1/resolve", json={"requirements": ["app"], "target": LINUX_311}).json()
@@ -202,6 +202,11 @@ def test_packages_of_a_posted_lock_are_bounded(
     response = client.post("/v1/environments", json={"lock": lock})
     assert response.status_code == 422, response.text
     assert error_of(response)["details"]["limit"] == "max_lock_packages"
+    # The in-process client (no HTTP route in between) is bounded the same way.
+    service = make_service(world, max_lock_packages=1)
+    with pytest.raises(errors.LimitExceeded) as caught:
+        service.environments.create_from_json({"lock": lock})
+    assert caught.value.details["limit"] == "max_lock_packages"
 
 
 def test_a_resolution_past_its_budget_is_stopped_with_503(

@@ -30,7 +30,7 @@ from venvd.builder import (
     build_environment,
     environment_key,
 )
-from venvd.errors import InvalidLock, NotFound, VenvdError
+from venvd.errors import InvalidLock, LimitExceeded, NotFound, VenvdError
 from venvd.lock import Lock
 from venvd.service._owner import owner_is_dead
 from venvd.store import EnvironmentRecord
@@ -77,18 +77,22 @@ class EnvironmentService:
         if not isinstance(body, dict):
             raise InvalidLock("the request body must be a JSON object")
         resolved_cached: bool | None = None
+        settings = self._service.settings
+        max_tags = settings.max_compatible_tags
         if body.get("lock") is not None:
             lock = Lock.from_json(body["lock"])
+            self._check_lock_bounds(lock)
+            locked_target = Target.from_json(lock.target, max_tags=max_tags)
             target = (
-                target_from_request(body["target"])
+                target_from_request(body["target"], max_tags=max_tags)
                 if body.get("target") is not None
-                else Target.from_json(lock.target)
+                else locked_target
             )
-            if target.to_json() != Target.from_json(lock.target).to_json():
+            if target.to_json() != locked_target.to_json():
                 raise InvalidLock("the lock was resolved for another target than the one requested")
             self._check_files_are_listed(lock, target)
         else:
-            target = target_from_request(body.get("target"))
+            target = target_from_request(body.get("target"), max_tags=max_tags)
             request = self._service.make_request(
                 body.get("requirements") or [],
                 target,
@@ -102,6 +106,23 @@ class EnvironmentService:
         if resolved_cached is not None:
             doc["resolution_cached"] = resolved_cached
         return doc
+
+    def _check_lock_bounds(self, lock: Lock) -> None:
+        """A posted lock within the request bounds (each of its packages costs an index fetch)."""
+        settings = self._service.settings
+        count = len(lock.packages)
+        if count > settings.max_lock_packages:
+            raise LimitExceeded(
+                f"the lock has {count} packages, more than the {settings.max_lock_packages} allowed "
+                "(the max_lock_packages setting)",
+                limit="max_lock_packages", max=settings.max_lock_packages, actual=count)
+        longest = max((len(p.name) for p in lock.packages), default=0)
+        if longest > settings.max_requirement_length:
+            raise LimitExceeded(
+                f"a package name in the lock is {longest} characters long, more than the "
+                f"{settings.max_requirement_length} allowed (the max_requirement_length setting)",
+                limit="max_requirement_length", max=settings.max_requirement_length, actual=longest)
+        self._service.limits.check(lock.requirements, lock.constraints)
 
     def _check_files_are_listed(self, lock: Lock, target: Target) -> None:
         """Refuse a client's lock unless each of its files is one our indexes list, as they list it:

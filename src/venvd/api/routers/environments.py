@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from venvd.api.dependencies import get_service
 from venvd.api.schemas import ERROR_RESPONSES, EnvironmentBody
-from venvd.errors import InputError, LimitExceeded
+from venvd.errors import InputError
 from venvd.service import Service
 from venvd.target import target_from_request
 
@@ -53,20 +53,7 @@ def create(
     settings = service.settings
     data: dict[str, Any] = body.model_dump(exclude_none=True, exclude={"lock", "target"})
     if body.lock is not None:
-        packages = body.lock.packages
-        if len(packages) > settings.max_lock_packages:
-            raise LimitExceeded(
-                f"the lock has {len(packages)} packages, more than the "
-                f"{settings.max_lock_packages} allowed (the max_lock_packages setting)",
-                limit="max_lock_packages", max=settings.max_lock_packages, actual=len(packages))
-        longest = max((len(p.name) for p in packages), default=0)
-        if longest > settings.max_requirement_length:
-            raise LimitExceeded(
-                f"a package name in the lock is {longest} characters long, more than the "
-                f"{settings.max_requirement_length} allowed (the max_requirement_length setting)",
-                limit="max_requirement_length", max=settings.max_requirement_length, actual=longest)
         data["lock"] = body.lock.to_json()
-        service.limits.check(body.lock.requirements, body.lock.constraints)
     # The target is parsed here, within the max_compatible_tags bound, and passed on parsed.
     given = body.target_json() if body.target is not None else (
         body.lock.target.model_dump() if body.lock is not None else None)
