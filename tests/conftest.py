@@ -10,6 +10,17 @@ import pytest
 from tests.support.index_server import LocalIndex
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Without bubblewrap (a developer's fresh machine), sdists in tests build unsandboxed, as the
+    embedded default does; the sandbox's own tests skip. CI installs bubblewrap and never does this."""
+    import os
+
+    from venvd.sandbox import bwrap_path
+
+    if bwrap_path() is None and os.environ.get("CI") != "true":
+        os.environ["VENVD_UNSAFE_BUILDS"] = "true"
+
+
 @pytest.fixture
 def local_index(tmp_path: Path) -> Iterator[Callable[..., LocalIndex]]:
     """Factory: `local_index(json=True, pep658=True, ranges=True, etag=True)` gives a started index."""

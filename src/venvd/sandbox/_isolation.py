@@ -39,7 +39,7 @@ def bwrap_path() -> str | None:
     """The bubblewrap binary, or None when it is not installed (or not usable: not Linux)."""
     if not sys.platform.startswith("linux"):
         return None
-    return shutil.which("bwrap") or (os.path.exists("/usr/bin/bwrap") and "/usr/bin/bwrap") or None
+    return shutil.which("bwrap") or (os.access("/usr/bin/bwrap", os.X_OK) and "/usr/bin/bwrap") or None
 
 
 @cache

@@ -84,13 +84,16 @@ class Sandbox:
 
     def __init__(self, requirements: BuildRequirements | None = None, *,
                  limits: Limits = Limits(),
-                 work_dir: Path | None = None, without_bwrap: WithoutBwrap = "refuse",
+                 work_dir: Path | None = None, without_bwrap: WithoutBwrap | None = None,
                  hidden: Sequence[Path] = ()) -> None:
         self.requirements = requirements
         self.hidden = (*(Path(p).resolve() for p in hidden), Path.home())
         self.limits = limits
         self.work_dir = Path(work_dir).resolve() if work_dir is not None else None
-        self.without_bwrap = without_bwrap
+        # Unset: the operator's VENVD_UNSAFE_BUILDS (the service passes its settings explicitly).
+        self.without_bwrap: WithoutBwrap = without_bwrap or (
+            "allow" if os.environ.get("VENVD_UNSAFE_BUILDS", "").lower() in ("1", "true", "yes")
+            else "refuse")
 
     @property
     def isolated(self) -> bool:
