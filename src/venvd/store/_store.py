@@ -11,7 +11,7 @@ environment that does not exist.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,6 +37,7 @@ from venvd.store._models import (
     ProjectRow,
     ResolutionRow,
 )
+from venvd.store._notify import EnvironmentListener, listener_connect_args
 from venvd.store._records import (
     CachedPage,
     Closure,
@@ -379,6 +380,23 @@ class Store:
         changed it. Of racing callers expecting the same owner, exactly one wins."""
         with self._session(write=True) as s:
             return _environments.claim(s, environment_id, expected_owner, fields, _now())
+
+    def environments_progress(self, environment_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """`{"status", "progress", "error"}` of those of `environment_ids` that exist (one query:
+        the read a progress stream shows; at most a few thousand ids)."""
+        with self._session() as s:
+            return _environments.progress(s, environment_ids)
+
+    def listen_environments(self, changed: Callable[[str], None],
+                            resynced: Callable[[], None]) -> EnvironmentListener | None:
+        """PostgreSQL: a started listener calling `changed(id)` after each committed write of an
+        environment by any process, and `resynced()` after each (re)connection (changes made while
+        it was away are not told; re-read what you watch). Stop it with `close()`. SQLite: None
+        (poll `environments_progress`)."""
+        if self._dialect != "postgresql":
+            return None
+        return EnvironmentListener(listener_connect_args(self._engine.url), changed,
+                                   resynced).start()
 
     def unfinished_environments(self, host: str) -> list[EnvironmentRecord]:
         """Environments still `queued` or `building` whose recorded owner is a process on `host`

@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import APIRouter, Body, Depends, Header, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
+from venvd.api._progress import progress_hub
 from venvd.api.dependencies import get_service
 from venvd.api.schemas import ERROR_RESPONSES, EnvironmentBody
 from venvd.errors import InputError
@@ -20,8 +21,9 @@ from venvd.target import target_from_request
 router = APIRouter(prefix="/v1/environments", tags=["environments"],
                    responses={s: ERROR_RESPONSES[s] for s in (404, 422, 500)})
 
-# How often an events stream looks at the store.
-_POLL_SECONDS = 0.2
+# How often an events stream waiting for a change looks whether its client left or the server
+# stops (Starlette also ends a stream at once when its client disconnects).
+_CHECK_SECONDS = 1.0
 
 _EXAMPLE = {
     "requirements": ["django>=1.8", "requests>=2.7"],
@@ -74,35 +76,39 @@ async def events(
 ) -> StreamingResponse:
     """One `event: <status>` with the progress document each time it changes, until the build
     is ready or failed. A stream lasts at most `events_max_seconds` (the client then reconnects)
-    and carries a comment line every `events_heartbeat_seconds`, so clients may time out reads."""
-    environments = service.environments
+    and carries a comment line every `events_heartbeat_seconds`, so clients may time out reads.
+
+    The streams of one process share one watcher (`api._progress`): a change costs one store
+    read however many clients watch it, and an open stream holds no thread."""
     settings = service.settings
-    first = await asyncio.to_thread(environments.snapshot, env_id)  # 404 before the stream starts
+    first = await asyncio.to_thread(service.environments.snapshot, env_id)  # 404 before the stream
+    hub = progress_hub(request.app, service.store)
 
     async def stream() -> AsyncIterator[bytes]:
-        # Each poll is one short store read in a worker thread; waits are asyncio sleeps, so an
-        # open stream holds no thread and ends as soon as its client leaves.
         loop = asyncio.get_running_loop()
         started = last_sent = loop.time()
-        current, previous = first, None
-        yield b"retry: 1000\n\n"
-        while True:
-            if current != previous:
-                yield f"event: {current['status']}\ndata: {json.dumps(current)}\n\n".encode()
-                previous, last_sent = current, loop.time()
-            if current["status"] in ("ready", "failed"):
-                return
-            now = loop.time()
-            if now - started >= settings.events_max_seconds:
-                return
-            if now - last_sent >= settings.events_heartbeat_seconds:
-                yield b": keep-alive\n\n"
-                last_sent = now
-            await asyncio.sleep(_POLL_SECONDS)
-            # The client left, or the server is stopping (`venvd serve` sets app.state.stopping).
-            if getattr(request.app.state, "stopping", False) or await request.is_disconnected():
-                return
-            current = await asyncio.to_thread(environments.snapshot, env_id)
+        sent = 0  # the channel version last sent
+        async with hub.subscribe(env_id, first) as channel:
+            yield b"retry: 1000\n\n"
+            while True:
+                if channel.version != sent:
+                    current, sent = channel.document, channel.version
+                    yield f"event: {current['status']}\ndata: {json.dumps(current)}\n\n".encode()
+                    last_sent = loop.time()
+                    if current["status"] in ("ready", "failed"):
+                        return
+                now = loop.time()
+                if now - started >= settings.events_max_seconds:
+                    return
+                if now - last_sent >= settings.events_heartbeat_seconds:
+                    yield b": keep-alive\n\n"
+                    last_sent = now
+                await channel.wait(sent, min(started + settings.events_max_seconds - now,
+                                             last_sent + settings.events_heartbeat_seconds - now,
+                                             _CHECK_SECONDS))
+                # The client left, or the server is stopping (`venvd serve` sets app.state.stopping).
+                if getattr(request.app.state, "stopping", False) or await request.is_disconnected():
+                    return
 
     return StreamingResponse(
         stream(),
