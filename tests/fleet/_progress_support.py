@@ -3,7 +3,7 @@
 Fixtures here are imported by the test modules that use them (tests/fleet/conftest.py is shared
 with other suites):
 
-    from tests.fleet._progress_support import nodes, tiny_world  # noqa: F401 (fixtures)
+    from tests.fleet._progress_support import nodes, pg_nodes, tiny_world  # noqa: F401 (fixtures)
 """
 
 from __future__ import annotations
@@ -42,13 +42,25 @@ def nodes(request: pytest.FixtureRequest, tiny_world: LocalIndex,
     data dir of its own: a fresh PostgreSQL schema shared by the nodes, or one SQLite file."""
     database_url = (request.getfixturevalue("postgres_url") if request.param == "postgres"
                     else f"sqlite:///{tmp_path / 'shared.sqlite3'}")
+    yield from _nodes(database_url, tiny_world, tmp_path)
+
+
+@pytest.fixture
+def pg_nodes(postgres_url: str, tiny_world: LocalIndex,
+             tmp_path: Path) -> Iterator[Callable[..., Service]]:
+    """`nodes` on PostgreSQL only (mark the test `postgres`)."""
+    yield from _nodes(postgres_url, tiny_world, tmp_path)
+
+
+def _nodes(database_url: str, index: LocalIndex,
+           tmp_path: Path) -> Iterator[Callable[..., Service]]:
     opened: list[Service] = []
 
     def make(**overrides: Any) -> Service:
         values: dict[str, Any] = {
             "data_dir": tmp_path / f"node-{len(opened)}",
             "database_url": database_url,
-            "index_url": tiny_world.url,
+            "index_url": index.url,
             "http_retries": 1,
             "requeue_interrupted": False,
             **overrides,

@@ -19,6 +19,7 @@ from tests.fleet._progress_support import (  # noqa: F401 (fixtures)
     QueryCounter,
     SseReader,
     nodes,
+    pg_nodes,
     serve,
     tiny_world,
 )
@@ -110,11 +111,9 @@ def test_a_build_through_node_a_is_followed_to_its_end_at_node_b(
 
 @pytest.mark.postgres
 def test_the_listener_reconnects_and_rereads_what_it_missed(
-    nodes: Callable[..., Service],  # noqa: F811
+    pg_nodes: Callable[..., Service],  # noqa: F811
 ) -> None:
-    node_a, node_b = nodes(), nodes()
-    if node_a.store.dialect != "postgresql":
-        pytest.skip("LISTEN/NOTIFY is PostgreSQL's")
+    node_a, node_b = pg_nodes(), pg_nodes()
     server_b = serve(node_b)
     env_id = _env_id()
     node_a.store.create_environment(env_id, "lock", "target", status="building")

@@ -11,6 +11,7 @@ environment that does not exist.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -29,6 +30,7 @@ from venvd.dist import CoreMetadata, DistFile
 from venvd.store import _environments
 from venvd.store._engine import WRITE_OPTION, create_engine
 from venvd.store._graph import MAX_ROOTS, reachable_names
+from venvd.store._locks import held
 from venvd.store._migrate import upgrade
 from venvd.store._models import (
     DependencyEdgeRow,
@@ -77,6 +79,8 @@ class Store:
         """Wrap an engine whose database is already migrated; prefer `Store.open`."""
         self._engine = engine
         self._dialect = engine.dialect.name
+        self._lock_engine: Engine | None = None  # PostgreSQL: connections holding named locks
+        self._lock_engine_lock = threading.Lock()
 
     @classmethod
     def open(cls, url: str) -> Store:
@@ -91,6 +95,8 @@ class Store:
 
     def close(self) -> None:
         self._engine.dispose()
+        if self._lock_engine is not None:
+            self._lock_engine.dispose()
 
     def __enter__(self) -> Store:
         return self
@@ -332,6 +338,23 @@ class Store:
                       "created_at": stmt.excluded.created_at,
                       "expires_at": stmt.excluded.expires_at},
             ))
+
+    @contextmanager
+    def exclusive(self, name: str, timeout: float | None = None) -> Iterator[bool]:
+        """Run the block holding the lock `name`, shared by every process on this database:
+        True once held, False when `timeout` seconds passed first (then the block runs without
+        it; None waits as long as it takes). PostgreSQL: an advisory lock (see `_locks`).
+        SQLite: always True at once, not a lock (one process coalesces in memory)."""
+        if self._dialect != "postgresql":
+            yield True
+            return
+        with self._lock_engine_lock:
+            if self._lock_engine is None:
+                # NullPool: a lock is held as long as its work takes, on a connection of its own.
+                self._lock_engine = sa.create_engine(self._engine.url, poolclass=sa.pool.NullPool)
+            engine = self._lock_engine
+        with held(engine, name, timeout) as acquired:
+            yield acquired
 
     # -- environments (queries in _environments) -----------------------------------------------
 
