@@ -13,9 +13,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from venvd.api._progress import progress_hub
 from venvd.api.dependencies import get_service
 from venvd.api.schemas import ERROR_RESPONSES, EnvironmentBody
-from venvd.errors import InputError
 from venvd.service import Service
-from venvd.target import target_from_request
 
 # Every route: an unknown id (404), a bad path or header (422), a fault (500).
 router = APIRouter(prefix="/v1/environments", tags=["environments"],
@@ -50,16 +48,7 @@ def create(
     Bounds (settings, 422 naming the one passed): max_requirements, max_constraints,
     max_requirement_length, max_lock_packages, max_compatible_tags; the resolution's time budget
     (503)."""
-    if body.requirements is None and body.lock is None:
-        raise InputError("give either 'requirements' or 'lock'", field="body")
-    settings = service.settings
-    data: dict[str, Any] = body.model_dump(exclude_none=True, exclude={"lock", "target"})
-    if body.lock is not None:
-        data["lock"] = body.lock.to_json()
-    # The target is parsed here, within the max_compatible_tags bound, and passed on parsed.
-    given = body.target_json() if body.target is not None else (
-        body.lock.target.model_dump() if body.lock is not None else None)
-    data["target"] = target_from_request(given, max_tags=settings.max_compatible_tags)
+    data = body.to_service(max_tags=service.settings.max_compatible_tags)
     doc = service.environments.create_from_json(data)
     return JSONResponse(doc, status_code=200 if doc["status"] == "ready" else 202)
 
@@ -76,10 +65,9 @@ async def events(
 ) -> StreamingResponse:
     """One `event: <status>` with the progress document each time it changes, until the build
     is ready or failed. A stream lasts at most `events_max_seconds` (the client then reconnects)
-    and carries a comment line every `events_heartbeat_seconds`, so clients may time out reads.
-
-    The streams of one process share one watcher (`api._progress`): a change costs one store
-    read however many clients watch it, and an open stream holds no thread."""
+    and carries a comment line every `events_heartbeat_seconds`, so clients may time out reads."""
+    # The streams of one process share one watcher (`api._progress`): a change costs one store
+    # read however many clients watch it, and an open stream holds no thread.
     settings = service.settings
     first = await asyncio.to_thread(service.environments.snapshot, env_id)  # 404 before the stream
     hub = progress_hub(request.app, service.store)
