@@ -137,3 +137,29 @@ def test_the_listener_reconnects_and_rereads_what_it_missed(
     finally:
         reader.close()
         server_b.stop()
+
+
+@pytest.mark.postgres
+def test_streams_progress_by_polling_while_the_listener_cannot_connect(
+    pg_nodes: Callable[..., Service], monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+) -> None:
+    import venvd.store._store as store_module
+
+    real = store_module.listener_connect_args
+    monkeypatch.setattr(store_module, "listener_connect_args",
+                        lambda url: {**real(url), "port": 9, "connect_timeout": 1})  # refused
+    node_a, node_b = pg_nodes(), pg_nodes()
+    server_b = serve(node_b)
+    env_id = _env_id()
+    node_a.store.create_environment(env_id, "lock", "target", status="building")
+    reader = SseReader(server_b.url, env_id)
+    try:
+        reader.arrival(lambda e: e["status"] == "building", timeout=20)
+        node_a.store.update_environment(env_id, progress={"step": "install", "done": 1})
+        reader.arrival(lambda e: (e["progress"] or {}).get("done") == 1, timeout=5)
+        node_a.store.update_environment(env_id, status="ready")
+        reader.join(10)
+        assert reader.statuses()[-1] == "ready"
+    finally:
+        reader.close()
+        server_b.stop()

@@ -8,7 +8,7 @@ channels current is one thing per process, never one loop per client:
   whatever the number of its clients; reads of one id never overlap (a notification during a
   read causes one more read after it). After the listener (re)connects, every channel is re-read.
 - SQLite (the embedded default): one poller reading every watched id in one query each
-  `poll_seconds`.
+  `poll_seconds`. On PostgreSQL the same poller stands in while the listener is disconnected.
 
 A channel's `version` grows each time its document changes; clients wait for a version past the
 one they sent (`Channel.wait`), so a slow client skips to the latest document, as a poll would.
@@ -68,8 +68,8 @@ class ProgressHub:
         self._poll_seconds = poll_seconds
         self._listener = store.listen_environments(self._changed_from_thread,
                                                    self._resynced_from_thread)
-        self._poller = (None if self._listener is not None
-                        else self._loop.create_task(self._poll(), name="venvd-progress-poll"))
+        # SQLite's watcher; on PostgreSQL, the fallback while the listener is disconnected.
+        self._poller = self._loop.create_task(self._poll(), name="venvd-progress-poll")
 
     @property
     def pushed(self) -> bool:
@@ -96,8 +96,7 @@ class ProgressHub:
     def close(self) -> None:
         if self._listener is not None:
             self._listener.close()
-        if self._poller is not None:
-            self._poller.cancel()
+        self._poller.cancel()
         for task in list(self._tasks):
             task.cancel()
 
@@ -152,11 +151,12 @@ class ProgressHub:
         finally:
             channel.reading = False
 
-    # -- SQLite: one poller -----------------------------------------------------------------
+    # -- SQLite, or PostgreSQL while the listener is away: one poller ----------------------
     async def _poll(self) -> None:
         while True:
             await asyncio.sleep(self._poll_seconds)
-            if not self._channels:
+            if not self._channels or (self._listener is not None
+                                      and self._listener.listening.is_set()):
                 continue
             try:
                 found = await asyncio.to_thread(self._store.environments_progress,

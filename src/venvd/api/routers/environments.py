@@ -21,7 +21,7 @@ router = APIRouter(prefix="/v1/environments", tags=["environments"],
 
 # How often an events stream waiting for a change looks whether its client left or the server
 # stops (Starlette also ends a stream at once when its client disconnects).
-_CHECK_SECONDS = 1.0
+_CHECK_SECONDS = 0.5
 
 _EXAMPLE = {
     "requirements": ["django>=1.8", "requests>=2.7"],
