@@ -163,3 +163,31 @@ def test_streams_progress_by_polling_while_the_listener_cannot_connect(
     finally:
         reader.close()
         server_b.stop()
+
+
+@pytest.mark.postgres
+def test_the_store_notifies_committed_writes_of_environments_only(postgres_url: str) -> None:
+    import queue
+
+    from venvd.store import Store
+
+    heard: queue.Queue[str] = queue.Queue()
+    with Store.open(postgres_url) as store:
+        listener = store.listen_environments(heard.put, lambda: None)
+        assert listener is not None
+        try:
+            assert listener.listening.wait(10)
+            env_id, other = _env_id(), _env_id()
+            store.create_environment(env_id, "lock", "target", status="queued")
+            store.update_environment(env_id, status="building")
+            assert heard.get(timeout=5) == env_id
+            # Writes that change nothing, or fail, tell nobody.
+            assert not store.claim_environment(env_id, "not-the-owner", status="failed")
+            with pytest.raises(Exception, match="no environment"):
+                store.update_environment(other, status="ready")
+            assert store.claim_environment(env_id, None, owner_token="me")
+            assert heard.get(timeout=5) == env_id
+            time.sleep(0.5)
+            assert other not in list(heard.queue)  # (other sessions may share the channel)
+        finally:
+            listener.close()
