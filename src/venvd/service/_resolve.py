@@ -150,9 +150,9 @@ class ResolutionService:
         with self._store.exclusive(f"resolution:{key}", budget) as held:
             if not held:
                 raise ResolutionTimeout(
-                    f"the resolution waited {self._timeout:g} s (its budget, the "
-                    "resolution_timeout setting) for the same resolution running on another "
-                    "server, and was stopped", budget=self._timeout or 0.0)
+                    f"the resolution used up its {self._timeout:g} s budget (the "
+                    "resolution_timeout setting) waiting for the same resolution on another "
+                    "server", budget=self._timeout or 0.0)
             stored = self._store.get_resolution(key, datetime.now(UTC))
             # A refresh takes only an answer resolved after it was asked.
             if stored is not None and (not refresh or stored.created_at >= asked_at):

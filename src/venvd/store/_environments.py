@@ -28,6 +28,7 @@ UPDATABLE_FIELDS = frozenset({
     "progress", "owner_host", "owner_pid", "owner_start", "owner_token",
 })
 UNFINISHED = ("queued", "building")
+_CHUNK = 500  # bound parameters per IN list
 
 
 def check_status(status: str) -> str:
@@ -91,15 +92,17 @@ def claim(s: Session, environment_id: str, expected_owner: str | None,
 
 
 def progress(s: Session, environment_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-    """`{"status", "progress", "error"}` of each of `environment_ids` that exists, in one query."""
+    """`{"status", "progress", "error"}` of each of `environment_ids` that exists (one query per
+    500 ids)."""
     ids = sorted(set(environment_ids))
-    if not ids:
-        return {}
-    rows = s.execute(
-        sa.select(EnvironmentRow.id, EnvironmentRow.status, EnvironmentRow.progress,
-                  EnvironmentRow.error).where(EnvironmentRow.id.in_(ids)))
-    return {row.id: {"status": row.status, "progress": row.progress, "error": row.error}
-            for row in rows}
+    found: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(ids), _CHUNK):
+        rows = s.execute(
+            sa.select(EnvironmentRow.id, EnvironmentRow.status, EnvironmentRow.progress,
+                      EnvironmentRow.error).where(EnvironmentRow.id.in_(ids[start:start + _CHUNK])))
+        found.update((row.id, {"status": row.status, "progress": row.progress, "error": row.error})
+                     for row in rows)
+    return found
 
 
 def unfinished(s: Session, host: str) -> list[EnvironmentRecord]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -29,7 +29,9 @@ def advisory_lock_id(name: str) -> int:
 def held(engine: Engine, name: str, timeout: float | None) -> Iterator[bool]:
     """Hold the lock `name` for the block (True), or give up after `timeout` seconds and run the
     block without it (False). None waits for as long as it takes."""
-    with engine.connect() as conn, conn.begin():
+    conn = engine.connect()
+    try:
+        conn.begin()
         if timeout is not None:
             millis = max(1, int(timeout * 1000))
             conn.execute(sa.select(sa.func.set_config("lock_timeout", f"{millis}ms", True)))
@@ -44,4 +46,9 @@ def held(engine: Engine, name: str, timeout: float | None) -> Iterator[bool]:
         if acquired:
             yield True
             return
+    finally:
+        # Closing the connection (never pooled) ends the transaction and so releases the lock;
+        # a connection lost meanwhile released it already, and the block's work stands.
+        with suppress(sa.exc.DBAPIError):
+            conn.close()
     yield False

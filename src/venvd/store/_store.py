@@ -405,8 +405,8 @@ class Store:
             return _environments.claim(s, environment_id, expected_owner, fields, _now())
 
     def environments_progress(self, environment_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-        """`{"status", "progress", "error"}` of those of `environment_ids` that exist (one query:
-        the read a progress stream shows; at most a few thousand ids)."""
+        """`{"status", "progress", "error"}` of those of `environment_ids` that exist: what a
+        progress stream shows, for many streams in one read."""
         with self._session() as s:
             return _environments.progress(s, environment_ids)
 
