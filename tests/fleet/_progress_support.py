@@ -147,6 +147,18 @@ class SseReader:
         self._thread.join(5)
 
 
+def wait_until_listening(server: ApiServer, timeout: float = 10) -> None:
+    """Wait until the server's progress hub listens for notifications (PostgreSQL)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        hub = getattr(server.server.config.app.state, "progress_hub", None)
+        listener = getattr(hub, "_listener", None)
+        if listener is not None and listener.listening.is_set():
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"the progress hub did not listen within {timeout} s")
+
+
 def serve(service: Service) -> ApiServer:
     """`service` behind a real uvicorn server on a loopback port (stop it with `.stop()`)."""
     return ApiServer(service)

@@ -22,6 +22,7 @@ from tests.fleet._progress_support import (  # noqa: F401 (fixtures)
     pg_nodes,
     serve,
     tiny_world,
+    wait_until_listening,
 )
 from venvd.service import Service
 
@@ -46,6 +47,8 @@ def test_progress_written_at_node_a_reaches_every_client_of_node_b_at_one_read_p
     try:
         for reader in readers:
             reader.arrival(lambda e: e["status"] == "building", timeout=20)
+        if pushed:
+            wait_until_listening(server_b)
         time.sleep(0.5)  # the reads that start a channel are done
         counter.take()
 
