@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from venvd import __version__
+from venvd.api._progress import close_progress_hub
 from venvd.api.errors import install_error_handlers
 from venvd.api.routers import environments, health, resolve
 from venvd.errors import InvalidRequest, RequestTooLarge, VenvdError
@@ -29,6 +30,7 @@ def create_app(service: Service | None = None, settings: Settings | None = None)
         try:
             yield
         finally:
+            close_progress_hub(app)
             if owned:
                 app.state.service.close()
 

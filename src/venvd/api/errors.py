@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -14,6 +13,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from venvd.errors import InternalError, InvalidRequest, MethodNotAllowed, NotFound, VenvdError
+from venvd.service._bodies import invalid_request
 
 __all__ = ["error_response", "install_error_handlers"]
 
@@ -45,14 +45,6 @@ def _http_error(exc: StarletteHTTPException) -> VenvdError:
     return other
 
 
-def _problem(err: Any) -> dict[str, str]:
-    where = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
-    problem = str(err.get("msg", "invalid"))
-    if err.get("type") == "json_invalid":
-        where, problem = "body", f"not valid JSON ({err.get('ctx', {}).get('error', 'malformed')})"
-    return {"field": where, "problem": problem}
-
-
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(VenvdError)
     async def venvd_error(request: Request, exc: VenvdError) -> JSONResponse:
@@ -64,11 +56,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = [_problem(err) for err in exc.errors()][:20]
-        first = problems[0] if problems else {"field": "body", "problem": "invalid"}
-        error = InvalidRequest(f"invalid request: {first['field']}: {first['problem']}",
-                               problems=problems)
-        return error_response(error)
+        return error_response(invalid_request(exc.errors()))
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:

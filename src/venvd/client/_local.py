@@ -1,4 +1,8 @@
-"""LocalClient: the service in this process, on the embedded default (SQLite + the local data dir)."""
+"""LocalClient: the service in this process, on the embedded default (SQLite + the local data dir).
+
+It takes the HTTP API's bodies (dicts of their JSON, or the models themselves), validated by the
+same models (`venvd.service._bodies`) and turned into the same service calls as the API's routes,
+so a body means, and fails, the same in process as over HTTP."""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from typing import Any
 
 from venvd.formats import render
 from venvd.service import Service, Settings
-from venvd.target import target_from_request
+from venvd.service._bodies import EnvironmentBody, ResolveBody, parse_body
 
 __all__ = ["LocalClient"]
 
@@ -23,23 +27,19 @@ class LocalClient:
         self.service = Service.open(settings, embedded=True)
 
     def resolve(
-        self, body: dict[str, Any], fmt: str = "json", reporter: Any = None
+        self, body: dict[str, Any] | ResolveBody, fmt: str = "json", reporter: Any = None
     ) -> dict[str, Any] | str:
         service = self.service
-        target = target_from_request(body.get("target"))
-        request = service.make_request(
-            body.get("requirements") or [],
-            target,
-            constraints=body.get("constraints") or [],
-            options=body.get("options"),
-        )
+        request = service.request_for(parse_body(ResolveBody, body))
         result = service.resolve(request, reporter=reporter)
         if fmt == "json":
             return result.to_json()
         return render(result.lock, fmt)[0]
 
-    def create_environment(self, body: dict[str, Any]) -> dict[str, Any]:
-        doc: dict[str, Any] = self.service.environments.create_from_json(body)
+    def create_environment(self, body: dict[str, Any] | EnvironmentBody) -> dict[str, Any]:
+        data = parse_body(EnvironmentBody, body).to_service(
+            max_tags=self.service.settings.max_compatible_tags)
+        doc: dict[str, Any] = self.service.environments.create_from_json(data)
         return doc
 
     def environment(self, env_id: str) -> dict[str, Any]:

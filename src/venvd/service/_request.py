@@ -6,11 +6,12 @@ import dataclasses
 import hashlib
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 from packaging.requirements import InvalidRequirement as _PackagingInvalidRequirement
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
 from venvd.errors import InputError, InvalidRequirement, LimitExceeded
 from venvd.lock import canonical_json
@@ -117,38 +118,59 @@ def parse_timestamp(value: str | datetime | None) -> datetime | None:
         ) from None
 
 
-def _names(values: Iterable[str], field: str) -> frozenset[str]:
+def _names(value: Any) -> frozenset[str]:
+    """`only_binary` / `no_binary`: a list of project names (each may be comma-separated, as pip
+    takes them), ":all:" or ":none:"; canonical names, ":all:" kept, ":none:" dropped."""
+    if isinstance(value, frozenset):
+        return value
+    if not isinstance(value, (list, tuple, set)) or not all(isinstance(v, str) for v in value):
+        raise ValueError("must be a list of project names (strings)")
     out = set()
-    for value in values:
-        for part in str(value).split(","):
+    for item in value:
+        for part in item.split(","):
             part = part.strip()
-            if not part:
-                continue
-            if part == ":none:":
-                continue
-            out.add(part if part == ":all:" else canonicalize_name(part))
+            if part and part != ":none:":
+                out.add(part if part == ":all:" else canonicalize_name(part))
     return frozenset(out)
 
 
-@dataclasses.dataclass(frozen=True)
-class RequestOptions:
+def _timestamp(value: Any) -> datetime | None:
+    if value is not None and not isinstance(value, (str, datetime)):
+        raise ValueError("must be an RFC 3339 timestamp or a date (a string)")
+    return parse_timestamp(value)  # InputError (400) naming exclude_newer when it is neither
+
+
+# On the wire as the JSON the client sends (the OpenAPI document shows that); in Python, the
+# canonical values validation makes of it.
+_Names = Annotated[frozenset[str], BeforeValidator(_names),
+                   WithJsonSchema({"items": {"type": "string"}, "type": "array"})]
+_Timestamp = Annotated[datetime | None, BeforeValidator(_timestamp),
+                       WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "null"}]})]
+
+
+# One options model for every caller: the `options` of the HTTP API's bodies and of the
+# in-process client's, and what the service resolves with. Validation makes them canonical (names
+# canonicalized, exclude_newer an aware UTC datetime), so equal meanings are equal values, and
+# `to_json()` is their part of the resolution key. The resolver takes its own `ResolveOptions`,
+# built from these, because the resolver layer never imports the service.
+class RequestOptions(BaseModel):
+    """Options of a resolution: pre-releases, the newest upload time considered, and the
+    projects (or ":all:") limited to wheels (`only_binary`) or to sdists (`no_binary`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
     prereleases: bool = False
-    exclude_newer: datetime | None = None
-    only_binary: frozenset[str] = frozenset()
-    no_binary: frozenset[str] = frozenset()
+    exclude_newer: _Timestamp = Field(default=None, examples=["2024-06-01T00:00:00Z"])
+    only_binary: _Names = Field(default_factory=frozenset)
+    no_binary: _Names = Field(default_factory=frozenset)
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any] | None) -> RequestOptions:
-        data = data or {}
-        unknown = set(data) - {"prereleases", "exclude_newer", "only_binary", "no_binary"}
-        if unknown:
-            raise InputError(f"unknown option(s): {', '.join(sorted(unknown))}", field="options")
-        return cls(
-            prereleases=bool(data.get("prereleases", False)),
-            exclude_newer=parse_timestamp(data.get("exclude_newer")),
-            only_binary=_names(_as_list(data.get("only_binary")), "only_binary"),
-            no_binary=_names(_as_list(data.get("no_binary")), "no_binary"),
-        )
+        """Validate `data` as the API does; InvalidRequest (422) naming the bad option, or
+        InputError (400) for an exclude_newer that is no timestamp."""
+        from venvd.service._bodies import parse_body
+
+        return parse_body(cls, data or {}, where="options")
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -157,16 +179,6 @@ class RequestOptions:
             "only_binary": sorted(self.only_binary),
             "no_binary": sorted(self.no_binary),
         }
-
-
-def _as_list(value: Any) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, list):
-        return [str(v) for v in value]
-    raise InputError(f"expected a list of names, got {value!r}")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -2,8 +2,10 @@
 
 A request's key (`ResolveRequest.key`) names its answer: a stored lock is returned while fresh (for
 `resolution_ttl`, or forever when `exclude_newer` pins the index state). Concurrent identical requests in
-one process share one resolution; across processes the store's upsert makes the last writer win with an
-equivalent answer.
+one process share one resolution (an in-memory future). Across processes on PostgreSQL, the one
+resolving a key holds the store's lock named by it (`Store.exclusive`): an identical request at another
+API node waits for it, within its own time budget, then finds the stored answer. (On SQLite, one
+process: the in-memory coalescing is the whole story.)
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from venvd.dist import CoreMetadata, DistFile
+from venvd.errors import ResolutionTimeout
 from venvd.index import IndexClient
 from venvd.lock import Lock, LockedFile
 from venvd.resolver import ResolveOptions, ResolveReporter, resolve
@@ -123,7 +126,7 @@ class ResolutionService:
                 result, cached=True, timings={**result.timings, "total_ms": _ms(started)}
             )
         try:
-            result = self._resolve_now(request, key, reporter, started)
+            result = self._resolve_once(request, key, reporter, started, refresh)
         except BaseException as exc:
             future.set_exception(exc)
             raise
@@ -133,6 +136,31 @@ class ResolutionService:
         finally:
             with self._lock:
                 self._inflight.pop(key, None)
+
+    def _resolve_once(
+        self, request: ResolveRequest, key: str, reporter: ResolveReporter | None, started: float,
+        refresh: bool,
+    ) -> ResolveResult:
+        """Resolve, unless another process holding the key's lock stored the answer meanwhile
+        (PostgreSQL); raises ResolutionTimeout when the wait for that lock uses up the budget."""
+        if self._store.dialect != "postgresql":
+            return self._resolve_now(request, key, reporter, started)
+        asked_at = datetime.now(UTC)
+        budget = None if self._timeout is None else self._timeout - (time.perf_counter() - started)
+        with self._store.exclusive(f"resolution:{key}", budget) as held:
+            if not held:
+                raise ResolutionTimeout(
+                    f"the resolution used up its {self._timeout:g} s budget (the "
+                    "resolution_timeout setting) waiting for the same resolution on another "
+                    "server", budget=self._timeout or 0.0)
+            stored = self._store.get_resolution(key, datetime.now(UTC))
+            # A refresh takes only an answer resolved after it was asked.
+            if stored is not None and (not refresh or stored.created_at >= asked_at):
+                lock = Lock.from_json(stored.lock)
+                result = ResolveResult(lock, key, True, {"total_ms": _ms(started)}, {})
+                self._remember(result, stored.expires_at)
+                return result
+            return self._resolve_now(request, key, reporter, started)
 
     def _remember(self, result: ResolveResult, expires_at: datetime | None) -> None:
         """Keep an answer in memory, within _ANSWERS_KEPT entries and _ANSWERS_WEIGHT files and

@@ -12,6 +12,7 @@ from venvd.index import IndexClient, IndexConfig
 from venvd.lock import Lock
 from venvd.resolver import ResolveReporter
 from venvd.sandbox import Limits, Sandbox
+from venvd.service._bodies import ResolveBody
 from venvd.service._build_requirements import BuildRequirementWheels
 from venvd.service._cleanup import remove_orphan_temps
 from venvd.service._owner import Owner
@@ -19,7 +20,7 @@ from venvd.service._request import RequestLimits, RequestOptions, ResolveRequest
 from venvd.service._resolve import ResolutionService, ResolveResult
 from venvd.service.settings import Settings
 from venvd.store import Store
-from venvd.target import Target
+from venvd.target import Target, target_from_request
 
 __all__ = ["Service"]
 
@@ -142,6 +143,14 @@ class Service:
             index=self.index_config.to_json(),
             limits=self.limits,
         )
+
+    def request_for(self, body: ResolveBody) -> ResolveRequest:
+        """The request a resolve body asks for (`POST /v1/resolve`, or the in-process client's),
+        its target parsed within the max_compatible_tags bound."""
+        target = target_from_request(body.target_json(),
+                                     max_tags=self.settings.max_compatible_tags)
+        return self.make_request(body.requirements, target, constraints=body.constraints,
+                                 options=body.options)
 
     @property
     def environments(self) -> Any:

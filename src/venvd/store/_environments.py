@@ -14,12 +14,13 @@ from sqlalchemy.orm import Session
 from venvd.errors import NotFound
 from venvd.store._graph import WHY_SQL
 from venvd.store._models import ENVIRONMENT_STATUSES, EnvironmentPackageRow, EnvironmentRow
+from venvd.store._notify import notify_changed
 from venvd.store._records import EnvironmentRecord
 from venvd.store.versionkey import version_sort_key
 
 __all__ = [
-    "EnvironmentRow", "check_status", "claim", "containing", "get", "set_packages", "unfinished",
-    "update", "why",
+    "EnvironmentRow", "check_status", "claim", "containing", "get", "progress", "set_packages",
+    "unfinished", "update", "why",
 ]
 
 UPDATABLE_FIELDS = frozenset({
@@ -27,6 +28,7 @@ UPDATABLE_FIELDS = frozenset({
     "progress", "owner_host", "owner_pid", "owner_start", "owner_token",
 })
 UNFINISHED = ("queued", "building")
+_CHUNK = 500  # bound parameters per IN list
 
 
 def check_status(status: str) -> str:
@@ -62,6 +64,7 @@ def update(s: Session, environment_id: str, fields: Mapping[str, Any],
         setattr(row, field, value)
     row.updated_at = now
     s.flush()
+    notify_changed(s, environment_id)
     return EnvironmentRecord.from_row(row)
 
 
@@ -82,7 +85,24 @@ def claim(s: Session, environment_id: str, expected_owner: str | None,
         .values(**fields, updated_at=now)
         .execution_options(synchronize_session=False)
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    changed = bool(result.rowcount)  # type: ignore[attr-defined]
+    if changed:
+        notify_changed(s, environment_id)
+    return changed
+
+
+def progress(s: Session, environment_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """`{"status", "progress", "error"}` of each of `environment_ids` that exists (one query per
+    500 ids)."""
+    ids = sorted(set(environment_ids))
+    found: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(ids), _CHUNK):
+        rows = s.execute(
+            sa.select(EnvironmentRow.id, EnvironmentRow.status, EnvironmentRow.progress,
+                      EnvironmentRow.error).where(EnvironmentRow.id.in_(ids[start:start + _CHUNK])))
+        found.update((row.id, {"status": row.status, "progress": row.progress, "error": row.error})
+                     for row in rows)
+    return found
 
 
 def unfinished(s: Session, host: str) -> list[EnvironmentRecord]:

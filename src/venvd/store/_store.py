@@ -11,7 +11,8 @@ environment that does not exist.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,6 +30,7 @@ from venvd.dist import CoreMetadata, DistFile
 from venvd.store import _environments
 from venvd.store._engine import WRITE_OPTION, create_engine
 from venvd.store._graph import MAX_ROOTS, reachable_names
+from venvd.store._locks import held
 from venvd.store._migrate import upgrade
 from venvd.store._models import (
     DependencyEdgeRow,
@@ -37,6 +39,7 @@ from venvd.store._models import (
     ProjectRow,
     ResolutionRow,
 )
+from venvd.store._notify import EnvironmentListener, listener_connect_args
 from venvd.store._records import (
     CachedPage,
     Closure,
@@ -76,6 +79,8 @@ class Store:
         """Wrap an engine whose database is already migrated; prefer `Store.open`."""
         self._engine = engine
         self._dialect = engine.dialect.name
+        self._lock_engine: Engine | None = None  # PostgreSQL: connections holding named locks
+        self._lock_engine_lock = threading.Lock()
 
     @classmethod
     def open(cls, url: str) -> Store:
@@ -90,6 +95,8 @@ class Store:
 
     def close(self) -> None:
         self._engine.dispose()
+        if self._lock_engine is not None:
+            self._lock_engine.dispose()
 
     def __enter__(self) -> Store:
         return self
@@ -332,6 +339,23 @@ class Store:
                       "expires_at": stmt.excluded.expires_at},
             ))
 
+    @contextmanager
+    def exclusive(self, name: str, timeout: float | None = None) -> Iterator[bool]:
+        """Run the block holding the lock `name`, shared by every process on this database:
+        True once held, False when `timeout` seconds passed first (then the block runs without
+        it; None waits as long as it takes). PostgreSQL: an advisory lock (see `_locks`).
+        SQLite: always True at once, not a lock (one process coalesces in memory)."""
+        if self._dialect != "postgresql":
+            yield True
+            return
+        with self._lock_engine_lock:
+            if self._lock_engine is None:
+                # NullPool: a lock is held as long as its work takes, on a connection of its own.
+                self._lock_engine = sa.create_engine(self._engine.url, poolclass=sa.pool.NullPool)
+            engine = self._lock_engine
+        with held(engine, name, timeout) as acquired:
+            yield acquired
+
     # -- environments (queries in _environments) -----------------------------------------------
 
     def get_environment(self, environment_id: str) -> EnvironmentRecord | None:
@@ -379,6 +403,23 @@ class Store:
         changed it. Of racing callers expecting the same owner, exactly one wins."""
         with self._session(write=True) as s:
             return _environments.claim(s, environment_id, expected_owner, fields, _now())
+
+    def environments_progress(self, environment_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """`{"status", "progress", "error"}` of those of `environment_ids` that exist: what a
+        progress stream shows, for many streams in one read."""
+        with self._session() as s:
+            return _environments.progress(s, environment_ids)
+
+    def listen_environments(self, changed: Callable[[str], None],
+                            resynced: Callable[[], None]) -> EnvironmentListener | None:
+        """PostgreSQL: a started listener calling `changed(id)` after each committed write of an
+        environment by any process, and `resynced()` after each (re)connection (changes made while
+        it was away are not told; re-read what you watch). Stop it with `close()`. SQLite: None
+        (poll `environments_progress`)."""
+        if self._dialect != "postgresql":
+            return None
+        return EnvironmentListener(listener_connect_args(self._engine.url), changed,
+                                   resynced).start()
 
     def unfinished_environments(self, host: str) -> list[EnvironmentRecord]:
         """Environments still `queued` or `building` whose recorded owner is a process on `host`

@@ -10,18 +10,18 @@ from typing import Any
 from fastapi import APIRouter, Body, Depends, Header, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
+from venvd.api._progress import progress_hub
 from venvd.api.dependencies import get_service
 from venvd.api.schemas import ERROR_RESPONSES, EnvironmentBody
-from venvd.errors import InputError
 from venvd.service import Service
-from venvd.target import target_from_request
 
 # Every route: an unknown id (404), a bad path or header (422), a fault (500).
 router = APIRouter(prefix="/v1/environments", tags=["environments"],
                    responses={s: ERROR_RESPONSES[s] for s in (404, 422, 500)})
 
-# How often an events stream looks at the store.
-_POLL_SECONDS = 0.2
+# How often an events stream waiting for a change looks whether its client left or the server
+# stops (Starlette also ends a stream at once when its client disconnects).
+_CHECK_SECONDS = 0.5
 
 _EXAMPLE = {
     "requirements": ["django>=1.8", "requests>=2.7"],
@@ -48,16 +48,7 @@ def create(
     Bounds (settings, 422 naming the one passed): max_requirements, max_constraints,
     max_requirement_length, max_lock_packages, max_compatible_tags; the resolution's time budget
     (503)."""
-    if body.requirements is None and body.lock is None:
-        raise InputError("give either 'requirements' or 'lock'", field="body")
-    settings = service.settings
-    data: dict[str, Any] = body.model_dump(exclude_none=True, exclude={"lock", "target"})
-    if body.lock is not None:
-        data["lock"] = body.lock.to_json()
-    # The target is parsed here, within the max_compatible_tags bound, and passed on parsed.
-    given = body.target_json() if body.target is not None else (
-        body.lock.target.model_dump() if body.lock is not None else None)
-    data["target"] = target_from_request(given, max_tags=settings.max_compatible_tags)
+    data = body.to_service(max_tags=service.settings.max_compatible_tags)
     doc = service.environments.create_from_json(data)
     return JSONResponse(doc, status_code=200 if doc["status"] == "ready" else 202)
 
@@ -75,34 +66,37 @@ async def events(
     """One `event: <status>` with the progress document each time it changes, until the build
     is ready or failed. A stream lasts at most `events_max_seconds` (the client then reconnects)
     and carries a comment line every `events_heartbeat_seconds`, so clients may time out reads."""
-    environments = service.environments
+    # The streams of one process share one watcher (`api._progress`): a change costs one store
+    # read however many clients watch it, and an open stream holds no thread.
     settings = service.settings
-    first = await asyncio.to_thread(environments.snapshot, env_id)  # 404 before the stream starts
+    first = await asyncio.to_thread(service.environments.snapshot, env_id)  # 404 before the stream
+    hub = progress_hub(request.app, service.store)
 
     async def stream() -> AsyncIterator[bytes]:
-        # Each poll is one short store read in a worker thread; waits are asyncio sleeps, so an
-        # open stream holds no thread and ends as soon as its client leaves.
         loop = asyncio.get_running_loop()
         started = last_sent = loop.time()
-        current, previous = first, None
-        yield b"retry: 1000\n\n"
-        while True:
-            if current != previous:
-                yield f"event: {current['status']}\ndata: {json.dumps(current)}\n\n".encode()
-                previous, last_sent = current, loop.time()
-            if current["status"] in ("ready", "failed"):
-                return
-            now = loop.time()
-            if now - started >= settings.events_max_seconds:
-                return
-            if now - last_sent >= settings.events_heartbeat_seconds:
-                yield b": keep-alive\n\n"
-                last_sent = now
-            await asyncio.sleep(_POLL_SECONDS)
-            # The client left, or the server is stopping (`venvd serve` sets app.state.stopping).
-            if getattr(request.app.state, "stopping", False) or await request.is_disconnected():
-                return
-            current = await asyncio.to_thread(environments.snapshot, env_id)
+        sent = 0  # the channel version last sent
+        async with hub.subscribe(env_id, first) as channel:
+            yield b"retry: 1000\n\n"
+            while True:
+                if channel.version != sent:
+                    current, sent = channel.document, channel.version
+                    yield f"event: {current['status']}\ndata: {json.dumps(current)}\n\n".encode()
+                    last_sent = loop.time()
+                    if current["status"] in ("ready", "failed"):
+                        return
+                now = loop.time()
+                if now - started >= settings.events_max_seconds:
+                    return
+                if now - last_sent >= settings.events_heartbeat_seconds:
+                    yield b": keep-alive\n\n"
+                    last_sent = now
+                await channel.wait(sent, min(started + settings.events_max_seconds - now,
+                                             last_sent + settings.events_heartbeat_seconds - now,
+                                             _CHECK_SECONDS))
+                # The client left, or the server is stopping (`venvd serve` sets app.state.stopping).
+                if getattr(request.app.state, "stopping", False) or await request.is_disconnected():
+                    return
 
     return StreamingResponse(
         stream(),

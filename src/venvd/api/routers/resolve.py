@@ -11,7 +11,6 @@ from venvd.api.dependencies import get_service
 from venvd.api.schemas import ERROR_RESPONSES, Format, ResolveBody
 from venvd.formats import render
 from venvd.service import Service
-from venvd.target import target_from_request
 
 router = APIRouter(prefix="/v1", tags=["resolve"])
 
@@ -55,11 +54,7 @@ def resolve(
     explanation in `details.causes`), 503 the resolution passed its time budget, 502/504 upstream
     index failures. Send `Cache-Control: no-cache` to bypass the resolution cache.
     """
-    target = target_from_request(body.target_json(),
-                                 max_tags=service.settings.max_compatible_tags)
-    request = service.make_request(
-        body.requirements, target, constraints=body.constraints, options=body.options.model_dump()
-    )
+    request = service.request_for(body)
     # `Cache-Control: no-cache` asks for a fresh resolution (metadata caches still apply).
     refresh = "no-cache" in (cache_control or "").lower()
     result = service.resolve(request, refresh=refresh)
