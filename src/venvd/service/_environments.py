@@ -3,7 +3,8 @@
 The environment id is `builder.environment_key(lock, target, options)`. `create` is idempotent: the
 store's atomic create decides which caller queues the build; everyone else gets the same record. Builds run
 on a bounded worker pool off the request path; their progress and outcome live in the store, so any API
-process can report on any build (the events stream polls the store).
+process can report on any build (the API streams progress from one listener per process:
+LISTEN/NOTIFY on PostgreSQL, one shared poller on SQLite).
 
 Every build ends `ready` or `failed`, whatever raises (a last-resort guarded update covers a failure
 inside the failure handling). Each build records its owner (host, pid, start identity, token; see
@@ -403,7 +404,7 @@ class EnvironmentService:
         self, env_id: str, *, interval: float = 0.2, timeout: float | None = None
     ) -> Iterator[dict[str, Any]]:
         """Progress documents as they change, ending with the terminal status (blocking: for
-        in-process callers; the HTTP route polls `snapshot` without holding a thread)."""
+        in-process callers; the HTTP route uses the process's progress hub, `api/_progress.py`)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         previous: Any = None
         while True:
