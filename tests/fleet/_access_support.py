@@ -2,7 +2,8 @@
 subprocess on a loopback port (its stderr kept for the log lines), the `venvd` CLI as a
 subprocess, and a migrated store on SQLite and PostgreSQL.
 
-Test modules import the fixtures they use from here (tests/fleet has no conftest of ours).
+Test modules import the fixtures they use from here (tests/fleet has no conftest of ours); each
+is defined as `<name>_fixture` with `name=<name>`, so that importing it shadows nothing.
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ from venvd.store import Store, sqlite_url_for
 PY_TARGET = {"python": "3.11", "platform": "manylinux_2_28_x86_64"}
 
 
-@pytest.fixture
-def small_index(local_index: Callable[..., LocalIndex], tmp_path: Path) -> LocalIndex:
+@pytest.fixture(name="small_index")
+def small_index_fixture(local_index: Callable[..., LocalIndex], tmp_path: Path) -> LocalIndex:
     """app 1.0 ──▶ lib>=1 (pure-Python wheels)."""
     index = local_index()
     src = tmp_path / "dists"
@@ -97,8 +98,8 @@ class ServeProcess:
         self._log.close()
 
 
-@pytest.fixture
-def serve(tmp_path: Path) -> Iterator[Callable[..., ServeProcess]]:
+@pytest.fixture(name="serve")
+def serve_fixture(tmp_path: Path) -> Iterator[Callable[..., ServeProcess]]:
     """`serve(data_dir, index, *extra_args)`: a started `venvd serve`, stopped at the end."""
     started: list[ServeProcess] = []
 
@@ -113,8 +114,9 @@ def serve(tmp_path: Path) -> Iterator[Callable[..., ServeProcess]]:
         process.stop()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def token_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+@pytest.fixture(name="token_store",
+                params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def token_store_fixture(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     """A migrated store with no tokens, on SQLite and on PostgreSQL."""
     if request.param == "sqlite":
         url = sqlite_url_for(tmp_path / "store")

@@ -14,9 +14,9 @@ from tests.fleet._access_support import (  # noqa: F401  (fixtures)
     PY_TARGET,
     ServeProcess,
     free_port,
-    serve,
-    small_index,
-    token_store,
+    serve_fixture,
+    small_index_fixture,
+    token_store_fixture,
     venvd,
 )
 from tests.support.index_server import LocalIndex
