@@ -80,7 +80,8 @@ class ServeProcess:
             time.sleep(0.1)
 
     def log(self) -> str:
-        self._log.flush()
+        if not self._log.closed:
+            self._log.flush()
         return self.log_path.read_text()
 
     def client(self, token: str | None = None) -> httpx.Client:

@@ -90,9 +90,12 @@ def install_error_handlers(app: FastAPI) -> None:
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         # The exception's text may hold anything (a URL with credentials, a path): it goes to the
         # log only (with its traceback), found there by the id the client gets: the request's id.
-        error_id = current_request_id() or uuid.uuid4().hex
+        # This handler runs in Starlette's outermost middleware, outside the request context:
+        # the id is found in the request's state and the header is set here.
+        error_id = (current_request_id() or getattr(request.state, "request_id", None)
+                    or uuid.uuid4().hex)
         log.exception("internal error %s serving %s %s", error_id, request.method,
-                      request.url.path)
+                      request.url.path, extra={"request_id": error_id})
         error = InternalError(f"internal error (id {error_id}; the server log has it)",
-                              id=error_id)
-        return error_response(error)
+                              id=error_id, request_id=error_id)
+        return error_response(error, headers={"X-Request-Id": error_id})

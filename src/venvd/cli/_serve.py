@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +83,7 @@ def serve(
     import uvicorn
 
     from venvd.api import create_app
+    from venvd.api._auth import auth_required
     from venvd.api._logging import configure_logging
 
     settings = build_settings(data_dir, database_url, index_url, extra_index_url, find_links)
@@ -99,11 +101,10 @@ def serve(
         settings.build_workers = build_workers
     if unsafe_builds:
         settings.unsafe_builds = True
-    click.echo(
-        f"venvd: serving on http://{host}:{port} (data: {settings.data_dir}, "
-        f"store: {settings.resolved_database_url.split('://')[0]})",
-        err=True,
-    )
+    logging.getLogger("venvd.serve").info(
+        "venvd: serving on http://%s:%s (data: %s, store: %s, tokens: %s)", host, port,
+        settings.data_dir, settings.resolved_database_url.split("://")[0],
+        "required" if auth_required(settings.auth, host) else "off")
     app = create_app(settings=settings, host=host)
     config = uvicorn.Config(
         app,
@@ -134,8 +135,9 @@ def _check_auth(settings: Any, host: str) -> None:
 
     if not auth_required(settings.auth, host):
         if not is_loopback(host):
-            click.echo(f"venvd: warning: serving on {host} without tokens (--no-auth): anyone who "
-                       "reaches the port can build", err=True)
+            logging.getLogger("venvd.serve").warning(
+                "serving on %s without tokens (--no-auth): anyone who reaches the port can build",
+                host)
         return
     store = Store.open(settings.resolved_database_url)
     try:
