@@ -22,12 +22,13 @@ from __future__ import annotations
 import ipaddress
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from venvd.api.schemas import ErrorBody
 from venvd.errors import Forbidden, Unauthorized
@@ -88,32 +89,33 @@ class TokenCheck:
         with self._lock:
             self._cache.clear()
 
-    def authenticate(self, secret: str) -> TokenRecord | None:
+    def cached(self, secret: str) -> tuple[bool, TokenRecord | None]:
+        """(True, the answer) when a fresh answer for `secret` is cached, else (False, None).
+        Never blocks on the store: the event loop may call it."""
+        entry = self._cache.get(secret)
+        if entry is not None and entry[0] > time.monotonic():
+            return True, entry[1]
+        return False, None
+
+    def lookup(self, secret: str) -> TokenRecord | None:
+        """The active token `secret` is, from the store (blocking), cached for CACHE_SECONDS;
+        records its use (at most once a minute per token and process)."""
+        record = self.tokens.authenticate(secret)
         now = time.monotonic()
         with self._lock:
-            cached = self._cache.get(secret)
-        if cached is not None and cached[0] > now:
-            record = cached[1]
-        else:
-            record = self.tokens.authenticate(secret)
-            with self._lock:
-                if len(self._cache) >= _CACHE_MAX:
-                    self._cache.clear()
-                self._cache[secret] = (now + CACHE_SECONDS, record)
-        if record is not None and now - self._touched.get(record.id, -_TOUCH_SECONDS) >= _TOUCH_SECONDS:
-            self._touched[record.id] = now
+            if len(self._cache) >= _CACHE_MAX:
+                self._cache.clear()
+            self._cache[secret] = (now + CACHE_SECONDS, record)
+            due = record is not None and now - self._touched.get(record.id, -_TOUCH_SECONDS) >= _TOUCH_SECONDS
+            if due and record is not None:
+                self._touched[record.id] = now
+        if due and record is not None:
             self.tokens.touch(record.id, datetime.now(UTC))
         return record
 
-    def check(self, credentials: HTTPAuthorizationCredentials | None, needed: str) -> TokenRecord | None:
-        """The token allowed to do what needs `needed`, or None when tokens are not enforced.
-        Raises Unauthorized (no token, unknown, revoked) or Forbidden (scope too small)."""
-        if not self.required:
-            return None
-        if credentials is None or not credentials.credentials:
-            raise Unauthorized("this server needs a token: send 'Authorization: Bearer <token>' "
-                               "(VENVD_TOKEN or --token for the venvd client)", needed=needed)
-        record = self.authenticate(credentials.credentials)
+    def verify(self, record: TokenRecord | None, needed: str) -> TokenRecord:
+        """`record` if it may do what needs `needed`; Unauthorized for no record, Forbidden for
+        a scope too small."""
         if record is None:
             raise Unauthorized("the token is unknown or revoked", needed=needed)
         if not scope_allows(record.scope, needed):
@@ -122,21 +124,28 @@ class TokenCheck:
         return record
 
 
-def requires(scope: str) -> Callable[..., TokenRecord | None]:
+def requires(scope: str) -> Callable[..., Awaitable[TokenRecord | None]]:
     """A dependency that lets the request through when its token has `scope` (or more), or
-    when tokens are not enforced; raises Unauthorized / Forbidden otherwise."""
+    when tokens are not enforced; raises Unauthorized / Forbidden otherwise. It runs on the event
+    loop (no thread hop per request) and goes to the store, in a thread, only on a cache miss."""
     if scope not in TOKEN_SCOPES:
         raise ValueError(f"unknown scope {scope!r}")
 
-    def dependency(
+    async def dependency(
         request: Request,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> TokenRecord | None:
         check: TokenCheck | None = getattr(request.app.state, "token_check", None)
-        if check is None:  # the app is not started (no lifespan): nothing is enforced yet
+        if check is None or not check.required:  # not started, or tokens not enforced
             return None
-        record = check.check(credentials, scope)
-        request.state.token = record
+        if credentials is None or not credentials.credentials:
+            raise Unauthorized("this server needs a token: send 'Authorization: Bearer <token>' "
+                               "(VENVD_TOKEN or --token for the venvd client)", needed=scope)
+        secret = credentials.credentials
+        hit, record = check.cached(secret)
+        if not hit:
+            record = await run_in_threadpool(check.lookup, secret)
+        request.state.token = check.verify(record, scope)
         return record
 
     dependency.__name__ = f"requires_{scope}"
