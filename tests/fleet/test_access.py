@@ -148,6 +148,13 @@ def test_a_public_address_without_tokens_refuses_to_start(tmp_path: Path,
     assert required.returncode == 4 and "refusing" in required.stderr
 
 
+def test_no_auth_overrides_a_required_auth(tmp_path: Path, small_index: LocalIndex,
+                                           serve: Callable[..., ServeProcess]) -> None:
+    server = serve(tmp_path / "data", small_index, "--auth", "required", "--no-auth")
+    with server.client() as anonymous:
+        assert anonymous.post("/v1/resolve", json=RESOLVE).status_code == 200
+
+
 def test_when_tokens_are_enforced() -> None:
     assert not auth_required("auto", "127.0.0.1")
     assert not auth_required("auto", "::1")

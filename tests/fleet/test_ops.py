@@ -276,3 +276,27 @@ def _alembic(engine: sa.Engine, command_name: str, revision: str) -> None:
     with engine.begin() as conn:
         config.attributes["connection"] = conn
         getattr(command, command_name)(config, revision)
+
+
+def test_log_formats_carry_the_request_id() -> None:
+    from venvd.api import _logging
+
+    record = logging.LogRecord("venvd.access", logging.INFO, __file__, 1, "GET %s", ("/x",), None)
+    record.route, record.status = "/x", 200
+    token = _logging._request_id.set("rid-1")
+    try:
+        _logging._WithRequestId().filter(record)
+    finally:
+        _logging._request_id.reset(token)
+    text = _logging._TextFormatter("%(levelname)s %(name)s: %(message)s").format(record)
+    assert text == "INFO venvd.access: GET /x [rid-1]"
+    doc = json.loads(_logging.JsonFormatter().format(record))
+    assert doc["request_id"] == "rid-1" and doc["route"] == "/x" and doc["status"] == 200
+    assert doc["message"] == "GET /x" and doc["level"] == "info" and doc["time"].endswith("Z")
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        import sys
+
+        failed = logging.LogRecord("venvd.api", logging.ERROR, __file__, 1, "bad", (), sys.exc_info())
+    assert "ValueError: boom" in json.loads(_logging.JsonFormatter().format(failed))["traceback"]

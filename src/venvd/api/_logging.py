@@ -108,8 +108,10 @@ _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message, request_id, the record's extra
-    fields, and the traceback (as text) when there is one."""
+    """One JSON object per line: time (UTC), level, logger, message, request_id, the record's
+    extra fields, and the traceback (as text) when there is one."""
+
+    converter = time.gmtime
 
     def format(self, record: logging.LogRecord) -> str:
         doc: dict[str, Any] = {
@@ -131,7 +133,7 @@ class _TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
         request_id = getattr(record, "request_id", None)
-        return f"{line} [{request_id}]" if request_id and record.name != "venvd.access" else line
+        return f"{line} [{request_id}]" if request_id else line
 
 
 def configure_logging(fmt: str = "text", level: str = "info") -> None:
@@ -142,7 +144,6 @@ def configure_logging(fmt: str = "text", level: str = "info") -> None:
     handler = logging.StreamHandler(sys.stderr)
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
-        handler.formatter.converter = time.gmtime  # type: ignore[union-attr]
     else:
         text = _TextFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
         text.converter = time.gmtime
@@ -156,5 +157,6 @@ def configure_logging(fmt: str = "text", level: str = "info") -> None:
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers.clear()
         logging.getLogger(name).propagate = True
-    # Our access line replaces uvicorn's.
+    # Our access line replaces uvicorn's; Alembic's per-start chatter is not an event.
     logging.getLogger("uvicorn.access").disabled = True
+    logging.getLogger("alembic").setLevel(logging.WARNING)

@@ -102,7 +102,7 @@ def serve(
     if unsafe_builds:
         settings.unsafe_builds = True
     logging.getLogger("venvd.serve").info(
-        "venvd: serving on http://%s:%s (data: %s, store: %s, tokens: %s)", host, port,
+        "serving on http://%s:%s (data: %s, store: %s, tokens: %s)", host, port,
         settings.data_dir, settings.resolved_database_url.split("://")[0],
         "required" if auth_required(settings.auth, host) else "off")
     app = create_app(settings=settings, host=host)
