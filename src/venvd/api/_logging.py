@@ -111,7 +111,9 @@ class JsonFormatter(logging.Formatter):
     """One JSON object per line: time (UTC), level, logger, message, request_id, the record's
     extra fields, and the traceback (as text) when there is one."""
 
-    converter = time.gmtime
+    def __init__(self) -> None:
+        super().__init__()
+        self.converter = time.gmtime
 
     def format(self, record: logging.LogRecord) -> str:
         doc: dict[str, Any] = {
