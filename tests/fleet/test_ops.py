@@ -300,3 +300,27 @@ def test_log_formats_carry_the_request_id() -> None:
 
         failed = logging.LogRecord("venvd.api", logging.ERROR, __file__, 1, "bad", (), sys.exc_info())
     assert "ValueError: boom" in json.loads(_logging.JsonFormatter().format(failed))["traceback"]
+
+
+def test_the_queue_check_talks_to_the_real_broker(server: ApiServer) -> None:
+    """With kombu installed (the fleet extra) and `queue_url` set, readiness connects to the
+    broker (RabbitMQ on 127.0.0.1:5672 here and in CI); a dead broker fails the check by name."""
+    pytest.importorskip("kombu")
+    from types import SimpleNamespace
+
+    from venvd.service._ready import default_checks, queue_check
+
+    service = server.server.config.app.state.service
+    live = default_checks(SimpleNamespace(queue_url="amqp://guest:guest@127.0.0.1:5672//"),
+                          service.store)
+    assert [name for name, _ in live] == ["store", "queue"]
+    service.ready_checks[:] = live
+    with server.client() as client:
+        ok = client.get("/v1/ready")
+        assert ok.status_code == 200, ok.text
+        assert ok.json()["checks"] == {"store": "ok", "queue": "ok"}
+        dead = queue_check("amqp://guest:guest@127.0.0.1:1//", timeout=2)
+        assert dead is not None
+        service.ready_checks[1] = ("queue", dead)
+        failed = client.get("/v1/ready")
+        assert failed.status_code == 503 and failed.json()["failed"] == ["queue"]
