@@ -83,6 +83,27 @@ def test_scoped_tokens_on_a_served_api(tmp_path: Path, small_index: LocalIndex,
         env_id = created.json()["id"]
         assert builder.get(f"/v1/environments/{env_id}").status_code == 200
 
+    # Tokens over HTTP: admin only; the secret in the creation answer only; revoked at once here.
+    admin = _create_token(data, "root", "admin")
+    with server.client(build) as builder:
+        assert _error(builder.get("/v1/tokens"))["details"]["needed"] == "admin"
+    with server.client(admin) as administrator:
+        made = administrator.post("/v1/tokens", json={"name": "deploy", "scope": "read"})
+        assert made.status_code == 201, made.text
+        deploy = made.json()["token"]
+        assert administrator.post("/v1/tokens", json={"name": "deploy", "scope": "read"}
+                                  ).status_code == 400
+        assert administrator.post("/v1/tokens", json={"name": "x", "scope": "root"}
+                                  ).status_code == 422
+        listed = administrator.get("/v1/tokens")
+        assert [t["name"] for t in listed.json()] == ["reader", "ci", "root", "deploy"]
+        assert "venvd_" not in listed.text
+        with server.client(deploy) as deployer:
+            assert deployer.post("/v1/resolve", json=RESOLVE).status_code == 200
+            assert administrator.delete("/v1/tokens/deploy").json()["revoked_at"]
+            assert deployer.post("/v1/resolve", json=RESOLVE).status_code == 401
+        assert administrator.delete("/v1/tokens/deploy").status_code == 404
+
     # The OpenAPI document shows the bearer scheme on the guarded routes only.
     with server.client() as anonymous:
         document = anonymous.get("/openapi.json").json()
