@@ -261,3 +261,22 @@ def test_token_cli_errors(tmp_path: Path) -> None:
     assert missing.returncode == 1 and missing.stderr.startswith("venvd: error: no active token")
     table = venvd("token", "list", "--data-dir", data)
     assert table.returncode == 0 and table.stdout.startswith("  ID  NAME")
+
+
+def test_http_client_sends_the_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    from venvd.client import HttpClient
+
+    monkeypatch.setenv("VENVD_TOKEN", "venvd_from-env")
+    from_env = HttpClient("http://127.0.0.1:1")
+    given = HttpClient("http://127.0.0.1:1", token="venvd_given")
+    none = HttpClient("http://127.0.0.1:1", token="")
+    try:
+        assert from_env._http.headers["Authorization"] == "Bearer venvd_from-env"
+        assert given._http.headers["Authorization"] == "Bearer venvd_given"
+        assert "Authorization" not in none._http.headers
+    finally:
+        for client in (from_env, given, none):
+            client.close()
+    for bad in ("two words", "venvd_\n", "vénvd"):
+        with pytest.raises(InputError, match="token"):
+            HttpClient("http://127.0.0.1:1", token=bad)
