@@ -21,9 +21,12 @@ Every failure that a user can cause or meet is one of these; each is mapped once
     ├── NotFound                        an unknown resource id (environment, artifact): HTTP 404, exit 1
     ├── ResolutionTimeout               a resolution passed its wall-time budget and was stopped: HTTP 503
     ├── InternalError                   a fault of venvd itself: HTTP 500 (the log has it by `details.id`)
-    └── UpstreamError                   an index failed us: HTTP 502, exit 3 (.url, .project)
-        ├── UpstreamTimeout             HTTP 504
-        └── HashMismatch                downloaded bytes did not match the expected sha256
+    ├── UpstreamError                   an index failed us: HTTP 502, exit 3 (.url, .project)
+    │   ├── UpstreamTimeout             HTTP 504
+    │   └── HashMismatch                downloaded bytes did not match the expected sha256
+    └── AccessDenied                    the request may not do this: exit 4
+        ├── Unauthorized                no token, or an unknown or revoked one: HTTP 401
+        └── Forbidden                   the token's scope does not allow this route: HTTP 403 (.needed)
 
 `error_class(code)` finds the class of each `code`, so a client rebuilds the most specific error.
 
@@ -35,7 +38,9 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "AccessDenied",
     "BuildError",
+    "Forbidden",
     "HashMismatch",
     "IncompatibleInterpreter",
     "InputError",
@@ -52,6 +57,7 @@ __all__ = [
     "RequestTooLarge",
     "ResolutionImpossible",
     "ResolutionTimeout",
+    "Unauthorized",
     "UpstreamError",
     "UpstreamTimeout",
     "VenvdError",
@@ -232,6 +238,30 @@ class InternalError(VenvdError):
     http_status = 500
     exit_code = 3
 
+
+class AccessDenied(VenvdError):
+    """The request may not do this: its exit code (4) is its own, so that scripts tell "fix the
+    token" from "fix the input" (2) and "try again later" (3)."""
+
+    code = "access_denied"
+    http_status = 403
+    exit_code = 4
+
+
+class Unauthorized(AccessDenied):
+    """No bearer token, or one the server does not know or has revoked (HTTP 401, answered with
+    ``WWW-Authenticate: Bearer``)."""
+
+    code = "unauthorized"
+    http_status = 401
+
+
+class Forbidden(AccessDenied):
+    """The token is valid but its scope does not allow this route; ``details.needed`` names the
+    scope it needs and ``details.scope`` the token's."""
+
+    code = "forbidden"
+    http_status = 403
 
 
 def error_class(code: str) -> type[VenvdError] | None:

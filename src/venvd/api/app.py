@@ -7,26 +7,36 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from venvd import __version__
+from venvd.api import _metrics
+from venvd.api._auth import AUTH_RESPONSES, TokenCheck, auth_required, requires
+from venvd.api._logging import RequestContext, current_request_id
 from venvd.api._progress import close_progress_hub
 from venvd.api.errors import install_error_handlers
-from venvd.api.routers import environments, health, resolve
+from venvd.api.routers import environments, health, ops, resolve, tokens
 from venvd.errors import InvalidRequest, RequestTooLarge, VenvdError
 from venvd.service import Service, Settings
+from venvd.store import Tokens
 
 __all__ = ["BodyLimit", "create_app"]
 
 
-def create_app(service: Service | None = None, settings: Settings | None = None) -> FastAPI:
-    """An app serving `service`, or one it opens from `settings` at start-up and closes at shutdown."""
+def create_app(service: Service | None = None, settings: Settings | None = None, *,
+               host: str | None = None) -> FastAPI:
+    """An app serving `service`, or one it opens from `settings` at start-up and closes at shutdown.
+
+    `host` is the address the server binds (`venvd serve` passes it): with the `auth` setting
+    "auto", tokens are enforced when it is not loopback (see `_auth`)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = service is None
-        app.state.service = service if service is not None else Service.open(settings)
+        app.state.service = running = service if service is not None else Service.open(settings)
+        app.state.token_check = TokenCheck(
+            Tokens(running.store), required=auth_required(running.settings.auth, host))
         try:
             yield
         finally:
@@ -49,10 +59,18 @@ def create_app(service: Service | None = None, settings: Settings | None = None)
         chosen = running.settings if running is not None else (settings or Settings())
         return chosen.max_body_bytes
 
+    _metrics.enable()
     app.add_middleware(BodyLimit, limit=max_body_bytes)
+    # Outermost (added last): the body limit's own answers get a request id and a log line too.
+    app.add_middleware(RequestContext, observe=_metrics.observe_request)
+    # Open: liveness, readiness (load balancers), the docs. /metrics declares its own scope.
     app.include_router(health.router)
-    app.include_router(resolve.router)
-    app.include_router(environments.router)
+    app.include_router(ops.router)
+    read = [Depends(requires("read"))]
+    app.include_router(resolve.router, dependencies=read, responses=AUTH_RESPONSES)
+    # POST /v1/environments declares "build" on top of this.
+    app.include_router(environments.router, dependencies=read, responses=AUTH_RESPONSES)
+    app.include_router(tokens.router)  # admin
     return app
 
 
@@ -114,7 +132,11 @@ def _too_large(limit: int, actual: int | None) -> RequestTooLarge:
 
 
 async def _answer(send: Send, error: VenvdError, status: int | None = None) -> None:
-    body = json.dumps(error.to_json()).encode()
+    doc = error.to_json()
+    request_id = current_request_id()
+    if request_id is not None:
+        doc["error"]["details"]["request_id"] = request_id
+    body = json.dumps(doc).encode()
     headers: list[Any] = [(b"content-type", b"application/json"),
                           (b"content-length", str(len(body)).encode()),
                           (b"connection", b"close")]

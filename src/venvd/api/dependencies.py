@@ -1,4 +1,5 @@
-"""Request-scoped dependencies. Tests override `get_service` rather than patching."""
+"""Request-scoped dependencies. Tests override `get_service` rather than patching; the token
+checks are `venvd.api._auth.requires(scope)`."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from venvd.service import Service
 __all__ = ["get_service"]
 
 
-def get_service(request: Request) -> Service:
+async def get_service(request: Request) -> Service:
+    """The app's Service. `async` although it does not wait: FastAPI runs a plain `def`
+    dependency in its thread pool, one thread hop per request for an attribute read."""
     service: Service = request.app.state.service
     return service

@@ -12,7 +12,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from venvd.errors import InternalError, InvalidRequest, MethodNotAllowed, NotFound, VenvdError
+from venvd.api._logging import current_request_id
+from venvd.errors import (
+    InternalError,
+    InvalidRequest,
+    MethodNotAllowed,
+    NotFound,
+    Unauthorized,
+    VenvdError,
+)
 from venvd.service._bodies import invalid_request
 
 __all__ = ["error_response", "install_error_handlers"]
@@ -21,7 +29,15 @@ log = logging.getLogger("venvd.api")
 
 
 def error_response(exc: VenvdError, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse(exc.to_json(), status_code=exc.http_status, headers=headers)
+    """The JSON error, with the request's id in ``details.request_id`` (the one the
+    ``X-Request-Id`` header and the log lines carry) and, for a 401, ``WWW-Authenticate``."""
+    doc = exc.to_json()
+    request_id = current_request_id()
+    if request_id is not None:
+        doc["error"]["details"]["request_id"] = request_id
+    if isinstance(exc, Unauthorized):
+        headers = {**(headers or {}), "WWW-Authenticate": 'Bearer realm="venvd"'}
+    return JSONResponse(doc, status_code=exc.http_status, headers=headers)
 
 
 def _http_error(exc: StarletteHTTPException) -> VenvdError:
@@ -61,10 +77,13 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         # The exception's text may hold anything (a URL with credentials, a path): it goes to the
-        # log only, found there by the id the client gets.
-        error_id = uuid.uuid4().hex[:16]
+        # log only (with its traceback), found there by the id the client gets: the request's id.
+        # This handler runs in Starlette's outermost middleware, outside the request context:
+        # the id is found in the request's state and the header is set here.
+        error_id = (current_request_id() or getattr(request.state, "request_id", None)
+                    or uuid.uuid4().hex)
         log.exception("internal error %s serving %s %s", error_id, request.method,
-                      request.url.path)
+                      request.url.path, extra={"request_id": error_id})
         error = InternalError(f"internal error (id {error_id}; the server log has it)",
-                              id=error_id)
-        return error_response(error)
+                              id=error_id, request_id=error_id)
+        return error_response(error, headers={"X-Request-Id": error_id})

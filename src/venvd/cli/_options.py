@@ -23,12 +23,25 @@ def _stack(*decorators: Callable[[F], F]) -> Callable[[F], F]:
     return apply
 
 
+def _remember_token(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    # Not a parameter of the commands: `connect_client` finds it in the context.
+    ctx.meta["venvd.token"] = value
+
+
 server_options = _stack(
     click.option(
         "--server",
         envvar="VENVD_SERVER",
         metavar="URL",
         help="venvd server to ask (env VENVD_SERVER); without it, run in-process.",
+    ),
+    click.option(
+        "--token",
+        envvar="VENVD_TOKEN",
+        metavar="TOKEN",
+        expose_value=False,
+        callback=_remember_token,
+        help="Bearer token for the server (env VENVD_TOKEN); unused in-process.",
     ),
     click.option(
         "--data-dir",
@@ -122,7 +135,11 @@ def connect_client(
             "(--server/VENVD_SERVER) resolves with its own indexes"
         )
     if server:
-        return connect(server)
+        from venvd.client import HttpClient
+
+        context = click.get_current_context(silent=True)
+        token = context.meta.get("venvd.token") if context is not None else None
+        return HttpClient(server, token=token or "")
     return connect(None, build_settings(data_dir, database_url, index_url, extra_index_url, find_links))
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
 import click
 
 from venvd.cli._options import build_settings, index_options
+from venvd.errors import AccessDenied
 
 # Seconds a stopping server gives the requests in flight before cancelling them.
 _SHUTDOWN_GRACE_SECONDS = 10
@@ -38,6 +40,25 @@ _SHUTDOWN_GRACE_SECONDS = 10
     help="Build sdists without a sandbox when bubblewrap is missing (env VENVD_UNSAFE_BUILDS).",
 )
 @click.option("--log-level", default="info", show_default=True)
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    envvar="VENVD_LOG_FORMAT",
+    default=None,
+    help="One line per request and per event, as text or one JSON object (env VENVD_LOG_FORMAT).",
+)
+@click.option(
+    "--auth",
+    type=click.Choice(["auto", "required", "off"]),
+    envvar="VENVD_AUTH",
+    default=None,
+    help="Bearer tokens: auto (default) = required when --host is not loopback (env VENVD_AUTH).",
+)
+@click.option(
+    "--no-auth",
+    is_flag=True,
+    help="Serve without tokens even on a non-loopback address (anyone reaching the port may build).",
+)
 def serve(
     host: str,
     port: int,
@@ -50,30 +71,48 @@ def serve(
     build_workers: int | None,
     unsafe_builds: bool,
     log_level: str,
+    log_format: str | None,
+    auth: str | None,
+    no_auth: bool,
 ) -> None:
-    """Serve the venvd HTTP API (OpenAPI docs at /docs)."""
+    """Serve the venvd HTTP API (OpenAPI docs at /docs).
+
+    On a loopback address no token is needed; on any other, requests need a bearer token
+    (`venvd token create`), and the server refuses to start while the store has none, unless
+    --no-auth."""
     import uvicorn
 
     from venvd.api import create_app
+    from venvd.api._auth import auth_required
+    from venvd.api._logging import configure_logging
 
     settings = build_settings(data_dir, database_url, index_url, extra_index_url, find_links)
+    if log_format:
+        settings.log_format = log_format
+    if auth:
+        settings.auth = auth
+    if no_auth:
+        settings.auth = "off"
+    configure_logging(settings.log_format, log_level)
+    _check_auth(settings, host)
     if no_build:
         settings.no_build = True
     if build_workers:
         settings.build_workers = build_workers
     if unsafe_builds:
         settings.unsafe_builds = True
-    click.echo(
-        f"venvd: serving on http://{host}:{port} (data: {settings.data_dir}, "
-        f"store: {settings.resolved_database_url.split('://')[0]})",
-        err=True,
-    )
-    app = create_app(settings=settings)
+    logging.getLogger("venvd.serve").info(
+        "serving on http://%s:%s (data: %s, store: %s, tokens: %s)", host, port,
+        settings.data_dir, settings.resolved_database_url.split("://")[0],
+        "required" if auth_required(settings.auth, host) else "off")
+    app = create_app(settings=settings, host=host)
     config = uvicorn.Config(
         app,
         host=host,
         port=port,
         log_level=log_level,
+        log_config=None,  # configure_logging above
+        access_log=False,  # venvd writes its own line per request, with the request id
         # Requests still in flight when the server stops get this long before being cancelled.
         timeout_graceful_shutdown=_SHUTDOWN_GRACE_SECONDS,
     )
@@ -86,3 +125,28 @@ def serve(
             super().handle_exit(sig, frame)
 
     Server(config).run()
+
+
+def _check_auth(settings: Any, host: str) -> None:
+    """Refuse to serve with tokens enforced while the store has none: nobody could use it, and
+    on a public address the operator more likely forgot to create one than meant that."""
+    from venvd.api._auth import auth_required, is_loopback
+    from venvd.store import Store, Tokens
+
+    if not auth_required(settings.auth, host):
+        if not is_loopback(host):
+            logging.getLogger("venvd.serve").warning(
+                "serving on %s without tokens (--no-auth): anyone who reaches the port can build",
+                host)
+        return
+    store = Store.open(settings.resolved_database_url)
+    try:
+        has_token = Tokens(store).any_active()
+    finally:
+        store.close()
+    if not has_token:
+        where = "a non-loopback address" if not is_loopback(host) else "this address"
+        raise AccessDenied(
+            f"refusing to serve on {host}: tokens are required on {where} and the store has none; "
+            "create one with 'venvd token create --scope build --name NAME' (same --data-dir / "
+            "--database-url), or pass --no-auth to serve without tokens")

@@ -25,6 +25,8 @@ __all__ = ["HttpClient", "error_from_response"]
 # For a code this client does not know (a newer server): the nearest class by status.
 _BY_STATUS: dict[int, type[errors.VenvdError]] = {
     400: errors.InputError,
+    401: errors.Unauthorized,
+    403: errors.Forbidden,
     404: errors.NotFound,
     405: errors.MethodNotAllowed,
     413: errors.RequestTooLarge,
@@ -93,18 +95,31 @@ class HttpClient:
         stream_retries: int = 5,
         poll_interval: float = 1.0,
         wait_timeout: float = 4 * 3600.0,
+        token: str | None = None,
     ) -> None:
         """`timeout` bounds each read of a plain request (a resolution may take a while);
         `stream_read_timeout` the silence tolerated on a progress stream (the server's heartbeat is
         far shorter); `stream_retries` the reconnections after failures in a row before polling
-        every `poll_interval` seconds; `wait_timeout` following one build in all."""
+        every `poll_interval` seconds; `wait_timeout` following one build in all.
+
+        `token` (default: the environment variable VENVD_TOKEN; empty means none) is sent as
+        ``Authorization: Bearer``; httpx drops it on a redirect to another origin (a presigned
+        object-store URL never sees it)."""
         self.server = server.rstrip("/")
+        if token is None:
+            token = os.environ.get("VENVD_TOKEN") or None
+        headers = {}
+        if token:
+            if not token.isascii() or not token.isprintable() or " " in token:
+                raise errors.InputError("the token (VENVD_TOKEN or --token) has characters a "
+                                        "token never has (spaces, control or non-ASCII)")
+            headers["Authorization"] = f"Bearer {token}"
         self._timeout = httpx.Timeout(timeout, connect=connect_timeout)
         self._stream_timeout = httpx.Timeout(stream_read_timeout, connect=connect_timeout)
         self._stream_retries = stream_retries
         self._poll_interval = poll_interval
         self._wait_timeout = wait_timeout
-        self._http = httpx.Client(base_url=self.server, timeout=self._timeout)
+        self._http = httpx.Client(base_url=self.server, timeout=self._timeout, headers=headers)
 
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:

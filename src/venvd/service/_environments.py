@@ -33,6 +33,7 @@ from venvd.builder import (
 )
 from venvd.errors import InvalidLock, LimitExceeded, NotFound, VenvdError
 from venvd.lock import Lock
+from venvd.service import _metrics
 from venvd.service._owner import owner_is_dead
 from venvd.store import EnvironmentRecord
 from venvd.target import Target, target_from_request
@@ -178,6 +179,7 @@ class EnvironmentService:
                 needs_build, taking_over = True, record
         if record.status == "ready" and not Path(record.artifact_path or "").is_file():
             needs_build = True  # the artifact was removed from disk: rebuild it
+        _metrics.environment_lookup(hit=not needs_build)
         if needs_build:
             self._queue(env_id, lock, target, request, taking_over=taking_over)
         return self.status(env_id), created
@@ -249,6 +251,7 @@ class EnvironmentService:
                 self._store.update_environment(env_id, **fields)
             try:
                 self._jobs[env_id] = self._pool.submit(self._run, env_id, lock, target, request)
+                _metrics.build_queued()
             except RuntimeError as exc:  # the pool is shut down: this Service is closing
                 self._store.update_environment(
                     env_id, status="failed", error=_internal_error(f"not built: {exc}")
@@ -260,6 +263,7 @@ class EnvironmentService:
         """Build, then record the outcome: always ends the record `ready` or `failed`."""
         started = time.perf_counter()
         step_starts: dict[str, float] = {}
+        finished = _metrics.build_started()
         try:
             artifact: Artifact | None = None
             error: dict[str, Any] | None = None
@@ -277,6 +281,7 @@ class EnvironmentService:
                     error=error or _internal_error("the build gave no artifact"),
                     progress={"step": "failed", "timings": _step_timings(step_starts, started)},
                 )
+                finished("failed")
                 return
             self._store.set_environment_packages(env_id, [(p.name, p.version) for p in lock.packages])
             self._store.update_environment(
@@ -294,9 +299,11 @@ class EnvironmentService:
                     "timings": _step_timings(step_starts, started),
                 },
             )
+            finished("ready")
         except Exception as exc:
             _log.exception("environment %s: recording the end of its build failed", env_id)
             self._fail_last_resort(env_id, exc)
+            finished("failed")
         finally:
             with self._lock:
                 self._jobs.pop(env_id, None)

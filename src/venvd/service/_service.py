@@ -12,10 +12,12 @@ from venvd.index import IndexClient, IndexConfig
 from venvd.lock import Lock
 from venvd.resolver import ResolveReporter
 from venvd.sandbox import Limits, Sandbox
+from venvd.service import _metrics
 from venvd.service._bodies import ResolveBody
 from venvd.service._build_requirements import BuildRequirementWheels
 from venvd.service._cleanup import remove_orphan_temps
 from venvd.service._owner import Owner
+from venvd.service._ready import ReadyCheck, default_checks
 from venvd.service._request import RequestLimits, RequestOptions, ResolveRequest
 from venvd.service._resolve import ResolutionService, ResolveResult
 from venvd.service.settings import Settings
@@ -57,6 +59,8 @@ class Service:
             self._resolve_build_requirements, index.download,
             BuildCache(settings.data_dir / "cache"))
         self.owner = Owner.new()  # this Service's identity as the owner of the builds it runs
+        # Named readiness checks (GET /v1/ready): other parts append theirs.
+        self.ready_checks: list[tuple[str, ReadyCheck]] = default_checks(settings, store)
 
     @classmethod
     def open(cls, settings: Settings | None = None, *, embedded: bool = False) -> Service:
@@ -174,5 +178,7 @@ class Service:
         reporter: ResolveReporter | None = None,
         refresh: bool = False,
     ) -> ResolveResult:
-        return self.resolutions.resolve(request, reporter=reporter, refresh=refresh)
+        result = self.resolutions.resolve(request, reporter=reporter, refresh=refresh)
+        _metrics.resolution_lookup(result.cached)
+        return result
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -55,6 +56,10 @@ class Settings(BaseSettings):
     max_lock_packages: int = 1_000  # packages in a lock posted to /v1/environments
     max_compatible_tags: int = 20_000  # tags of a complete-platform target (after expansion)
     resolution_timeout: float = 300.0  # wall-time budget of one resolution, seconds (then 503)
+    # Bearer tokens: "auto" = required when `venvd serve` binds a non-loopback address,
+    # "required" = always (loopback too), "off" = never (see api/_auth.py).
+    auth: Literal["auto", "required", "off"] = "auto"
+    log_format: Literal["text", "json"] = "text"  # one line per request, either way
 
     @property
     def resolved_database_url(self) -> str:

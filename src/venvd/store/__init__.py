@@ -1,8 +1,9 @@
 """The store layer: venvd's persistent state in SQLite (default) or PostgreSQL.
 
 Project pages and per-file core metadata from the indexes, the dependency edges between projects,
-cached resolutions and environment builds, behind `Store` (see `venvd.store._store` for the
-contracts). Versions are stored with `version_sort_key`, an ASCII key that orders like PEP 440.
+cached resolutions, environment builds and API tokens (`Tokens`), behind `Store` (see
+`venvd.store._store` for the contracts). Versions are stored with `version_sort_key`, an ASCII
+key that orders like PEP 440.
 """
 
 from __future__ import annotations
@@ -15,16 +16,21 @@ from venvd.store._records import (
     StoredResolution,
 )
 from venvd.store._store import DATABASE_FILENAME, Store, sqlite_url_for
+from venvd.store._tokens import TOKEN_SCOPES, TokenRecord, Tokens, scope_allows
 from venvd.store.versionkey import version_sort_key
 
 __all__ = [
     "DATABASE_FILENAME",
+    "TOKEN_SCOPES",
     "CachedPage",
     "Closure",
     "EnvironmentRecord",
     "EnvironmentStatus",
     "Store",
     "StoredResolution",
+    "TokenRecord",
+    "Tokens",
+    "scope_allows",
     "sqlite_url_for",
     "version_sort_key",
 ]

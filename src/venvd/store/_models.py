@@ -7,6 +7,7 @@ models must describe the same schema (a test compares them with the migrated dat
     core_metadata 1──* dependency_edges     per-file metadata (immutable) and its Requires-Dist
     resolutions                             cached locks by resolution key
     environments 1──* environment_packages  builds by environment key, and what they contain
+    tokens                                  API bearer tokens (hashed) and their scopes
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from venvd.store._types import JSON_VALUE, VERSION_KEY, UTCDateTime
 
 __all__ = [
     "ENVIRONMENT_STATUSES",
+    "TOKEN_SCOPES",
     "Base",
     "DependencyEdgeRow",
     "EnvironmentPackageRow",
@@ -29,6 +31,7 @@ __all__ = [
     "MetadataRow",
     "ProjectRow",
     "ResolutionRow",
+    "TokenRow",
 ]
 
 ENVIRONMENT_STATUSES = ("queued", "building", "ready", "failed")
@@ -162,3 +165,27 @@ class EnvironmentPackageRow(Base):
     name: Mapped[str] = mapped_column(sa.String, primary_key=True)  # canonical
     version: Mapped[str] = mapped_column(sa.String)
     version_key: Mapped[str] = mapped_column(VERSION_KEY)
+
+
+TOKEN_SCOPES = ("read", "build", "admin")  # each includes those before it
+
+
+class TokenRow(Base):
+    """An API bearer token (migration 0003_tokens): only its sha256 is stored. Revoked tokens keep
+    their row (who had access, and until when); a name is unique among the tokens not revoked."""
+
+    __tablename__ = "tokens"
+    __table_args__ = (
+        sa.CheckConstraint("scope IN ('read', 'build', 'admin')", name="scope"),
+        sa.Index("ix_tokens_active_name", "name", unique=True,
+                 sqlite_where=sa.text("revoked_at IS NULL"),
+                 postgresql_where=sa.text("revoked_at IS NULL")),
+    )
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String)
+    scope: Mapped[str] = mapped_column(sa.String)
+    token_hash: Mapped[str] = mapped_column(sa.String, unique=True)  # sha256 hex of the token
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # roughly (throttled)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

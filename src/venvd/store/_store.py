@@ -104,6 +104,11 @@ class Store:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def ping(self) -> None:
+        """One round trip to the database (raises when it is unreachable)."""
+        with self._engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+
     @property
     def dialect(self) -> str:
         """``"sqlite"`` or ``"postgresql"``."""
@@ -437,6 +442,16 @@ class Store:
         """Ids of the environments that contain project `name` (at `version`, if given), sorted."""
         with self._session() as s:
             return _environments.containing(s, canonicalize_name(name), version)
+
+    def environment_counts(self) -> dict[str, int]:
+        """How many environments are in each status (every status present, 0 when none): one
+        GROUP BY on the status index, cheap enough for every metrics scrape."""
+        with self._session() as s:
+            rows = s.execute(sa.select(_environments.EnvironmentRow.status, sa.func.count())
+                             .group_by(_environments.EnvironmentRow.status)).all()
+        counts = dict.fromkeys(("queued", "building", "ready", "failed"), 0)
+        counts.update({status: int(n) for status, n in rows})
+        return counts
 
     def why(self, environment_id: str, name: str, *, limit: int = 100) -> list[list[str]]:
         """Dependency chains ``[root, ..., name]`` from the environment's roots to `name`.

@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import APIRouter, Body, Depends, Header, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
+from venvd.api._auth import requires
 from venvd.api._progress import progress_hub
 from venvd.api.dependencies import get_service
 from venvd.api.schemas import ERROR_RESPONSES, EnvironmentBody
@@ -37,7 +38,7 @@ _CREATE_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 @router.post("", summary="Resolve (if given requirements) and build an environment",
-             responses=_CREATE_RESPONSES)
+             responses=_CREATE_RESPONSES, dependencies=[Depends(requires("build"))])
 def create(
     body: EnvironmentBody = Body(..., examples=[_EXAMPLE]), service: Service = Depends(get_service)
 ) -> JSONResponse:
