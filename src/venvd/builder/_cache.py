@@ -10,17 +10,24 @@ Every file is written under a ``.tmp-`` name in its final directory and renamed 
 reader never sees a partial file and an interrupted writer leaves nothing but a temp name it removes
 itself. Artifacts are published first-writer-wins (a hard link that refuses to replace), so once a
 key has bytes they never change. Bump a directory's version when its format changes.
+
+The paths relative to the root are the object keys of `venvd.objects` (the filesystem object store
+is this directory). Every cache hit `touch`es what it used (its mtime is its last use, which GC
+collects by), and a full disk while writing is raised as NoSpaceLeft naming the step (`no_space`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["TEMP_PREFIX", "BuildCache", "atomic_path", "publish_once", "temp_sibling"]
+from venvd.errors import NoSpaceLeft
+
+__all__ = ["TEMP_PREFIX", "BuildCache", "atomic_path", "no_space", "publish_once", "temp_sibling"]
 
 TEMP_PREFIX = ".tmp-"
 
@@ -47,7 +54,18 @@ class BuildCache:
         if size is not None and actual != size:
             path.unlink(missing_ok=True)
             return None
+        self.touch(path)
         return path
+
+    def touch(self, *paths: Path) -> None:
+        """Record a use of cached files now (their mtime), for least-recently-used GC."""
+        for path in paths:
+            with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+                os.utime(path)
+
+    def key(self, path: Path) -> str:
+        """The object key of a path in this cache."""
+        return path.relative_to(self.root).as_posix()
 
     def built_dir(self, sdist_sha256: str, build_key: str) -> Path:
         return self.built / sdist_sha256 / build_key
@@ -63,6 +81,20 @@ class BuildCache:
 
     def artifact_info_path(self, env_key: str) -> Path:
         return self.environments / f"{env_key}.json"
+
+
+@contextlib.contextmanager
+def no_space(step: str, package: str | None = None) -> Iterator[None]:
+    """Raise a full disk (ENOSPC, EDQUOT) met in the block as NoSpaceLeft naming `step`."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        what = f" ({package})" if package else ""
+        raise NoSpaceLeft(f"no space left on device during step {step!r}{what}: {exc.strerror}; "
+                          "nothing was kept, ask again once space is freed",
+                          package=package, step=step) from None
 
 
 @contextlib.contextmanager

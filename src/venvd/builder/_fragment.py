@@ -21,7 +21,7 @@ from typing import Any
 
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 
-from venvd.builder._cache import BuildCache, atomic_path
+from venvd.builder._cache import BuildCache, atomic_path, no_space
 from venvd.builder._install import install_wheel
 from venvd.builder._layout import Layout
 from venvd.builder._metadata_check import metadata_disagreement, wheel_metadata
@@ -90,14 +90,17 @@ class FragmentJob:
             fragment = self._cached_fragment(file.sha256, file.filename)
             if fragment is not None:
                 return fragment
-            wheel, sha = self._download(), file.sha256
+            with no_space("fetch", self.name):
+                wheel, sha = self._download(), file.sha256
         else:
-            wheel, sha = self._built_wheel()
+            with no_space("build wheel", self.name):
+                wheel, sha = self._built_wheel()
             self._check_built_compatible(wheel)
             fragment = self._cached_fragment(sha, wheel.name)
             if fragment is not None:
                 return fragment
-        return self._install(wheel, sha)
+        with no_space("install", self.name):
+            return self._install(wheel, sha)
 
     def _download(self) -> Path:
         file = self.choice.file
@@ -119,6 +122,7 @@ class FragmentJob:
             info = json.loads((directory / "built.json").read_text())
             wheel = directory / info["filename"]
             if wheel.stat().st_size == info["size"]:
+                self.cache.touch(wheel, directory / "built.json")
                 return wheel, str(info["sha256"])
         except (OSError, ValueError, KeyError, TypeError):
             pass
@@ -224,6 +228,7 @@ class FragmentJob:
                 self.cache.fragment_info_path(sha, self.layout.key).read_text())
             if info.get("format") != _FRAGMENT_FORMAT or path.stat().st_size != info["size"]:
                 return None
+            self.cache.touch(path, self.cache.fragment_info_path(sha, self.layout.key))
             return Fragment(self.choice, path, wheel_filename, tuple(info["files"]),
                             tuple(info["scripts"]), int(info["expanded_size"]))
         except (OSError, ValueError, KeyError, TypeError):

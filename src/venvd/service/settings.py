@@ -55,6 +55,18 @@ class Settings(BaseSettings):
     max_lock_packages: int = 1_000  # packages in a lock posted to /v1/environments
     max_compatible_tags: int = 20_000  # tags of a complete-platform target (after expansion)
     resolution_timeout: float = 300.0  # wall-time budget of one resolution, seconds (then 503)
+    # Where wheels, built wheels, fragments and artifacts are shared: "" = data_dir/cache, or
+    # s3://bucket/prefix (with s3_endpoint_url for S3-API servers), or a directory (a shared mount).
+    object_store: str = ""
+    s3_endpoint_url: str | None = None
+    presign_downloads: bool = False  # answer artifact downloads with a 307 to a presigned URL (S3)
+    presign_expiry: float = Field(default=3600.0, gt=0)  # seconds a presigned URL stays valid
+    # Periodic GC of the caches, least recently used first, while they hold more than this
+    # ("20GB", "512MiB"; empty = never), every gc_interval seconds; objects used less than
+    # gc_min_age seconds ago are kept.
+    cache_max_size: str | None = None
+    gc_interval: float = Field(default=600.0, gt=0)
+    gc_min_age: float = Field(default=60.0, ge=0)
 
     @property
     def resolved_database_url(self) -> str:

@@ -7,6 +7,7 @@ models must describe the same schema (a test compares them with the migrated dat
     core_metadata 1──* dependency_edges     per-file metadata (immutable) and its Requires-Dist
     resolutions                             cached locks by resolution key
     environments 1──* environment_packages  builds by environment key, and what they contain
+    object_leases                           cached objects in use (GC keeps them)
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ __all__ = [
     "EnvironmentRow",
     "FileRow",
     "MetadataRow",
+    "ObjectLeaseRow",
     "ProjectRow",
     "ResolutionRow",
 ]
@@ -162,3 +164,14 @@ class EnvironmentPackageRow(Base):
     name: Mapped[str] = mapped_column(sa.String, primary_key=True)  # canonical
     version: Mapped[str] = mapped_column(sa.String)
     version_key: Mapped[str] = mapped_column(VERSION_KEY)
+
+
+class ObjectLeaseRow(Base):
+    """An object key, or a key prefix ending in "/", that GC keeps until `expires_at` (0003)."""
+
+    __tablename__ = "object_leases"
+    __table_args__ = (sa.Index("ix_object_leases_expires_at", "expires_at"),)
+
+    holder: Mapped[str] = mapped_column(sa.String, primary_key=True)  # one build or download
+    key: Mapped[str] = mapped_column(sa.String, primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
