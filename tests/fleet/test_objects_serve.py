@@ -13,19 +13,18 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.fleet._objects_support import (  # noqa: F401 (fixtures)
-    S3_ENV,
-    ServeProcess,
-    moto_endpoint,
-    objects_world,
-    s3_url,
-    serve_process,
-)
+from tests.fleet import _objects_support as support
 from tests.service.conftest import ApiServer
 from tests.support.index_server import LocalIndex
 from venvd.client._http import HttpClient
 from venvd.objects import artifact_key
 from venvd.service import Service, Settings
+
+# The suite's fixtures, collected by pytest from this module's globals.
+moto_endpoint = support.moto_endpoint
+objects_world = support.objects_world
+s3_url = support.s3_url
+serve_process = support.serve_process
 
 pytestmark = pytest.mark.postgres
 
@@ -44,7 +43,7 @@ def _build_on_node_a(tmp_path: Path, index: LocalIndex, postgres_url: str, s3_ur
 
 def test_artifact_built_by_one_node_streams_from_another_with_ranges(
         tmp_path: Path, objects_world: LocalIndex, postgres_url: str, s3_url: str,
-        moto_endpoint: str, serve_process: Callable[..., ServeProcess]) -> None:
+        moto_endpoint: str, serve_process: Callable[..., support.ServeProcess]) -> None:
     service, doc = _build_on_node_a(tmp_path, objects_world, postgres_url, s3_url, moto_endpoint)
     try:
         record = service.store.get_environment(doc["id"])
@@ -81,7 +80,7 @@ def test_artifact_built_by_one_node_streams_from_another_with_ranges(
 
 def test_presigned_redirect_is_followed_and_verified(
         tmp_path: Path, objects_world: LocalIndex, postgres_url: str, s3_url: str,
-        moto_endpoint: str, serve_process: Callable[..., ServeProcess]) -> None:
+        moto_endpoint: str, serve_process: Callable[..., support.ServeProcess]) -> None:
     service, doc = _build_on_node_a(tmp_path, objects_world, postgres_url, s3_url, moto_endpoint)
     try:
         node_b = serve_process(tmp_path / "node-b", objects_world, database_url=postgres_url,
@@ -97,7 +96,7 @@ def test_presigned_redirect_is_followed_and_verified(
         result = subprocess.run(
             [sys.executable, "-m", "venvd", "export", doc["id"], "-o", str(output),
              "--server", node_b.url],
-            capture_output=True, text=True, timeout=120, env={**_env(), **S3_ENV})
+            capture_output=True, text=True, timeout=120, env={**_env(), **support.S3_ENV})
         assert result.returncode == 0, result.stderr
         assert hashlib.sha256(output.read_bytes()).hexdigest() == doc["sha256"]
         # A tampered object in the store is caught by the client, and nothing is left behind.

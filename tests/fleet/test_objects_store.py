@@ -11,8 +11,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.fleet._objects_support import moto_endpoint, s3_url  # noqa: F401 (fixtures)
+from tests.fleet import _objects_support as support
 from venvd.objects import FileObjectStore, ObjectStore, open_object_store, parse_age, parse_size
+
+# The suite's fixtures, collected by pytest from this module's globals.
+moto_endpoint = support.moto_endpoint
+s3_url = support.s3_url
+
 
 
 @pytest.fixture(params=["filesystem", "s3"])

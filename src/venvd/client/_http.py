@@ -219,7 +219,7 @@ class HttpClient:
             try:
                 return self._download_once(env_id, dest, progress)
             except errors.NotFound as exc:
-                if not exc.details.get("rebuilding") or attempt == _DOWNLOAD_ATTEMPTS - 1:
+                if not exc.details.get("building") or attempt == _DOWNLOAD_ATTEMPTS - 1:
                     raise
                 dest.with_name(dest.name + ".part").unlink(missing_ok=True)
                 for event in self.events(env_id):

@@ -503,20 +503,22 @@ class EnvironmentService:
 
     def artifact(self, env_id: str) -> tuple[EnvironmentRecord, ObjectInfo]:
         """The ready environment's record and its artifact in the object store. NotFound when
-        it is not built yet; when GC collected it, its rebuild is queued and NotFound says so
-        (``details.rebuilding``: the client follows the build and downloads again)."""
+        it is not built; while it is being built (again, after GC collected its artifact: that
+        rebuild is queued here) NotFound carries ``details.building`` (the client follows the
+        build, then downloads again)."""
         record = self._record(env_id)
         if record.status != "ready" or not record.artifact_path:
             raise NotFound(
                 f"environment {env_id} is {record.status}, it has no artifact yet",
                 id=env_id,
                 status=record.status,
+                building=record.status in _UNFINISHED,
             )
         info = self._artifact_info(record)
         if info is None:
             self.rebuild(record)
             raise NotFound(f"the artifact of environment {env_id} was removed from the cache; "
-                           "it is being rebuilt, ask for it again", id=env_id, rebuilding=True)
+                           "it is being rebuilt, ask for it again", id=env_id, building=True)
         return record, info
 
     def rebuild(self, record: EnvironmentRecord) -> None:

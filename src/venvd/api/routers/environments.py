@@ -124,7 +124,7 @@ def artifact(
     """Streamed from the object store, whichever node built it, with `Range` support; or, with
     `presign_downloads` on an S3 store, a 307 to a presigned URL. Either way the headers
     `X-Venvd-Sha256` and `X-Venvd-Size` give what the client must verify. An artifact that cache GC
-    removed is rebuilt: 404 with `details.rebuilding` (follow the build, then ask again). The
+    removed is rebuilt: 404 with `details.building` (follow the build, then ask again). The
     artifact is leased while it is served, so GC leaves it alone."""
     environments = service.environments
     settings = service.settings
@@ -169,7 +169,7 @@ def artifact(
         environments.release_download(holder)
         environments.rebuild(record)
         raise NotFound(f"the artifact of environment {env_id} was removed from the cache; it is "
-                       "being rebuilt, ask for it again", id=env_id, rebuilding=True) from None
+                       "being rebuilt, ask for it again", id=env_id, building=True) from None
     except BaseException:
         environments.release_download(holder)
         raise
