@@ -5,14 +5,17 @@ from __future__ import annotations
 import io
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.fleet import _objects_support as support
+from tests.support.dists import make_wheel
+from tests.support.index_server import LocalIndex
 from venvd.objects import FileObjectStore, ObjectStore, open_object_store, parse_age, parse_size
+from venvd.service import Service, Settings
 
 # The suite's fixtures, collected by pytest from this module's globals.
 moto_endpoint = support.moto_endpoint
@@ -147,3 +150,34 @@ def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
         monkeypatch.delenv(name, raising=False)
     yield
+
+
+def test_workers_share_wheels_and_fragments_through_the_store(
+        tmp_path: Path, s3_url: str, moto_endpoint: str,
+        local_index: Callable[..., LocalIndex]) -> None:
+    """Two workers with their own disks and stores, one S3 store: the second builds the same
+    environment from the first's fragments (no wheel downloaded from the index), byte-identical."""
+    index = local_index()
+    src = tmp_path / "src"
+    index.add(make_wheel(src, "app", "1.0", requires_dist=["lib>=1"]))
+    index.add(make_wheel(src, "lib", "1.0"))
+    body = {"requirements": ["app"], "target": {"python": "3.11", "platform": "manylinux_2_28_x86_64"}}
+    docs = []
+    for node in ("a", "b"):
+        service = Service.open(Settings(data_dir=tmp_path / node, index_url=index.url, http_retries=1,
+                                        object_store=s3_url, s3_endpoint_url=moto_endpoint))
+        try:
+            doc = service.environments.create_from_json(body)
+            docs.append(service.environments.wait(doc["id"], timeout=120))
+        finally:
+            service.close()
+        if node == "a":
+            shared = {o.key for o in open_object_store(s3_url, tmp_path, endpoint_url=moto_endpoint)
+                      .list("")}
+            assert {k.split("/")[0] for k in shared} == {
+                "wheels-v1", "fragments-v1", "environments-v1"}
+            downloads = len(index.requests_to(".whl"))
+    assert [d["status"] for d in docs] == ["ready", "ready"]
+    assert docs[0]["sha256"] == docs[1]["sha256"]
+    assert len(index.requests_to(".whl")) == downloads  # node b took the fragments from S3
+    assert not (tmp_path / "b" / "cache" / "wheels-v1").exists()

@@ -113,14 +113,20 @@ class FragmentJob:
         if not dest.is_file():
             raise UpstreamError(f"downloading {file.filename} left no file", url=file.url,
                                 project=self.name)
+        self.cache.share(dest)
         self.report("fetch", self.name)
         return dest
 
     def _cached_built(self) -> tuple[Path, str] | None:
         directory = self.cache.built_dir(self.choice.file.sha256, build_key())
         try:
-            info = json.loads((directory / "built.json").read_text())
+            marker = directory / "built.json"
+            if not marker.exists():
+                self.cache.fetch_shared(marker)
+            info = json.loads(marker.read_text())
             wheel = directory / info["filename"]
+            if not wheel.exists():
+                self.cache.fetch_shared(wheel)
             if wheel.stat().st_size == info["size"]:
                 self.cache.touch(wheel, directory / "built.json")
                 return wheel, str(info["sha256"])
@@ -148,6 +154,7 @@ class FragmentJob:
             info = {"filename": built.name, "sha256": sha, "size": size}
             with atomic_path(directory / "built.json") as tmp:
                 tmp.write_text(json.dumps(info, sort_keys=True))
+            self.cache.share(final, directory / "built.json")
         self.report("build", self.name)
         return final, sha
 
@@ -188,6 +195,7 @@ class FragmentJob:
             # The info first: the fragment's rename, on leaving this block, commits both.
             with atomic_path(self.cache.fragment_info_path(sha, self.layout.key)) as info_tmp:
                 info_tmp.write_text(json.dumps(info, sort_keys=True))
+        self.cache.share(final, self.cache.fragment_info_path(sha, self.layout.key))
         return Fragment(self.choice, final, wheel.name, installed.files, installed.scripts,
                         writer.expanded_size)
 
@@ -223,9 +231,12 @@ class FragmentJob:
 
     def _cached_fragment(self, sha: str, wheel_filename: str) -> Fragment | None:
         path = self.cache.fragment_path(sha, self.layout.key)
+        info_path = self.cache.fragment_info_path(sha, self.layout.key)
         try:
-            info: dict[str, Any] = json.loads(
-                self.cache.fragment_info_path(sha, self.layout.key).read_text())
+            if not (info_path.exists() and path.exists()):
+                # The marker first: found there, the fragment it describes is there too.
+                self.cache.fetch_shared(info_path, path)
+            info: dict[str, Any] = json.loads(info_path.read_text())
             if info.get("format") != _FRAGMENT_FORMAT or path.stat().st_size != info["size"]:
                 return None
             self.cache.touch(path, self.cache.fragment_info_path(sha, self.layout.key))

@@ -85,6 +85,8 @@ class EnvironmentService:
                                          endpoint_url=settings.s3_endpoint_url)
         # The filesystem default is the build cache itself: nothing to copy.
         self._objects_are_cache = self.objects.local_path("x") == self.cache.root / "x"
+        if not self._objects_are_cache:
+            self.cache.shared = self.objects  # wheels, built wheels and fragments shared too
         self._gc: PeriodicGc | None = None
         if settings.cache_max_size:
             from venvd.objects import parse_size
