@@ -265,3 +265,21 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         if name.startswith("VENVD_"):
             monkeypatch.delenv(name)
     yield
+
+
+def test_periodic_gc_keeps_the_cache_under_its_budget(tmp_path: Path,
+                                                      objects_world: LocalIndex) -> None:
+    service = Service.open(_settings(tmp_path, objects_world, cache_max_size="1MB", gc_interval=0.2,
+                                     gc_min_age=0))
+    try:
+        doc = _ready(service, ["big"])  # about 3 MB of wheel, fragment and artifact
+        envs = service.environments
+        deadline = time.monotonic() + 30
+        while sum(o.size for o in envs.objects.list("")) > 1_000_000:
+            assert time.monotonic() < deadline, "the periodic GC did not run"
+            time.sleep(0.1)
+        assert envs.status(doc["id"])["status"] == "ready"
+        again = _ready(service, ["big"])  # collected, so rebuilt: the same bytes
+        assert again["sha256"] == doc["sha256"]
+    finally:
+        service.close()

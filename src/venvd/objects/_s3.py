@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -27,6 +28,7 @@ from venvd.objects._base import TEMP_PREFIX, ObjectInfo
 __all__ = ["S3ObjectStore", "parse_s3_url"]
 
 _TOUCH_INTERVAL = 3600.0
+_log = logging.getLogger("venvd.objects")
 
 
 def parse_s3_url(url: str) -> tuple[str, str]:
@@ -100,18 +102,15 @@ class S3ObjectStore:
         return _chunks(body, block)
 
     def stat(self, key: str) -> ObjectInfo | None:
-        from botocore.exceptions import ClientError
-
         try:
-            head = self.client.head_object(Bucket=self.bucket, Key=self._key(key))
-        except ClientError as exc:
-            if _status(exc) == 404:
-                return None
-            raise
+            with _as_oserror(key):
+                head = self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+        except FileNotFoundError:
+            return None
         return ObjectInfo(key, int(head["ContentLength"]), head["LastModified"].timestamp())
 
     def touch(self, key: str) -> None:
-        from botocore.exceptions import ClientError
+        from botocore.exceptions import BotoCoreError, ClientError
 
         now = time.time()
         with self._lock:
@@ -123,18 +122,22 @@ class S3ObjectStore:
             self.client.copy_object(Bucket=self.bucket, Key=full,
                                     CopySource={"Bucket": self.bucket, "Key": full},
                                     MetadataDirective="REPLACE", Metadata={"used": str(int(now))})
-        except ClientError as exc:
-            if _status(exc) != 404:
-                raise
+        except (ClientError, BotoCoreError) as exc:
+            # A lost touch only makes the object look older to GC; never fail a read for it.
+            if not (isinstance(exc, ClientError) and _status(exc) == 404):
+                _log.warning("cannot record the use of %s: %s", key, exc)
 
     def delete(self, key: str) -> None:
-        self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+        with _as_oserror(key):
+            self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
         with self._lock:
             self._touched.pop(key, None)
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         paginator = self.client.get_paginator("list_objects_v2")
-        for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix + prefix):
+        with _as_oserror(prefix or "/"):
+            pages = list(paginator.paginate(Bucket=self.bucket, Prefix=self.prefix + prefix))
+        for page in pages:
             for item in page.get("Contents", ()):
                 key = item["Key"][len(self.prefix):]
                 if key.rsplit("/", 1)[-1].startswith(TEMP_PREFIX):

@@ -35,7 +35,14 @@ from venvd.builder import (
     build_environment,
     environment_key,
 )
-from venvd.errors import InvalidLock, LimitExceeded, NoSpaceLeft, NotFound, VenvdError
+from venvd.errors import (
+    InvalidLock,
+    LimitExceeded,
+    NoSpaceLeft,
+    NotFound,
+    UpstreamError,
+    VenvdError,
+)
 from venvd.lock import Lock
 from venvd.objects import ObjectInfo, artifact_key, is_no_space, open_object_store
 from venvd.service._owner import owner_is_dead
@@ -486,7 +493,9 @@ class EnvironmentService:
                 raise NoSpaceLeft(f"no space left on device while uploading the artifact of "
                                   f"environment {artifact.key} to the object store: {exc}",
                                   step="upload") from None
-            raise
+            # Transient like an index outage: the next request builds (and uploads) again.
+            raise UpstreamError(f"uploading the artifact of environment {artifact.key} to the "
+                                f"object store ({self.objects.name}) failed: {exc}") from None
         # The shared copy is the one served; the local one would only fill this worker's disk.
         # Its fragments stay: they make the next build here a concatenation.
         artifact.path.unlink(missing_ok=True)
@@ -501,7 +510,14 @@ class EnvironmentService:
         return value
 
     def _artifact_info(self, record: EnvironmentRecord) -> ObjectInfo | None:
-        return self.objects.stat(self.artifact_key(record))
+        """The artifact in the object store, or None; UpstreamError when the store fails."""
+        key = self.artifact_key(record)
+        try:
+            return self.objects.stat(key)
+        except OSError as exc:
+            _log.warning("object store %s failed on %s: %s", self.objects.name, key, exc)
+            raise UpstreamError(f"the object store ({self.objects.name}) failed: {exc.strerror or exc}",
+                                url=None) from None
 
     def artifact(self, env_id: str) -> tuple[EnvironmentRecord, ObjectInfo]:
         """The ready environment's record and its artifact in the object store. NotFound when

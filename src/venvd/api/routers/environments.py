@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from venvd.api.dependencies import get_service
 from venvd.api.schemas import ERROR_RESPONSES, EnvironmentBody
-from venvd.errors import InputError, NotFound
+from venvd.errors import InputError, NotFound, UpstreamError
 from venvd.service import Service
 from venvd.target import target_from_request
 
@@ -170,6 +170,10 @@ def artifact(
         environments.rebuild(record)
         raise NotFound(f"the artifact of environment {env_id} was removed from the cache; it is "
                        "being rebuilt, ask for it again", id=env_id, building=True) from None
+    except OSError as exc:  # the object store failed: a clean 502, the client may retry
+        environments.release_download(holder)
+        raise UpstreamError(f"the object store ({environments.objects.name}) failed: "
+                            f"{exc.strerror or exc}") from None
     except BaseException:
         environments.release_download(holder)
         raise
