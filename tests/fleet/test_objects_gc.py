@@ -283,3 +283,24 @@ def test_periodic_gc_keeps_the_cache_under_its_budget(tmp_path: Path,
         assert again["sha256"] == doc["sha256"]
     finally:
         service.close()
+
+
+def test_records_written_before_the_object_store_still_serve(tmp_path: Path,
+                                                             objects_world: LocalIndex) -> None:
+    """Records of earlier versions hold an absolute local path; the key comes from the id."""
+    service = Service.open(_settings(tmp_path, objects_world))
+    server = ApiServer(service)
+    try:
+        doc = _ready(service, ["app"])
+        envs = service.environments
+        record = service.store.get_environment(doc["id"])
+        assert record is not None and record.artifact_path == f"environments-v1/{doc['id']}.tar.zst"
+        old_style = str(envs.cache.artifact_path(doc["id"]))
+        service.store.update_environment(doc["id"], artifact_path=old_style)
+        with server.client() as http:
+            answer = http.get(f"/v1/environments/{doc['id']}/artifact")
+        assert answer.status_code == 200
+        assert hashlib.sha256(answer.content).hexdigest() == doc["sha256"]
+    finally:
+        server.stop()
+        service.close()
