@@ -123,9 +123,9 @@ def test_object_store_full_during_the_upload(tmp_path: Path, objects_world: Loca
                                     s3_endpoint_url=moto_endpoint))
     try:
         envs = service.environments
-        real = envs.objects
+        real = envs.artifacts.objects
         full = FullStore(real)
-        envs.objects = full  # type: ignore[assignment]
+        envs.artifacts.objects = full  # type: ignore[assignment]
         doc = envs.create_from_json({"requirements": ["big"], "target": TARGET})
         doc = envs.wait(doc["id"], timeout=120)
         assert doc["status"] == "failed"

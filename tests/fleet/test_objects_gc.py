@@ -143,7 +143,7 @@ def test_collected_environment_is_rebuilt_byte_identical(
     service = Service.open(settings)
     try:
         envs = service.environments
-        assert list(envs.objects.list("")) == []
+        assert list(envs.artifacts.objects.list("")) == []
         assert envs.status(first["id"])["status"] == "ready"  # the record stays
         again = _ready(service, ["app"])
         assert again["id"] == first["id"] and again["sha256"] == first["sha256"]
@@ -180,9 +180,9 @@ def test_a_running_build_keeps_what_it_uses(tmp_path: Path, objects_world: Local
         assert fetching.wait(60)
         time.sleep(0.5)  # app's wheel and fragment are written meanwhile
         envs = service.environments
-        before = {o.key for o in envs.objects.list("")}
+        before = {o.key for o in envs.artifacts.objects.list("")}
         assert any("/app-1.0" in k for k in before)
-        report = run_gc(service.store, envs.objects, envs.cache.root, max_size=0, min_age=0)[0]
+        report = run_gc(service.store, envs.artifacts.objects, envs.cache.root, max_size=0, min_age=0)[0]
         removed = {o.key for o in report.removed}
         assert any(other["id"] in k for k in removed)  # the idle environment went
         assert not any("/app-1.0" in k or "lib" in k for k in removed)
@@ -233,7 +233,7 @@ def test_downloads_racing_gc_get_the_right_bytes_or_a_clean_error(
         deadline = time.monotonic() + 180
         envs = service.environments
         while any(t.is_alive() for t in threads) and time.monotonic() < deadline:
-            report = run_gc(service.store, envs.objects, envs.cache.root, max_size=0, min_age=0)[0]
+            report = run_gc(service.store, envs.artifacts.objects, envs.cache.root, max_size=0, min_age=0)[0]
             collected += sum(1 for o in report.removed if o.key.startswith("environments-v1/"))
             time.sleep(0.2)
         for thread in threads:
@@ -275,7 +275,7 @@ def test_periodic_gc_keeps_the_cache_under_its_budget(tmp_path: Path,
         doc = _ready(service, ["big"])  # about 3 MB of wheel, fragment and artifact
         envs = service.environments
         deadline = time.monotonic() + 30
-        while sum(o.size for o in envs.objects.list("")) > 1_000_000:
+        while sum(o.size for o in envs.artifacts.objects.list("")) > 1_000_000:
             assert time.monotonic() < deadline, "the periodic GC did not run"
             time.sleep(0.1)
         assert envs.status(doc["id"])["status"] == "ready"

@@ -5,10 +5,8 @@ store's atomic create decides which caller queues the build; everyone else gets 
 on a bounded worker pool off the request path; their progress and outcome live in the store, so any API
 process can report on any build (the events stream polls the store).
 
-Artifacts live in the object store (`venvd.objects`, setting `object_store`): the record keeps the
-artifact's object key, so any API node serves an artifact any worker built. A running build leases
-the cache keys its lock names and a download its artifact, so GC leaves them alone; an artifact GC
-collected is rebuilt (byte-identical) on the next request for it.
+Artifacts live in the object store, behind `self.artifacts` (`_artifacts`): records keep the
+artifact's object key, builds and downloads lease what they use from GC.
 
 Every build ends `ready` or `failed`, whatever raises (a last-resort guarded update covers a failure
 inside the failure handling). Each build records its owner (host, pid, start identity, token; see
@@ -35,16 +33,10 @@ from venvd.builder import (
     build_environment,
     environment_key,
 )
-from venvd.errors import (
-    InvalidLock,
-    LimitExceeded,
-    NoSpaceLeft,
-    NotFound,
-    UpstreamError,
-    VenvdError,
-)
+from venvd.errors import InvalidLock, LimitExceeded, NoSpaceLeft, NotFound, VenvdError
 from venvd.lock import Lock
-from venvd.objects import ObjectInfo, artifact_key, is_no_space, open_object_store
+from venvd.objects import ObjectInfo, is_no_space
+from venvd.service._artifacts import Artifacts
 from venvd.service._owner import owner_is_dead
 from venvd.store import EnvironmentRecord
 from venvd.target import Target, target_from_request
@@ -62,8 +54,6 @@ _UNFINISHED = ("queued", "building")
 _FINAL_WRITE_ATTEMPTS = 3
 _TRANSIENT = frozenset({"upstream_error", "upstream_timeout", "hash_mismatch", "internal_error",
                         "no_space"})
-# How long a build's leases protect its cache keys from GC if it never releases them (a crash).
-_LEASE_SLACK_SECONDS = 300.0
 
 
 class EnvironmentService:
@@ -82,29 +72,10 @@ class EnvironmentService:
         self._jobs: dict[str, Future[None]] = {}
         self._lock = threading.Lock()
         self._stale_after = timedelta(seconds=settings.build_timeout * 3 + 300)
-        self._init_objects(settings)
-
-    def _init_objects(self, settings: Any) -> None:
-        """The object store artifacts are shared in, and the periodic GC when a budget is set."""
-        from venvd.service._gc import PeriodicGc
-
-        self.objects = open_object_store(settings.object_store, self.cache.root,
-                                         endpoint_url=settings.s3_endpoint_url)
-        # The filesystem default is the build cache itself: nothing to copy.
-        self._objects_are_cache = self.objects.local_path("x") == self.cache.root / "x"
-        if not self._objects_are_cache:
-            self.cache.shared = self.objects  # wheels, built wheels and fragments shared too
-        self._gc: PeriodicGc | None = None
-        if settings.cache_max_size:
-            from venvd.objects import parse_size
-
-            self._gc = PeriodicGc(self._store, self.objects, self.cache.root,
-                                  max_size=parse_size(settings.cache_max_size),
-                                  interval=settings.gc_interval, min_age=settings.gc_min_age)
+        self.artifacts = Artifacts(self._store, self.cache, settings, rebuild=self.rebuild)
 
     def close(self) -> None:
-        if self._gc is not None:
-            self._gc.stop()
+        self.artifacts.close()
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     # -- create -------------------------------------------------------------------------------
@@ -212,7 +183,7 @@ class EnvironmentService:
             age = datetime.now(UTC) - record.updated_at
             if age > self._stale_after or self._abandoned(record):
                 needs_build, taking_over = True, record
-        if record.status == "ready" and self._artifact_info(record) is None:
+        if record.status == "ready" and self.artifacts.info(record) is None:
             needs_build = True  # the artifact was collected (GC) or lost: rebuild it
         if needs_build:
             self._queue(env_id, lock, target, request, taking_over=taking_over)
@@ -299,11 +270,10 @@ class EnvironmentService:
         try:
             artifact: Artifact | None = None
             error: dict[str, Any] | None = None
-            holder = f"build:{env_id}:{self.owner.token}"
+            holder = self.artifacts.lease_build(env_id, lock, self.owner.token)
             try:
-                self._lease_build(holder, env_id, lock, target)
                 artifact = self._build(env_id, lock, target, step_starts)
-                key = self._publish(artifact)
+                key = self.artifacts.publish(artifact)
             except VenvdError as exc:
                 error = exc.to_json()["error"]
             except Exception as exc:
@@ -313,7 +283,7 @@ class EnvironmentService:
                     _log.exception("build of environment %s failed unexpectedly", env_id)
                     error = _internal_error(f"{type(exc).__name__}: {exc}")
             finally:
-                self._release(holder)
+                self.artifacts.release(holder)
             if artifact is None or error is not None:
                 self._store.update_environment(
                     env_id,
@@ -462,112 +432,21 @@ class EnvironmentService:
                 return
             time.sleep(interval)
 
-    # -- artifacts in the object store -----------------------------------------------------------
-    def _lease_build(self, holder: str, env_id: str, lock: Lock, target: Target) -> None:
-        """Keep from GC, for this build, every cache key its lock names: its artifact, and per
-        file its download, built wheels and fragments (prefixes: they cover every layout)."""
-        keys = [artifact_key(env_id), self.cache.key(self.cache.artifact_info_path(env_id))]
-        for package in lock.packages:
-            for file in package.files:
-                sha = file.sha256
-                keys += [f"wheels-v1/{sha[:2]}/{sha}/", f"built-v1/{sha}/", f"fragments-v1/{sha}/"]
-        seconds = self._service.settings.build_timeout * 3 + _LEASE_SLACK_SECONDS
-        self._store.lease_objects(holder, keys, datetime.now(UTC) + timedelta(seconds=seconds))
-
-    def _release(self, holder: str) -> None:
-        try:
-            self._store.release_objects(holder)
-        except Exception:  # the lease expires by itself; the build's outcome matters more
-            _log.exception("cannot release the object leases of %s", holder)
-
-    def _publish(self, artifact: Artifact) -> str:
-        """Put a built artifact into the object store (nothing to do when the store is the local
-        cache); its object key. A full store is NoSpaceLeft(step="upload"); nothing is visible."""
-        key = artifact_key(artifact.key)
-        if self._objects_are_cache:
-            return key
-        try:
-            self.objects.put_file(key, artifact.path)
-        except OSError as exc:
-            if is_no_space(exc):
-                raise NoSpaceLeft(f"no space left on device while uploading the artifact of "
-                                  f"environment {artifact.key} to the object store: {exc}",
-                                  step="upload") from None
-            # Transient like an index outage: the next request builds (and uploads) again.
-            raise UpstreamError(f"uploading the artifact of environment {artifact.key} to the "
-                                f"object store ({self.objects.name}) failed: {exc}") from None
-        # The shared copy is the one served; the local one would only fill this worker's disk.
-        # Its fragments stay: they make the next build here a concatenation.
-        artifact.path.unlink(missing_ok=True)
-        return key
-
-    def artifact_key(self, record: EnvironmentRecord) -> str:
-        """The artifact's object key; records written before the object store hold a local
-        path, whose key is derived from the id (the layout is the same)."""
-        value = record.artifact_path or ""
-        if not value or Path(value).is_absolute():
-            return artifact_key(record.id)
-        return value
-
-    def _artifact_info(self, record: EnvironmentRecord) -> ObjectInfo | None:
-        """The artifact in the object store, or None; UpstreamError when the store fails."""
-        key = self.artifact_key(record)
-        try:
-            return self.objects.stat(key)
-        except OSError as exc:
-            _log.warning("object store %s failed on %s: %s", self.objects.name, key, exc)
-            raise UpstreamError(f"the object store ({self.objects.name}) failed: {exc.strerror or exc}",
-                                url=None) from None
-
+    # -- artifacts ----------------------------------------------------------------------------
     def artifact(self, env_id: str) -> tuple[EnvironmentRecord, ObjectInfo]:
-        """The ready environment's record and its artifact in the object store. NotFound when
-        it is not built; while it is being built (again, after GC collected its artifact: that
-        rebuild is queued here) NotFound carries ``details.building`` (the client follows the
-        build, then downloads again)."""
+        """The ready environment's record and its artifact in the object store (see
+        `Artifacts.get`: NotFound, with ``details.building`` while it is (re)built)."""
         record = self._record(env_id)
-        if record.status != "ready" or not record.artifact_path:
-            raise NotFound(
-                f"environment {env_id} is {record.status}, it has no artifact yet",
-                id=env_id,
-                status=record.status,
-                building=record.status in _UNFINISHED,
-            )
-        info = self._artifact_info(record)
-        if info is None:
-            self.rebuild(record)
-            raise NotFound(f"the artifact of environment {env_id} was removed from the cache; "
-                           "it is being rebuilt, ask for it again", id=env_id, building=True)
-        return record, info
+        return record, self.artifacts.get(record)
 
     def rebuild(self, record: EnvironmentRecord) -> None:
         """Queue the build of a ready environment whose artifact is gone (same lock, same bytes)."""
         lock = Lock.from_json(record.lock)
-        target = Target.from_json(lock.target)
-        self.create(lock, target, request=record.request)
-
-    def lease_download(self, key: str, seconds: float) -> str:
-        """Keep `key` from GC for `seconds` for one download; the holder to `release_download`."""
-        import secrets
-
-        holder = f"download:{secrets.token_hex(8)}"
-        self._store.lease_objects(holder, [key], datetime.now(UTC) + timedelta(seconds=seconds))
-        self.objects.touch(key)
-        return holder
-
-    def release_download(self, holder: str) -> None:
-        self._release(holder)
+        self.create(lock, Target.from_json(lock.target), request=record.request)
 
     def artifact_path(self, env_id: str) -> Path:
-        """A local file holding the artifact (for the in-process client): the object itself on a
-        filesystem store, else a copy fetched into the local cache."""
-        _record, info = self.artifact(env_id)
-        local = self.objects.local_path(info.key)
-        if local is not None:
-            self.objects.touch(info.key)
-            return local
-        path = self.cache.artifact_path(env_id)
-        self.objects.get_file(info.key, path)
-        return path
+        """A local file holding the artifact (for the in-process client)."""
+        return self.artifacts.local_path(self._record(env_id))
 
     def containing(self, name: str) -> list[str]:
         return list(self._store.environments_containing(_name(name)))

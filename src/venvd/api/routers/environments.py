@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from venvd.api.dependencies import get_service
 from venvd.api.schemas import ERROR_RESPONSES, EnvironmentBody
-from venvd.errors import InputError, NotFound, UpstreamError
+from venvd.errors import InputError, UpstreamError
 from venvd.service import Service
 from venvd.target import target_from_request
 
@@ -138,9 +138,9 @@ def artifact(
         "Content-Disposition": f'attachment; filename="{env_id}.tar.zst"',
     }
     if settings.presign_downloads:
-        url = environments.objects.presigned_url(info.key, settings.presign_expiry)
+        url = environments.artifacts.objects.presigned_url(info.key, settings.presign_expiry)
         if url is not None:
-            environments.lease_download(info.key, settings.presign_expiry)  # expires with the URL
+            environments.artifacts.lease_download(info.key, settings.presign_expiry)  # expires with the URL
             return Response(status_code=307, headers={**headers, "Location": url,
                                                       "Cache-Control": "no-store"})
     headers["Cache-Control"] = "public, max-age=31536000, immutable"
@@ -162,27 +162,25 @@ def artifact(
         headers["Content-Range"] = f"bytes {start}-{end}/{size}"
     headers["Content-Length"] = str(end - start + 1)
     # A generous bound at 1 MB/s: a stalled client's lease lapses, a live one is released at the end.
-    holder = environments.lease_download(info.key, 600.0 + (end - start + 1) / 1e6)
+    holder = environments.artifacts.lease_download(info.key, 600.0 + (end - start + 1) / 1e6)
     try:
-        blocks = environments.objects.open_range(info.key, start, end)
+        blocks = environments.artifacts.objects.open_range(info.key, start, end)
     except FileNotFoundError:  # collected between the look-up and the open
-        environments.release_download(holder)
-        environments.rebuild(record)
-        raise NotFound(f"the artifact of environment {env_id} was removed from the cache; it is "
-                       "being rebuilt, ask for it again", id=env_id, building=True) from None
+        environments.artifacts.release(holder)
+        environments.artifacts.collected(record)
     except OSError as exc:  # the object store failed: a clean 502, the client may retry
-        environments.release_download(holder)
-        raise UpstreamError(f"the object store ({environments.objects.name}) failed: "
+        environments.artifacts.release(holder)
+        raise UpstreamError(f"the object store ({environments.artifacts.objects.name}) failed: "
                             f"{exc.strerror or exc}") from None
     except BaseException:
-        environments.release_download(holder)
+        environments.artifacts.release(holder)
         raise
 
     def chunks() -> Iterator[bytes]:
         try:
             yield from blocks
         finally:
-            environments.release_download(holder)
+            environments.artifacts.release(holder)
 
     return StreamingResponse(
         chunks(), status_code=status, headers=headers, media_type="application/zstd"
