@@ -64,7 +64,6 @@ def test_least_recently_used_first_under_a_budget_and_dry_run(objects: FileObjec
     assert [o.key for o in done.removed] == [o.key for o in dry.removed]
     assert sorted(o.key for o in objects.list()) == [
         "built-v1/cc/key/c-1.0-py3-none-any.whl", "wheels-v1/bb/bbbb/b-1.0-py3-none-any.whl"]
-    assert not (objects.root / "fragments-v1" / "aa").exists()  # empty key directories go too
     assert (objects.root / "wheels-v1" / ".tmp-123-partial").exists()  # a writer's temp is not ours
 
 

@@ -89,16 +89,9 @@ class FileObjectStore:
             os.utime(self._path(key))
 
     def delete(self, key: str) -> None:
-        path = self._path(key)
-        path.unlink(missing_ok=True)
-        # Empty directories of a content-addressed key go too (never the versioned roots).
-        parent = path.parent
-        while parent != self.root and parent.parent != self.root:
-            try:
-                parent.rmdir()
-            except OSError:
-                break
-            parent = parent.parent
+        # The file only: a writer may be about to create a temp name in its directory (it made
+        # the directory a moment ago), and removing that would fail its write.
+        self._path(key).unlink(missing_ok=True)
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         base = prefix.rsplit("/", 1)[0] if "/" in prefix else ""

@@ -267,6 +267,7 @@ class EnvironmentService:
         """Build, then record the outcome: always ends the record `ready` or `failed`."""
         started = time.perf_counter()
         step_starts: dict[str, float] = {}
+        holder: str | None = None  # the build's leases on cache keys, released once it is recorded
         try:
             artifact: Artifact | None = None
             error: dict[str, Any] | None = None
@@ -282,8 +283,6 @@ class EnvironmentService:
                 else:
                     _log.exception("build of environment %s failed unexpectedly", env_id)
                     error = _internal_error(f"{type(exc).__name__}: {exc}")
-            finally:
-                self.artifacts.release(holder)
             if artifact is None or error is not None:
                 self._store.update_environment(
                     env_id,
@@ -312,6 +311,8 @@ class EnvironmentService:
             _log.exception("environment %s: recording the end of its build failed", env_id)
             self._fail_last_resort(env_id, exc)
         finally:
+            if holder is not None:
+                self.artifacts.release(holder)
             with self._lock:
                 self._jobs.pop(env_id, None)
 
