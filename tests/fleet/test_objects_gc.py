@@ -195,8 +195,8 @@ def test_a_running_build_keeps_what_it_uses(tmp_path: Path, objects_world: Local
 
 
 def test_downloads_racing_gc_get_the_right_bytes_or_a_clean_error(
-        tmp_path: Path, objects_world: LocalIndex) -> None:
-    service = Service.open(_settings(tmp_path, objects_world))
+        tmp_path: Path, make_settings: Callable[..., Settings]) -> None:
+    service = Service.open(make_settings())
     server = ApiServer(service)
     try:
         doc = _ready(service, ["big", "app"])
@@ -232,8 +232,9 @@ def test_downloads_racing_gc_get_the_right_bytes_or_a_clean_error(
         deadline = time.monotonic() + 180
         envs = service.environments
         while any(t.is_alive() for t in threads) and time.monotonic() < deadline:
-            report = run_gc(service.store, envs.artifacts.objects, envs.cache.root, max_size=0, min_age=0)[0]
-            collected += sum(1 for o in report.removed if o.key.startswith("environments-v1/"))
+            reports = run_gc(service.store, envs.artifacts.objects, envs.cache.root, max_size=0,
+                             min_age=0)
+            collected += sum(1 for o in reports[0].removed if o.key.startswith("environments-v1/"))
             time.sleep(0.2)
         for thread in threads:
             thread.join(timeout=60)
