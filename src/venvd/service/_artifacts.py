@@ -16,6 +16,7 @@ import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import NoReturn
 
 from venvd.builder import Artifact, BuildCache
 from venvd.errors import NoSpaceLeft, NotFound, UpstreamError
@@ -130,10 +131,9 @@ class Artifacts:
         info = self.info(record)
         if info is None:
             self.collected(record)
-        assert info is not None
         return info
 
-    def collected(self, record: EnvironmentRecord) -> None:
+    def collected(self, record: EnvironmentRecord) -> NoReturn:
         """The artifact is gone: queue its rebuild and raise the NotFound that says so."""
         self._rebuild(record)
         raise NotFound(f"the artifact of environment {record.id} was removed from the cache; it is "
