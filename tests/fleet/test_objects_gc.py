@@ -154,9 +154,10 @@ def test_collected_environment_is_rebuilt_byte_identical(
 def test_bad_gc_arguments_are_one_line_errors(tmp_path: Path) -> None:
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("VENVD_")},
            "VENVD_DATA_DIR": str(tmp_path / "data")}
-    for args in ([], ["--max-size", "lots"], ["--older-than", "soon"]):
+    for args, more in (([], {}), (["--max-size", "lots"], {}), (["--older-than", "soon"], {}),
+                       (["--max-size", "1GB"], {"VENVD_CACHE_MAX_SIZE": "lots"})):
         result = subprocess.run([sys.executable, "-m", "venvd", "gc", *args], capture_output=True,
-                                text=True, timeout=60, env=env)
+                                text=True, timeout=60, env={**env, **more})
         assert result.returncode == 2, result.stderr
         assert result.stderr.startswith("venvd: error:") and "Traceback" not in result.stderr
 

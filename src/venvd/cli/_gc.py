@@ -33,12 +33,18 @@ def gc(max_size: str | None, older_than: str | None, min_age: str | None, dry_ru
        as_json: bool, data_dir: Path | None, database_url: str | None) -> None:
     """Collect cached objects under a size budget and/or an age; environment records stay (a
     collected environment is rebuilt, identical, when asked for again)."""
+    from pydantic import ValidationError
+
     from venvd.cli._options import build_settings
     from venvd.objects import open_object_store, parse_age, parse_size
     from venvd.service._gc import run_gc
     from venvd.store import Store
 
-    settings = build_settings(data_dir, database_url, None, (), ())
+    try:
+        settings = build_settings(data_dir, database_url, None, (), ())
+    except ValidationError as exc:
+        problem = exc.errors()[0]
+        raise InputError(f"setting {'.'.join(map(str, problem['loc']))}: {problem['msg']}") from None
     try:
         size = parse_size(max_size or settings.cache_max_size) if (
             max_size or settings.cache_max_size) else None

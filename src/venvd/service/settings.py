@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["DEFAULT_INDEX_URL", "Settings", "default_data_dir"]
@@ -67,6 +67,15 @@ class Settings(BaseSettings):
     cache_max_size: str | None = None
     gc_interval: float = Field(default=600.0, gt=0)
     gc_min_age: float = Field(default=60.0, ge=0)
+
+    @field_validator("cache_max_size")
+    @classmethod
+    def _check_cache_max_size(cls, value: str | None) -> str | None:
+        if value:
+            from venvd.objects import parse_size
+
+            parse_size(value)  # ValueError → a settings error at start, naming the variable
+        return value or None
 
     @property
     def resolved_database_url(self) -> str:
