@@ -139,3 +139,47 @@ def _env() -> dict[str, str]:
     import os
 
     return {k: v for k, v in os.environ.items() if not k.startswith("VENVD_")}
+
+
+def test_an_object_store_outage_is_a_clean_502(tmp_path: Path, objects_world: LocalIndex,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """The S3-API server goes away after the build: downloads and creates are answered 502 with
+    a JSON error naming the object store (no 500, no hang), and the server keeps answering."""
+    import os
+
+    for name, value in support.S3_ENV.items():
+        monkeypatch.setenv(name, value)
+    port = support.free_port()
+    moto = subprocess.Popen([str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1",
+                             "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ})
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        support.wait_http(endpoint, moto)
+        from venvd.objects._s3 import S3ObjectStore
+
+        S3ObjectStore("s3://outage", endpoint_url=endpoint).ensure_bucket()
+        service = Service.open(Settings(data_dir=tmp_path / "node", index_url=objects_world.url,
+                                        http_retries=1, object_store="s3://outage/v",
+                                        s3_endpoint_url=endpoint))
+        server = ApiServer(service)
+        try:
+            body = {"requirements": ["app"],
+                    "target": {"python": "3.11", "platform": "manylinux_2_28_x86_64"}}
+            doc = service.environments.wait(
+                service.environments.create_from_json(body)["id"], timeout=120)
+            assert doc["status"] == "ready"
+            support.stop(moto)
+            with server.client() as http:
+                answer = http.get(f"/v1/environments/{doc['id']}/artifact", timeout=60)
+                assert answer.status_code == 502, answer.text
+                assert answer.json()["error"]["code"] == "upstream_error"
+                assert "object store" in answer.json()["error"]["message"]
+                again = http.post("/v1/environments", json=body, timeout=60)
+                assert again.status_code == 502, again.text
+                assert http.get("/v1/health").status_code == 200
+        finally:
+            server.stop()
+            service.close()
+    finally:
+        support.stop(moto)
