@@ -17,7 +17,8 @@ Every failure that a user can cause or meet is one of these; each is mapped once
     ├── ResolutionImpossible            no set of pins satisfies the request: HTTP 409, exit 1 (.causes)
     ├── NoCompatibleDistribution        a pin has no file usable on the target: HTTP 409, exit 1
     ├── BuildError                      an environment could not be built: HTTP 409, exit 1
-    │                                   (.package, .step, .log_tail)
+    │   │                               (.package, .step, .log_tail)
+    │   └── NoSpaceLeft                 a disk or the object store was full: HTTP 507, exit 3
     ├── NotFound                        an unknown resource id (environment, artifact): HTTP 404, exit 1
     ├── ResolutionTimeout               a resolution passed its wall-time budget and was stopped: HTTP 503
     ├── InternalError                   a fault of venvd itself: HTTP 500 (the log has it by `details.id`)
@@ -52,6 +53,7 @@ __all__ = [
     "LimitExceeded",
     "MethodNotAllowed",
     "NoCompatibleDistribution",
+    "NoSpaceLeft",
     "NotFound",
     "ProjectNotFound",
     "RequestTooLarge",
@@ -262,6 +264,15 @@ class Forbidden(AccessDenied):
 
     code = "forbidden"
     http_status = 403
+
+
+class NoSpaceLeft(BuildError):
+    """A build or an upload ran out of space (ENOSPC, a full object store); ``details.step`` says
+    where. Nothing half-written stays; the next request builds again (once space is back)."""
+
+    code = "no_space"
+    http_status = 507
+    exit_code = 3
 
 
 def error_class(code: str) -> type[VenvdError] | None:

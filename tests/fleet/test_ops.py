@@ -243,14 +243,14 @@ def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 def test_token_migration_up_and_down(fresh_url: str) -> None:
     from venvd.store._engine import create_engine
-    from venvd.store._migrate import current_revision, upgrade
+    from venvd.store._migrate import HEAD_REVISION, current_revision, upgrade
 
     engine = create_engine(fresh_url)
     try:
         upgrade(engine, "0002")
         assert not sa.inspect(engine).has_table("tokens")
         upgrade(engine)
-        assert current_revision(engine) == "0003_tokens"
+        assert current_revision(engine) == HEAD_REVISION
         assert sa.inspect(engine).has_table("tokens")
         _alembic(engine, "downgrade", "0002")
         assert current_revision(engine) == "0002"

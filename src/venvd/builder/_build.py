@@ -21,7 +21,7 @@ from typing import Any
 from packaging.utils import InvalidName, canonicalize_name
 
 from venvd import __version__
-from venvd.builder._cache import BuildCache, atomic_path, publish_once, temp_sibling
+from venvd.builder._cache import BuildCache, atomic_path, no_space, publish_once, temp_sibling
 from venvd.builder._fragment import Fragment, FragmentJob
 from venvd.builder._layout import Layout
 from venvd.builder._model import (
@@ -166,12 +166,13 @@ def _assemble(cache: BuildCache, key: str, manifest: dict[str, Any], fragments: 
     body = json.dumps(manifest, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
     final = cache.artifact_path(key)
     total = len(fragments)
-    with temp_sibling(final) as tmp:
+    with no_space("pack"), temp_sibling(final) as tmp:
         sha256, size = write_artifact(tmp, MANIFEST_NAME, body, [f.path for f in fragments],
                                       on_fragment=lambda i: reporter.event("pack", None, i, total))
         won = publish_once(tmp, final)
     if won:
-        _write_info(cache, key, sha256, size, manifest)
+        with no_space("pack"):
+            _write_info(cache, key, sha256, size, manifest)
         return Artifact(key=key, path=final, sha256=sha256, size=size, manifest=manifest)
     existing = _existing(cache, key)  # another worker published the same key first: theirs stands
     assert existing is not None
@@ -196,6 +197,7 @@ def _existing(cache: BuildCache, key: str) -> Artifact | None:
     try:
         info = json.loads(cache.artifact_info_path(key).read_text())
         if info["size"] == size:
+            cache.touch(path, cache.artifact_info_path(key))
             return Artifact(key=key, path=path, sha256=info["sha256"], size=size,
                             manifest=info["manifest"])
     except (OSError, ValueError, KeyError, TypeError):

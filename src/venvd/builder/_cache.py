@@ -10,24 +10,49 @@ Every file is written under a ``.tmp-`` name in its final directory and renamed 
 reader never sees a partial file and an interrupted writer leaves nothing but a temp name it removes
 itself. Artifacts are published first-writer-wins (a hard link that refuses to replace), so once a
 key has bytes they never change. Bump a directory's version when its format changes.
+
+The paths relative to the root are the object keys of `venvd.objects` (the filesystem object store
+is this directory). With a `shared` store elsewhere (S3, a shared mount), this directory is the
+machine's working copy: a local miss is looked up in the shared store, and what a build writes
+(wheels, built wheels, fragments) is shared after it is complete here, its commit marker (a
+``.json``) last, so another worker that finds the marker finds the bytes.
+
+Every cache hit `touch`es what it used (its mtime is its last use, which GC collects by), and a
+full disk while writing is raised as NoSpaceLeft naming the step (`no_space`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import logging
 import os
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Protocol
 
-__all__ = ["TEMP_PREFIX", "BuildCache", "atomic_path", "publish_once", "temp_sibling"]
+from venvd.errors import NoSpaceLeft
+
+__all__ = ["TEMP_PREFIX", "BuildCache", "SharedStore", "atomic_path", "no_space", "publish_once",
+           "temp_sibling"]
 
 TEMP_PREFIX = ".tmp-"
+_log = logging.getLogger("venvd.builder")
+
+
+class SharedStore(Protocol):
+    """What the cache needs of a shared object store (`venvd.objects.ObjectStore` has it)."""
+
+    def get_file(self, key: str, dest: Path) -> None: ...
+    def put_file(self, key: str, path: Path) -> None: ...
+    def touch(self, key: str) -> None: ...
 
 
 class BuildCache:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, shared: SharedStore | None = None) -> None:
         self.root = Path(root)
+        self.shared = shared
         self.wheels = self.root / "wheels-v1"
         self.built = self.root / "built-v1"
         self.fragments = self.root / "fragments-v1"
@@ -43,11 +68,64 @@ class BuildCache:
         try:
             actual = path.stat().st_size
         except FileNotFoundError:
-            return None
+            if not self.fetch_shared(path):
+                return None
+            actual = path.stat().st_size
         if size is not None and actual != size:
             path.unlink(missing_ok=True)
             return None
+        self.touch(path)
         return path
+
+    def touch(self, *paths: Path) -> None:
+        """Record a use of cached files now (their mtime, and in the shared store), for
+        least-recently-used GC."""
+        for path in paths:
+            with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+                os.utime(path)
+            if self.shared is not None:
+                try:
+                    self.shared.touch(self.key(path))
+                except OSError:
+                    _log.warning("cannot record the use of %s in the shared store", path)
+
+    def fetch_shared(self, *paths: Path) -> bool:
+        """Copy these cache files from the shared store into place here (each whole or not at
+        all); False when there is no shared store or one of them is not there."""
+        if self.shared is None:
+            return False
+        for path in paths:
+            if path.exists():
+                continue
+            try:
+                self.shared.get_file(self.key(path), path)
+            except FileNotFoundError:
+                return False
+            except OSError as exc:
+                if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                    raise
+                _log.warning("cannot read %s from the shared store: %s", self.key(path), exc)
+                return False
+        return True
+
+    def share(self, *paths: Path) -> None:
+        """Put complete cache files into the shared store, in this order (the commit marker
+        last). Another worker can always rebuild them: a failure other than a full store is
+        logged, not raised."""
+        if self.shared is None:
+            return
+        for path in paths:
+            try:
+                self.shared.put_file(self.key(path), path)
+            except OSError as exc:
+                if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                    raise
+                _log.warning("cannot share %s: %s", self.key(path), exc)
+                return
+
+    def key(self, path: Path) -> str:
+        """The object key of a path in this cache."""
+        return path.relative_to(self.root).as_posix()
 
     def built_dir(self, sdist_sha256: str, build_key: str) -> Path:
         return self.built / sdist_sha256 / build_key
@@ -63,6 +141,20 @@ class BuildCache:
 
     def artifact_info_path(self, env_key: str) -> Path:
         return self.environments / f"{env_key}.json"
+
+
+@contextlib.contextmanager
+def no_space(step: str, package: str | None = None) -> Iterator[None]:
+    """Raise a full disk (ENOSPC, EDQUOT) met in the block as NoSpaceLeft naming `step`."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        what = f" ({package})" if package else ""
+        raise NoSpaceLeft(f"no space left on device during step {step!r}{what}: {exc.strerror}; "
+                          "nothing was kept, ask again once space is freed",
+                          package=package, step=step) from None
 
 
 @contextlib.contextmanager

@@ -21,7 +21,7 @@ from typing import Any
 
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 
-from venvd.builder._cache import BuildCache, atomic_path
+from venvd.builder._cache import BuildCache, atomic_path, no_space
 from venvd.builder._install import install_wheel
 from venvd.builder._layout import Layout
 from venvd.builder._metadata_check import metadata_disagreement, wheel_metadata
@@ -90,14 +90,17 @@ class FragmentJob:
             fragment = self._cached_fragment(file.sha256, file.filename)
             if fragment is not None:
                 return fragment
-            wheel, sha = self._download(), file.sha256
+            with no_space("fetch", self.name):
+                wheel, sha = self._download(), file.sha256
         else:
-            wheel, sha = self._built_wheel()
+            with no_space("build wheel", self.name):
+                wheel, sha = self._built_wheel()
             self._check_built_compatible(wheel)
             fragment = self._cached_fragment(sha, wheel.name)
             if fragment is not None:
                 return fragment
-        return self._install(wheel, sha)
+        with no_space("install", self.name):
+            return self._install(wheel, sha)
 
     def _download(self) -> Path:
         file = self.choice.file
@@ -110,15 +113,22 @@ class FragmentJob:
         if not dest.is_file():
             raise UpstreamError(f"downloading {file.filename} left no file", url=file.url,
                                 project=self.name)
+        self.cache.share(dest)
         self.report("fetch", self.name)
         return dest
 
     def _cached_built(self) -> tuple[Path, str] | None:
         directory = self.cache.built_dir(self.choice.file.sha256, build_key())
         try:
-            info = json.loads((directory / "built.json").read_text())
+            marker = directory / "built.json"
+            if not marker.exists():
+                self.cache.fetch_shared(marker)
+            info = json.loads(marker.read_text())
             wheel = directory / info["filename"]
+            if not wheel.exists():
+                self.cache.fetch_shared(wheel)
             if wheel.stat().st_size == info["size"]:
+                self.cache.touch(wheel, directory / "built.json")
                 return wheel, str(info["sha256"])
         except (OSError, ValueError, KeyError, TypeError):
             pass
@@ -144,6 +154,7 @@ class FragmentJob:
             info = {"filename": built.name, "sha256": sha, "size": size}
             with atomic_path(directory / "built.json") as tmp:
                 tmp.write_text(json.dumps(info, sort_keys=True))
+            self.cache.share(final, directory / "built.json")
         self.report("build", self.name)
         return final, sha
 
@@ -184,6 +195,7 @@ class FragmentJob:
             # The info first: the fragment's rename, on leaving this block, commits both.
             with atomic_path(self.cache.fragment_info_path(sha, self.layout.key)) as info_tmp:
                 info_tmp.write_text(json.dumps(info, sort_keys=True))
+        self.cache.share(final, self.cache.fragment_info_path(sha, self.layout.key))
         return Fragment(self.choice, final, wheel.name, installed.files, installed.scripts,
                         writer.expanded_size)
 
@@ -219,11 +231,15 @@ class FragmentJob:
 
     def _cached_fragment(self, sha: str, wheel_filename: str) -> Fragment | None:
         path = self.cache.fragment_path(sha, self.layout.key)
+        info_path = self.cache.fragment_info_path(sha, self.layout.key)
         try:
-            info: dict[str, Any] = json.loads(
-                self.cache.fragment_info_path(sha, self.layout.key).read_text())
+            if not (info_path.exists() and path.exists()):
+                # The marker first: found there, the fragment it describes is there too.
+                self.cache.fetch_shared(info_path, path)
+            info: dict[str, Any] = json.loads(info_path.read_text())
             if info.get("format") != _FRAGMENT_FORMAT or path.stat().st_size != info["size"]:
                 return None
+            self.cache.touch(path, self.cache.fragment_info_path(sha, self.layout.key))
             return Fragment(self.choice, path, wheel_filename, tuple(info["files"]),
                             tuple(info["scripts"]), int(info["expanded_size"]))
         except (OSError, ValueError, KeyError, TypeError):

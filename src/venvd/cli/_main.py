@@ -32,11 +32,12 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from venvd.cli import _env, _resolve, _serve, _token
+    from venvd.cli import _env, _gc, _resolve, _serve, _token
 
     cli.add_command(_serve.serve)
     cli.add_command(_token.token)
     cli.add_command(_resolve.resolve)
+    cli.add_command(_gc.gc)
     for command in _env.COMMANDS:
         cli.add_command(command)
 

@@ -82,6 +82,8 @@ def _init_parameters(cls: type[errors.VenvdError]) -> list[str]:
 
 
 _TERMINAL = ("ready", "failed")
+# Downloads of one artifact, when cache GC removes it in between (each time rebuilt by the server).
+_DOWNLOAD_ATTEMPTS = 3
 
 
 class HttpClient:
@@ -223,23 +225,54 @@ class HttpClient:
     def download(
         self, env_id: str, dest: Path, progress: Callable[[int, int], None] | None = None
     ) -> dict[str, Any]:
-        """Stream the artifact into `dest`, resuming a partial `dest.part` with a Range request."""
+        """Stream the artifact into `dest`, resuming a partial `dest.part` with a Range request,
+        following a redirect to the object store (a presigned URL); the bytes must have the size
+        and sha256 the server announced, else HashMismatch and the partial file is gone. An artifact
+        that cache GC removed meanwhile is rebuilt by the server: its build is followed and the
+        download starts again (a bounded number of times)."""
+        for attempt in range(_DOWNLOAD_ATTEMPTS):
+            try:
+                return self._download_once(env_id, dest, progress)
+            except errors.NotFound as exc:
+                if not exc.details.get("building") or attempt == _DOWNLOAD_ATTEMPTS - 1:
+                    raise
+                dest.with_name(dest.name + ".part").unlink(missing_ok=True)
+                for event in self.events(env_id):
+                    if event.get("status") == "failed":
+                        raise errors.BuildError(
+                            f"environment {env_id} was rebuilt after cache GC and failed: "
+                            f"{(event.get('error') or {}).get('message', 'no reason given')}"
+                        ) from None
+        raise AssertionError("unreachable")
+
+    def _download_once(
+        self, env_id: str, dest: Path, progress: Callable[[int, int], None] | None
+    ) -> dict[str, Any]:
         part = dest.with_name(dest.name + ".part")
         have = part.stat().st_size if part.exists() else 0
         headers = {"Range": f"bytes={have}-"} if have else {}
         url = f"/v1/environments/{env_id}/artifact"
         try:
             with self._http.stream(
-                "GET", url, headers=headers, timeout=self._stream_timeout
+                "GET", url, headers=headers, timeout=self._stream_timeout, follow_redirects=True
             ) as response:
+                # What to verify comes from the venvd server, also when the bytes come from the
+                # object store the server redirected to.
+                announced = response.history[0].headers if response.history else response.headers
                 if response.status_code >= 400:
                     response.read()
                     if response.status_code == 416:
                         part.unlink(missing_ok=True)
-                        return self.download(env_id, dest, progress)
+                        return self._download_once(env_id, dest, progress)
+                    if response.history:
+                        raise errors.UpstreamError(
+                            f"the object store answered HTTP {response.status_code} for the "
+                            f"artifact of environment {env_id}; run the command again",
+                            url=self.server + url,
+                        )
                     raise error_from_response(response)
-                expected = response.headers.get("X-Venvd-Sha256", "")
-                total = int(response.headers.get("X-Venvd-Size") or 0)
+                expected = announced.get("X-Venvd-Sha256", "")
+                total = int(announced.get("X-Venvd-Size") or 0)
                 mode = "ab" if response.status_code == 206 else "wb"
                 done = have if mode == "ab" else 0
                 with part.open(mode) as fh:
@@ -254,10 +287,15 @@ class HttpClient:
                 "run the command again to resume",
                 url=self.server,
             ) from None
-        digest = hashlib.sha256()
+        size = part.stat().st_size
+        if total and size != total:
+            part.unlink(missing_ok=True)
+            raise errors.HashMismatch(
+                f"environment {env_id} arrived with {size} bytes instead of {total}; "
+                "run the command again", url=self.server + url
+            )
         with part.open("rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(block)
+            digest = hashlib.file_digest(fh, "sha256")
         if expected and digest.hexdigest() != expected:
             part.unlink(missing_ok=True)
             raise errors.HashMismatch(

@@ -6,6 +6,9 @@ on a bounded worker pool off the request path; their progress and outcome live i
 process can report on any build (the API streams progress from one listener per process:
 LISTEN/NOTIFY on PostgreSQL, one shared poller on SQLite).
 
+Artifacts live in the object store, behind `self.artifacts` (`_artifacts`): records keep the
+artifact's object key, builds and downloads lease what they use from GC.
+
 Every build ends `ready` or `failed`, whatever raises (a last-resort guarded update covers a failure
 inside the failure handling). Each build records its owner (host, pid, start identity, token; see
 `_owner`): a build whose owner died on this host is taken over at once, by `recover` at start-up or by
@@ -31,9 +34,11 @@ from venvd.builder import (
     build_environment,
     environment_key,
 )
-from venvd.errors import InvalidLock, LimitExceeded, NotFound, VenvdError
+from venvd.errors import InvalidLock, LimitExceeded, NoSpaceLeft, NotFound, VenvdError
 from venvd.lock import Lock
+from venvd.objects import ObjectInfo, is_no_space
 from venvd.service import _metrics
+from venvd.service._artifacts import Artifacts
 from venvd.service._owner import owner_is_dead
 from venvd.store import EnvironmentRecord
 from venvd.target import Target, target_from_request
@@ -49,7 +54,8 @@ _TERMINAL = ("ready", "failed")
 _UNFINISHED = ("queued", "building")
 # A store write that fails while ending a build is retried this many times (a database blip).
 _FINAL_WRITE_ATTEMPTS = 3
-_TRANSIENT = frozenset({"upstream_error", "upstream_timeout", "hash_mismatch", "internal_error"})
+_TRANSIENT = frozenset({"upstream_error", "upstream_timeout", "hash_mismatch", "internal_error",
+                        "no_space"})
 
 
 class EnvironmentService:
@@ -68,8 +74,10 @@ class EnvironmentService:
         self._jobs: dict[str, Future[None]] = {}
         self._lock = threading.Lock()
         self._stale_after = timedelta(seconds=settings.build_timeout * 3 + 300)
+        self.artifacts = Artifacts(self._store, self.cache, settings, rebuild=self.rebuild)
 
     def close(self) -> None:
+        self.artifacts.close()
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     # -- create -------------------------------------------------------------------------------
@@ -177,8 +185,8 @@ class EnvironmentService:
             age = datetime.now(UTC) - record.updated_at
             if age > self._stale_after or self._abandoned(record):
                 needs_build, taking_over = True, record
-        if record.status == "ready" and not Path(record.artifact_path or "").is_file():
-            needs_build = True  # the artifact was removed from disk: rebuild it
+        if record.status == "ready" and self.artifacts.info(record) is None:
+            needs_build = True  # the artifact was collected (GC) or lost: rebuild it
         _metrics.environment_lookup(hit=not needs_build)
         if needs_build:
             self._queue(env_id, lock, target, request, taking_over=taking_over)
@@ -264,17 +272,23 @@ class EnvironmentService:
         started = time.perf_counter()
         step_starts: dict[str, float] = {}
         finished = _metrics.build_started()
+        holder: str | None = None  # the build's leases on cache keys, released once it is recorded
         try:
             artifact: Artifact | None = None
             error: dict[str, Any] | None = None
+            holder = self.artifacts.lease_build(env_id, lock, self.owner.token)
             try:
                 artifact = self._build(env_id, lock, target, step_starts)
+                key = self.artifacts.publish(artifact)
             except VenvdError as exc:
                 error = exc.to_json()["error"]
             except Exception as exc:
-                _log.exception("build of environment %s failed unexpectedly", env_id)
-                error = _internal_error(f"{type(exc).__name__}: {exc}")
-            if artifact is None:
+                if is_no_space(exc):
+                    error = NoSpaceLeft(f"no space left on device: {exc}", step="build").to_json()["error"]
+                else:
+                    _log.exception("build of environment %s failed unexpectedly", env_id)
+                    error = _internal_error(f"{type(exc).__name__}: {exc}")
+            if artifact is None or error is not None:
                 self._store.update_environment(
                     env_id,
                     status="failed",
@@ -287,7 +301,7 @@ class EnvironmentService:
             self._store.update_environment(
                 env_id,
                 status="ready",
-                artifact_path=str(artifact.path),
+                artifact_path=key,
                 sha256=artifact.sha256,
                 size=artifact.size,
                 manifest=_manifest_summary(artifact.manifest),
@@ -305,6 +319,8 @@ class EnvironmentService:
             self._fail_last_resort(env_id, exc)
             finished("failed")
         finally:
+            if holder is not None:
+                self.artifacts.release(holder)
             with self._lock:
                 self._jobs.pop(env_id, None)
 
@@ -425,18 +441,21 @@ class EnvironmentService:
                 return
             time.sleep(interval)
 
-    def artifact_path(self, env_id: str) -> Path:
+    # -- artifacts ----------------------------------------------------------------------------
+    def artifact(self, env_id: str) -> tuple[EnvironmentRecord, ObjectInfo]:
+        """The ready environment's record and its artifact in the object store (see
+        `Artifacts.get`: NotFound, with ``details.building`` while it is (re)built)."""
         record = self._record(env_id)
-        if record.status != "ready" or not record.artifact_path:
-            raise NotFound(
-                f"environment {env_id} is {record.status}, it has no artifact yet",
-                id=env_id,
-                status=record.status,
-            )
-        path = Path(record.artifact_path)
-        if not path.is_file():
-            raise NotFound(f"the artifact of environment {env_id} is missing; ask for it again", id=env_id)
-        return path
+        return record, self.artifacts.get(record)
+
+    def rebuild(self, record: EnvironmentRecord) -> None:
+        """Queue the build of a ready environment whose artifact is gone (same lock, same bytes)."""
+        lock = Lock.from_json(record.lock)
+        self.create(lock, Target.from_json(lock.target), request=record.request)
+
+    def artifact_path(self, env_id: str) -> Path:
+        """A local file holding the artifact (for the in-process client)."""
+        return self.artifacts.local_path(self._record(env_id))
 
     def containing(self, name: str) -> list[str]:
         return list(self._store.environments_containing(_name(name)))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["DEFAULT_INDEX_URL", "Settings", "default_data_dir"]
@@ -60,6 +60,27 @@ class Settings(BaseSettings):
     # "required" = always (loopback too), "off" = never (see api/_auth.py).
     auth: Literal["auto", "required", "off"] = "auto"
     log_format: Literal["text", "json"] = "text"  # one line per request, either way
+    # Where wheels, built wheels, fragments and artifacts are shared: "" = data_dir/cache, or
+    # s3://bucket/prefix (with s3_endpoint_url for S3-API servers), or a directory (a shared mount).
+    object_store: str = ""
+    s3_endpoint_url: str | None = None
+    presign_downloads: bool = False  # answer artifact downloads with a 307 to a presigned URL (S3)
+    presign_expiry: float = Field(default=3600.0, gt=0)  # seconds a presigned URL stays valid
+    # Periodic GC of the caches, least recently used first, while they hold more than this
+    # ("20GB", "512MiB"; empty = never), every gc_interval seconds; objects used less than
+    # gc_min_age seconds ago are kept.
+    cache_max_size: str | None = None
+    gc_interval: float = Field(default=600.0, gt=0)
+    gc_min_age: float = Field(default=60.0, ge=0)
+
+    @field_validator("cache_max_size")
+    @classmethod
+    def _check_cache_max_size(cls, value: str | None) -> str | None:
+        if value:
+            from venvd.objects import parse_size
+
+            parse_size(value)  # ValueError → a settings error at start, naming the variable
+        return value or None
 
     @property
     def resolved_database_url(self) -> str:

@@ -8,6 +8,7 @@ models must describe the same schema (a test compares them with the migrated dat
     resolutions                             cached locks by resolution key
     environments 1──* environment_packages  builds by environment key, and what they contain
     tokens                                  API bearer tokens (hashed) and their scopes
+    object_leases                           cached objects in use (GC keeps them)
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ __all__ = [
     "EnvironmentRow",
     "FileRow",
     "MetadataRow",
+    "ObjectLeaseRow",
     "ProjectRow",
     "ResolutionRow",
     "TokenRow",
@@ -189,3 +191,14 @@ class TokenRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # roughly (throttled)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class ObjectLeaseRow(Base):
+    """An object key, or a key prefix ending in "/", that GC keeps until `expires_at` (0003)."""
+
+    __tablename__ = "object_leases"
+    __table_args__ = (sa.Index("ix_object_leases_expires_at", "expires_at"),)
+
+    holder: Mapped[str] = mapped_column(sa.String, primary_key=True)  # one build or download
+    key: Mapped[str] = mapped_column(sa.String, primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())

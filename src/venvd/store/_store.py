@@ -462,3 +462,38 @@ class Store:
         """
         with self._session() as s:
             return _environments.why(s, environment_id, canonicalize_name(name), limit)
+
+    # -- object leases (what GC keeps) -------------------------------------------------------------
+
+    def lease_objects(self, holder: str, keys: Iterable[str], expires_at: datetime) -> None:
+        """Keep `keys` (object keys, or prefixes ending in "/") from GC for `holder` until
+        `expires_at` (a later call for the same holder and key moves the expiry)."""
+        from venvd.store._models import ObjectLeaseRow
+
+        require_aware(expires_at)
+        rows = [{"holder": holder, "key": key, "expires_at": expires_at} for key in sorted(set(keys))]
+        if not rows:
+            return
+        with self._session(write=True) as s:
+            for start in range(0, len(rows), _CHUNK):
+                insert = self._insert(ObjectLeaseRow).values(rows[start:start + _CHUNK])
+                s.execute(insert.on_conflict_do_update(
+                    index_elements=["holder", "key"],
+                    set_={"expires_at": insert.excluded.expires_at}))
+
+    def release_objects(self, holder: str) -> None:
+        """Drop every lease of `holder`."""
+        from venvd.store._models import ObjectLeaseRow
+
+        with self._session(write=True) as s:
+            s.execute(sa.delete(ObjectLeaseRow).where(ObjectLeaseRow.holder == holder))
+
+    def leased_objects(self, now: datetime | None = None) -> list[str]:
+        """The keys and prefixes under an unexpired lease (expired leases are dropped on the way)."""
+        from venvd.store._models import ObjectLeaseRow
+
+        now = _now() if now is None else now
+        require_aware(now)
+        with self._session(write=True) as s:
+            s.execute(sa.delete(ObjectLeaseRow).where(ObjectLeaseRow.expires_at <= now))
+            return sorted(set(s.scalars(sa.select(ObjectLeaseRow.key))))

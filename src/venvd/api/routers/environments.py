@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Header, Request
@@ -14,6 +14,7 @@ from venvd.api._auth import requires
 from venvd.api._progress import progress_hub
 from venvd.api.dependencies import get_service
 from venvd.api.schemas import ERROR_RESPONSES, EnvironmentBody
+from venvd.errors import UpstreamError
 from venvd.service import Service
 
 # Every route: an unknown id (404), a bad path or header (422), a fault (500).
@@ -108,24 +109,37 @@ async def events(
 
 @router.get("/{env_id}/artifact", summary="The environment archive (tar + zstd), resumable",
             responses={206: {"description": "The requested range"},
+                       307: {"description": "Redirect to a presigned URL of the object store "
+                                            "(setting presign_downloads)"},
                        416: {"description": "The range is past the end of the archive"}})
 def artifact(
     env_id: str,
     service: Service = Depends(get_service),
     range_header: str | None = Header(None, alias="Range"),
 ) -> Response:
-    path = service.environments.artifact_path(env_id)
-    record = service.store.get_environment(env_id)
-    assert record is not None  # artifact_path() raised NotFound otherwise
-    size = path.stat().st_size
+    """Streamed from the object store, whichever node built it, with `Range` support; or, with
+    `presign_downloads` on an S3 store, a 307 to a presigned URL. Either way the headers
+    `X-Venvd-Sha256` and `X-Venvd-Size` give what the client must verify. An artifact that cache GC
+    removed is rebuilt: 404 with `details.building` (follow the build, then ask again). The
+    artifact is leased while it is served, so GC leaves it alone."""
+    environments = service.environments
+    settings = service.settings
+    record, info = environments.artifact(env_id)
+    size = info.size
     headers = {
         "Accept-Ranges": "bytes",
         "X-Venvd-Sha256": record.sha256 or "",
         "X-Venvd-Size": str(size),
         "ETag": f'"{record.sha256}"',
-        "Cache-Control": "public, max-age=31536000, immutable",
         "Content-Disposition": f'attachment; filename="{env_id}.tar.zst"',
     }
+    if settings.presign_downloads:
+        url = environments.artifacts.objects.presigned_url(info.key, settings.presign_expiry)
+        if url is not None:
+            environments.artifacts.lease_download(info.key, settings.presign_expiry)  # expires with the URL
+            return Response(status_code=307, headers={**headers, "Location": url,
+                                                      "Cache-Control": "no-store"})
+    headers["Cache-Control"] = "public, max-age=31536000, immutable"
     start, end = 0, size - 1
     status = 200
     if range_header and range_header.startswith("bytes="):
@@ -143,17 +157,26 @@ def artifact(
         status = 206
         headers["Content-Range"] = f"bytes {start}-{end}/{size}"
     headers["Content-Length"] = str(end - start + 1)
+    # A generous bound at 1 MB/s: a stalled client's lease lapses, a live one is released at the end.
+    holder = environments.artifacts.lease_download(info.key, 600.0 + (end - start + 1) / 1e6)
+    try:
+        blocks = environments.artifacts.objects.open_range(info.key, start, end)
+    except FileNotFoundError:  # collected between the look-up and the open
+        environments.artifacts.release(holder)
+        environments.artifacts.collected(record)
+    except OSError as exc:  # the object store failed: a clean 502, the client may retry
+        environments.artifacts.release(holder)
+        raise UpstreamError(f"the object store ({environments.artifacts.objects.name}) failed: "
+                            f"{exc.strerror or exc}") from None
+    except BaseException:
+        environments.artifacts.release(holder)
+        raise
 
-    def chunks() -> Any:
-        with open(path, "rb") as fh:
-            fh.seek(start)
-            remaining = end - start + 1
-            while remaining > 0:
-                block = fh.read(min(1 << 20, remaining))
-                if not block:
-                    return
-                remaining -= len(block)
-                yield block
+    def chunks() -> Iterator[bytes]:
+        try:
+            yield from blocks
+        finally:
+            environments.artifacts.release(holder)
 
     return StreamingResponse(
         chunks(), status_code=status, headers=headers, media_type="application/zstd"

@@ -1,0 +1,85 @@
+"""`venvd gc`: collect the caches (artifacts, fragments, wheels, built wheels), least recently used first.
+
+An operator's command: it runs against the store and object store of the settings (the same
+VENVD_* variables as `serve`), so it can run on any node, and it keeps what any node's running builds
+and in-flight downloads lease.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from venvd.errors import InputError
+
+
+@click.command()
+@click.option("--max-size", metavar="SIZE",
+              help="Remove least recently used objects until the cache holds at most SIZE "
+                   "(20GB, 512MiB, bytes); default: the cache_max_size setting.")
+@click.option("--older-than", metavar="AGE",
+              help="Remove objects not used for AGE (30d, 12h, 90m, seconds).")
+@click.option("--min-age", metavar="AGE", default=None,
+              help="Never remove objects used more recently than AGE (default: the gc_min_age setting).")
+@click.option("--dry-run", is_flag=True, help="Only say what would be removed.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--data-dir", envvar="VENVD_DATA_DIR", type=click.Path(path_type=Path),
+              help="Data directory (env VENVD_DATA_DIR).")
+@click.option("--database-url", envvar="VENVD_DATABASE_URL", metavar="URL",
+              help="The store (default: SQLite in the data dir).")
+def gc(max_size: str | None, older_than: str | None, min_age: str | None, dry_run: bool,
+       as_json: bool, data_dir: Path | None, database_url: str | None) -> None:
+    """Collect cached objects under a size budget and/or an age; environment records stay (a
+    collected environment is rebuilt, identical, when asked for again)."""
+    from pydantic import ValidationError
+
+    from venvd.cli._options import build_settings
+    from venvd.objects import open_object_store, parse_age, parse_size
+    from venvd.service._gc import run_gc
+    from venvd.store import Store
+
+    try:
+        settings = build_settings(data_dir, database_url, None, (), ())
+    except ValidationError as exc:
+        problem = exc.errors()[0]
+        raise InputError(f"setting {'.'.join(map(str, problem['loc']))}: {problem['msg']}") from None
+    try:
+        size = parse_size(max_size or settings.cache_max_size) if (
+            max_size or settings.cache_max_size) else None
+        age = parse_age(older_than) if older_than else None
+        grace = parse_age(min_age) if min_age is not None else settings.gc_min_age
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    if size is None and age is None:
+        raise InputError("give --max-size and/or --older-than (or set VENVD_CACHE_MAX_SIZE)")
+    cache_dir = settings.data_dir.resolve() / "cache"
+    try:
+        objects = open_object_store(settings.object_store, cache_dir,
+                                    endpoint_url=settings.s3_endpoint_url)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    store = Store.open(settings.resolved_database_url)
+    try:
+        reports = run_gc(store, objects, cache_dir, max_size=size, older_than=age, min_age=grace,
+                         dry_run=dry_run)
+    finally:
+        store.close()
+    if as_json:
+        click.echo(json.dumps([r.to_json() for r in reports], indent=2))
+        return
+    verb = "would remove" if dry_run else "removed"
+    for report in reports:
+        click.echo(f"venvd gc ({report.store}): {verb} {len(report.removed)} objects, "
+                   f"{_human(report.freed)}; {_human(report.total_before)} → "
+                   f"{_human(report.total_after)}; {report.in_use} kept in use", err=True)
+
+
+def _human(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1000 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{size} B"

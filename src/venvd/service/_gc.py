@@ -1,0 +1,59 @@
+"""GC of the caches, for `venvd gc` and the periodic pass of a server (`cache_max_size`).
+
+Two stores may hold objects: the shared object store, and, when that is not the local cache
+directory itself (S3, a shared mount), this machine's working copies under data_dir/cache. Each gets
+the same least-recently-used pass under the same budget, keeping what the store's leases name (running
+builds and in-flight downloads, on any node) and what was used in the last `min_age` seconds.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+from venvd.objects import FileObjectStore, GcReport, ObjectStore, collect
+from venvd.store import Store
+
+__all__ = ["PeriodicGc", "run_gc"]
+
+_log = logging.getLogger("venvd.gc")
+
+
+def gc_stores(objects: ObjectStore, cache_dir: Path) -> list[ObjectStore]:
+    """The object store, then the local cache when it is another place."""
+    if isinstance(objects, FileObjectStore) and objects.root.resolve() == Path(cache_dir).resolve():
+        return [objects]
+    return [objects, FileObjectStore(cache_dir)]
+
+
+def run_gc(store: Store, objects: ObjectStore, cache_dir: Path, *, max_size: int | None = None,
+           older_than: float | None = None, min_age: float = 60.0,
+           dry_run: bool = False) -> list[GcReport]:
+    """One GC pass over every store (see the module docstring); a report per store."""
+    return [collect(s, max_size=max_size, older_than=older_than, leased=store.leased_objects,
+                    min_age=min_age, dry_run=dry_run)
+            for s in gc_stores(objects, cache_dir)]
+
+
+class PeriodicGc:
+    """A daemon thread running `run_gc` every `interval` seconds under `max_size` until `stop`."""
+
+    def __init__(self, store: Store, objects: ObjectStore, cache_dir: Path, *, max_size: int,
+                 interval: float, min_age: float) -> None:
+        self._args = (store, objects, cache_dir)
+        self._max_size, self._interval, self._min_age = max_size, interval, min_age
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="venvd-gc", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stopped.wait(self._interval):
+            try:
+                run_gc(*self._args, max_size=self._max_size, min_age=self._min_age)
+            except Exception:
+                # The next pass tries again; a GC fault must never take the server down.
+                _log.exception("periodic cache GC failed")
+
+    def stop(self) -> None:
+        self._stopped.set()
