@@ -32,9 +32,10 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from venvd.cli import _env, _resolve, _serve
+    from venvd.cli import _env, _resolve, _serve, _worker
 
     cli.add_command(_serve.serve)
+    cli.add_command(_worker.worker)
     cli.add_command(_resolve.resolve)
     for command in _env.COMMANDS:
         cli.add_command(command)

@@ -22,7 +22,7 @@ from venvd.builder import BuildOptions, environment_key
 from venvd.dist import DistFile
 from venvd.errors import InvalidLock, LimitExceeded, NotFound
 from venvd.lock import Lock
-from venvd.service._jobs import BuildJobs
+from venvd.service._jobs import BuildJobs, QueueJobs
 from venvd.service._request import RequestLimits
 from venvd.service._resolve import ResolveResult
 from venvd.service.settings import Settings
@@ -194,6 +194,12 @@ class EnvironmentService:
             queued = self._store.get_environment(record.id)
             if queued is not None and queued.status == "queued":
                 self.jobs.submit(queued)
+
+    def run_job(self, env_id: str) -> str:
+        """A `venvd worker`'s side of a build job (see `_jobs.QueueJobs.run_job`)."""
+        if not isinstance(self.jobs, QueueJobs):
+            raise RuntimeError("build jobs come from a queue only when queue_url is set")
+        return self.jobs.run_job(env_id)
 
     def recover(self) -> list[str]:
         """Take over at once the builds that a dead process of this host left unfinished (the
