@@ -2,7 +2,7 @@
 the jobs from RabbitMQ, all on one PostgreSQL store.
 
 - a build completes on a worker (not on the API node), and its artifact downloads through the API;
-- identical concurrent requests, and duplicate or stale jobs, make exactly one build;
+- identical concurrent requests to two API nodes, and duplicate or stale jobs, make exactly one build;
 - a worker killed with kill -9 mid-build: the other worker takes the redelivered job over and the
   environment becomes ready;
 - a record created while the broker is unreachable is published by the API node's relay later.
@@ -74,6 +74,7 @@ def test_identical_concurrent_requests_and_duplicate_jobs_make_one_build(
     from venvd.queue import BuildQueue
 
     _, url = fleet.api()
+    _, other_url = fleet.api()
     fleet.worker()
     fleet.worker()
     # Wheel downloads wait, so that duplicate jobs arrive while the build runs.
@@ -81,7 +82,8 @@ def test_identical_concurrent_requests_and_duplicate_jobs_make_one_build(
     body = {"requirements": ["app"], "target": LINUX_311}
     with httpx.Client(timeout=60) as client, ThreadPoolExecutor(8) as pool:
         answers = list(pool.map(
-            lambda _: client.post(f"{url}/v1/environments", json=body), range(8)))
+            lambda i: client.post(f"{(url, other_url)[i % 2]}/v1/environments", json=body),
+            range(8)))
     assert all(a.status_code in (200, 202) for a in answers), [a.text for a in answers]
     ids = {a.json()["id"] for a in answers}
     assert len(ids) == 1
