@@ -51,8 +51,13 @@ class BuildQueue:
     def depth(self) -> int:
         """Jobs waiting in the queue (not delivered to a worker); raises when the broker is
         unreachable."""
+        from amqp.exceptions import NotFound  # type: ignore[import-untyped]
+
         with self.app.connection_for_write() as conn:
-            _, count, _ = conn.default_channel.queue_declare(self.name, durable=True, passive=False)
+            try:
+                _, count, _ = conn.default_channel.queue_declare(self.name, passive=True)
+            except NotFound:
+                return 0  # nothing was ever published or consumed
             return int(count)
 
     def run_worker(
