@@ -44,17 +44,19 @@ def _unreachable(reason: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def rabbitmq_url() -> str:
-    """``VENVD_TEST_QUEUE_URL`` (default: the local RabbitMQ, guest/guest), checked reachable."""
+def rabbitmq_url() -> Iterator[str]:
+    """``VENVD_TEST_QUEUE_URL`` (default: the local RabbitMQ, guest/guest), checked reachable.
+    At the end, the broker connections kombu pools process-wide are closed."""
     url = os.environ.get("VENVD_TEST_QUEUE_URL", "amqp://guest:guest@127.0.0.1:5672//")
-    from kombu import Connection
+    from kombu import Connection, pools
 
     try:
         with Connection(url, connect_timeout=5) as conn:
             conn.ensure_connection(max_retries=1)
     except Exception as exc:
         _unreachable(f"RabbitMQ is not reachable at {url.split('@')[-1]}: {exc}")
-    return url
+    yield url
+    pools.reset()
 
 
 @pytest.fixture

@@ -104,7 +104,6 @@ class BuildQueue:
     def close(self) -> None:
         with self._lock:
             if self._app is not None:
-                self._app.pool.force_close_all()  # the producers' broker connections
                 self._app.close()
                 self._app = None
 

@@ -7,7 +7,8 @@ run off the request path, on this process's pool or on `venvd worker`s taking jo
 (the events stream polls the store). The build itself is `_builds.BuildRunner`.
 
 Collaborators are passed in (`EnvironmentService.__init__`): the store, the settings, the resolve
-entry point, the index listing (to check posted locks), the request limits and the build jobs.
+entry point, the index listing (to check posted locks), the request limits, the build jobs and the
+build runner (its options are part of every environment id).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from venvd.builder import BuildOptions, environment_key
 from venvd.dist import DistFile
 from venvd.errors import InvalidLock, LimitExceeded, NotFound
 from venvd.lock import Lock
+from venvd.service._builds import BuildRunner
 from venvd.service._jobs import BuildJobs, QueueJobs
 from venvd.service._request import RequestLimits
 from venvd.service._resolve import ResolveResult
@@ -55,7 +57,7 @@ class EnvironmentService:
         list_files: ListFiles,
         limits: RequestLimits,
         jobs: BuildJobs,
-        options: BuildOptions,
+        builds: BuildRunner,
     ) -> None:
         self._store = store
         self._settings = settings
@@ -63,7 +65,16 @@ class EnvironmentService:
         self._list_files = list_files
         self._limits = limits
         self.jobs = jobs
-        self.options = options
+        self._builds = builds
+
+    @property
+    def options(self) -> BuildOptions:
+        """The build options: part of every environment id, and what the builds run with."""
+        return self._builds.options
+
+    @options.setter
+    def options(self, options: BuildOptions) -> None:
+        self._builds.options = options
 
     def close(self) -> None:
         self.jobs.close()

@@ -187,7 +187,7 @@ class Service:
                              stale_after=timedelta(seconds=stale_after))
         return EnvironmentService(
             self.store, settings, resolve=self._resolve_for, list_files=self.resolutions.listed_files,
-            limits=self.limits, jobs=jobs, options=options,
+            limits=self.limits, jobs=jobs, builds=runner,
         )
 
     def _resolve_for(self, requirements: Sequence[str], target: Target, constraints: Sequence[str],
