@@ -63,9 +63,11 @@ def serve(
         settings.build_workers = build_workers
     if unsafe_builds:
         settings.unsafe_builds = True
+    builds = (f"builds: queue {settings.queue_name!r}" if settings.queue_url
+              else f"builds: {settings.build_workers} in-process")
     click.echo(
         f"venvd: serving on http://{host}:{port} (data: {settings.data_dir}, "
-        f"store: {settings.resolved_database_url.split('://')[0]})",
+        f"store: {settings.resolved_database_url.split('://')[0]}, {builds})",
         err=True,
     )
     app = create_app(settings=settings)
