@@ -45,14 +45,12 @@ import logging
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
+from venvd.queue import BuildQueue  # light: Celery itself is imported when a queue is used
 from venvd.service._builds import BuildRunner, internal_error
 from venvd.service._owner import Owner, owner_is_dead
 from venvd.store import EnvironmentRecord, Store
-
-if TYPE_CHECKING:
-    from venvd.queue import BuildQueue
 
 __all__ = ["BuildJobs", "LocalJobs", "QueueJobs", "holder_is_alive"]
 
