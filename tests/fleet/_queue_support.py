@@ -155,14 +155,18 @@ class Process:
                 os.killpg(self.pid, signal.SIGKILL)
         self.proc.wait(timeout=20)
 
-    def stop(self) -> None:
+    def terminate(self) -> None:
         if self.proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.kill()
+
+    def stop(self, timeout: float = 5) -> None:
+        """SIGTERM, then kill -9 after `timeout` seconds."""
+        self.terminate()
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
         self._log.close()
 
 
@@ -223,8 +227,11 @@ class Fleet:
         return [p for p in self.processes if p.kind.startswith("worker")]
 
     def stop(self) -> None:
+        for process in self.processes:  # all at once: the stops overlap
+            process.terminate()
+        deadline = time.monotonic() + 5
         for process in self.processes:
-            process.stop()
+            process.stop(timeout=max(0.1, deadline - time.monotonic()))
 
 
 @pytest.fixture

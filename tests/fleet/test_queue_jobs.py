@@ -4,6 +4,10 @@ relay's re-published job) once the lease has run out."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +20,7 @@ from tests.support.index_server import LocalIndex
 from venvd.queue import BuildQueue
 from venvd.service import Service, Settings
 from venvd.service._jobs import QueueJobs
+from venvd.service._owner import owner_is_dead, process_start
 
 
 @pytest.fixture
@@ -44,7 +49,7 @@ def test_a_build_of_a_silent_owner_on_another_host_is_republished_and_taken_over
             env_id, status="building", owner_host="another-host", owner_pid=1,
             owner_start="boot/1", owner_token="foreign",
         )
-        assert service.environments.run_job(env_id) == "skipped"  # its lease is fresh
+        assert service.environments.run_job(env_id) == "held"  # its lease is fresh
         assert jobs.sweep() == []
 
         time.sleep(1.5)  # the foreign owner writes nothing: its lease runs out
@@ -59,3 +64,23 @@ def test_a_build_of_a_silent_owner_on_another_host_is_republished_and_taken_over
     finally:
         queue.close()
         service.close()
+
+
+def test_a_killed_owner_not_yet_reaped_is_dead() -> None:
+    """kill -9 closes the owner's broker connection (its job is redelivered at once) before its
+    parent reaps it: a zombie runs nothing, and its build must be taken over, not skipped."""
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        start = process_start(child.pid)
+        assert start and not owner_is_dead(child.pid, start, "token")
+        os.kill(child.pid, signal.SIGKILL)
+        stat = Path(f"/proc/{child.pid}/stat")
+        deadline = time.monotonic() + 10
+        while stat.read_text().rpartition(")")[2].split()[0] != "Z":  # not waited for: a zombie
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        assert process_start(child.pid) is None
+        assert owner_is_dead(child.pid, start, "token")
+    finally:
+        child.kill()
+        child.wait()

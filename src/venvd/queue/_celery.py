@@ -17,6 +17,12 @@ TASK_NAME = "venvd.build_environment"
 # times at most; after that the relay re-publishes the build if it is still unfinished.
 _RETRY_SECONDS = 10
 _MAX_RETRIES = 60
+# A redelivered job (its consumer's connection dropped) whose build still looks owned: that owner
+# may be dying right now (killed, its connection closed before its process was gone), so look again
+# this much later, this many times, before leaving the build to its owner (and the relay).
+HELD = "held"
+_HELD_RETRY_SECONDS = 2
+_HELD_RETRIES = 3
 
 
 class BuildQueue:
@@ -68,8 +74,9 @@ class BuildQueue:
         loglevel: str = "info",
         hostname: str | None = None,
     ) -> None:
-        """Consume jobs with `concurrency` threads, each calling `handler(env_id)`; blocks until
-        the worker is stopped (SIGTERM/SIGINT: warm shutdown, the running builds finish)."""
+        """Consume jobs with `concurrency` threads, each calling `handler(env_id)` (which returns
+        what it did; `"held"`: another live owner builds it); blocks until the worker is stopped
+        (SIGTERM/SIGINT: warm shutdown, the running builds finish)."""
         app = self.app
 
         @app.task(name=TASK_NAME, bind=True, acks_late=True, ignore_result=True)  # type: ignore[untyped-decorator]
@@ -79,6 +86,12 @@ class BuildQueue:
             except Exception as exc:
                 _log.exception("job for environment %s failed; retrying in %ss", env_id, _RETRY_SECONDS)
                 raise task.retry(exc=exc, countdown=_RETRY_SECONDS, max_retries=_MAX_RETRIES) from exc
+            redelivered = bool((task.request.delivery_info or {}).get("redelivered"))
+            if outcome == HELD and (redelivered or task.request.retries) \
+                    and task.request.retries < _HELD_RETRIES:
+                _log.info("job for environment %s: redelivered while owned; looking again in %ss",
+                          env_id, _HELD_RETRY_SECONDS)
+                raise task.retry(countdown=_HELD_RETRY_SECONDS, max_retries=_HELD_RETRIES)
             _log.info("job for environment %s: %s", env_id, outcome)
             return outcome
 

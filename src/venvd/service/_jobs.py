@@ -259,9 +259,9 @@ class QueueJobs:
     # -- the worker's side ------------------------------------------------------------------------
     def run_job(self, env_id: str) -> str:
         """Handle one delivered job (idempotent, see the module docstring); what was done:
-        "dropped" (no record), "skipped" (finished, or a live owner builds it), "lost" (another
-        worker claimed it first), "gave up" (too many attempts) or "built". Raises only when the
-        store cannot be read (the job is then retried later)."""
+        "dropped" (no record), "skipped" (finished), "held" (a live owner builds it), "lost"
+        (another worker claimed it first), "gave up" (too many attempts) or "built". Raises only
+        when the store cannot be read (the job is then retried later)."""
         record = self._store.get_environment(env_id)
         if record is None:
             _log.warning("job for environment %s: no such record; dropped", env_id)
@@ -272,7 +272,7 @@ class QueueJobs:
         if holder_is_alive(record, self._runner.lease):
             _log.info("job for environment %s: process %s on %s builds it; skipped",
                       env_id, record.owner_pid, record.owner_host)
-            return "skipped"
+            return "held"
         if record.attempts >= self._runner.max_attempts:
             self._runner.start(record, self._owner)  # ends it failed
             return "gave up"
