@@ -67,9 +67,10 @@ class BuildRunner:
         self.lease = lease
         self.max_attempts = max_attempts
 
-    def start(self, record: EnvironmentRecord, owner: Owner, *, step: str = "started") -> bool:
+    def start(self, record: EnvironmentRecord, owner: Owner, *, step: str | None = None) -> bool:
         """Claim `record`'s build for `owner` from its recorded owner (a compare-and-set) and
-        count one attempt; False when another process got it first. A build already started
+        count one attempt (and show `step` as its progress, if given); False when another process
+        got it first. A build already started
         `max_attempts` times without a verdict (its builder died each time, or failed on a bug)
         is ended `failed` instead, and False returned."""
         if record.attempts >= self.max_attempts:
@@ -89,13 +90,14 @@ class BuildRunner:
                 progress={"step": "failed"},
             )
             return False
+        shown = {} if step is None else {"progress": {"step": step, "done": 0, "total": 0}}
         return self._store.claim_environment(
             record.id,
             record.owner_token,
             attempt=True,
             status="building",
             error=None,
-            progress={"step": step, "done": 0, "total": 0},
+            **shown,
             **owner.columns(),
         )
 

@@ -276,7 +276,8 @@ class QueueJobs:
         if record.attempts >= self._runner.max_attempts:
             self._runner.start(record, self._owner)  # ends it failed
             return "gave up"
-        if not self._runner.start(record, self._owner):
+        step = "started" if record.owner_token is None else "interrupted"
+        if not self._runner.start(record, self._owner, step=step):
             _log.info("job for environment %s: another worker claimed it first", env_id)
             return "lost"
         _log.info("building environment %s (attempt %d)", env_id, record.attempts + 1)
