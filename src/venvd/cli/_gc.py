@@ -35,13 +35,14 @@ def gc(max_size: str | None, older_than: str | None, min_age: str | None, dry_ru
     collected environment is rebuilt, identical, when asked for again)."""
     from pydantic import ValidationError
 
-    from venvd.cli._options import build_settings
+    from venvd.cli._options import build_settings, check_fleet_extras
     from venvd.objects import open_object_store, parse_age, parse_size
     from venvd.service._gc import run_gc
     from venvd.store import Store
 
     try:
         settings = build_settings(data_dir, database_url, None, (), ())
+        check_fleet_extras(settings)
     except ValidationError as exc:
         problem = exc.errors()[0]
         raise InputError(f"setting {'.'.join(map(str, problem['loc']))}: {problem['msg']}") from None

@@ -118,6 +118,23 @@ def build_settings(
     return Settings(**values)
 
 
+def check_fleet_extras(settings: Any) -> None:
+    """A queue or an S3 object store needs the `fleet` extra: say so in one line (InputError, exit 2)
+    before a server or worker starts, rather than accepting builds that nothing can run."""
+    import importlib.util
+
+    needs = []
+    if settings.queue_url:
+        needs.append(("celery", "VENVD_QUEUE_URL (--queue-url)"))
+    if str(settings.object_store or "").startswith("s3://"):
+        needs.append(("boto3", "VENVD_OBJECT_STORE=s3://..."))
+    for module, setting in needs:
+        if importlib.util.find_spec(module) is None:
+            raise InputError(
+                f"{setting} is set but {module} is not installed: pip install 'venvd[fleet]'",
+                setting=setting)
+
+
 def connect_client(
     server: str | None,
     data_dir: Path | None,

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from venvd.cli._options import build_settings, index_options
+from venvd.cli._options import build_settings, check_fleet_extras, index_options
 from venvd.errors import AccessDenied
 
 # Seconds a stopping server gives the requests in flight before cancelling them.
@@ -93,6 +93,7 @@ def serve(
         settings.auth = auth
     if no_auth:
         settings.auth = "off"
+    check_fleet_extras(settings)
     configure_logging(settings.log_format, log_level)
     _check_auth(settings, host)
     if no_build:

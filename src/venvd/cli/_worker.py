@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from venvd.cli._options import build_settings, index_options
+from venvd.cli._options import build_settings, check_fleet_extras, index_options
 
 
 @click.command()
@@ -74,6 +74,7 @@ def worker(
         settings.unsafe_builds = True
     if not settings.queue_url:
         raise click.UsageError("a worker needs a queue: give --queue-url or set VENVD_QUEUE_URL")
+    check_fleet_extras(settings)
     logging.basicConfig(
         level=log_level.upper(),
         format=f"%(asctime)s %(levelname)s [venvd worker {os.getpid()}] %(name)s: %(message)s",
