@@ -79,17 +79,18 @@ def test_a_failure_inside_the_failure_handling_still_ends_the_build(
 ) -> None:
     service = make_service(world)
     store = service.store
-    real_update = store.update_environment
+    real_claim = store.claim_environment
     broken: list[str] = []
 
-    def update(environment_id: str, **fields: Any) -> Any:
+    def claim(environment_id: str, owner: str | None, /, **fields: Any) -> Any:
         # The store fails the first write of a failure (as a dropped database connection would).
         if fields.get("status") == "failed" and not broken:
             broken.append(environment_id)
             raise OSError("connection to the database lost")
-        return real_update(environment_id, **fields)
+        return real_claim(environment_id, owner, **fields)
 
-    monkeypatch.setattr(store, "update_environment", update)
+    # A build writes its record only while it owns it (a compare-and-set on the owner).
+    monkeypatch.setattr(store, "claim_environment", claim)
     with caplog.at_level(logging.ERROR, logger="venvd.builds"):
         doc = service.environments.create_from_json(
             {"requirements": ["broken"], "target": LINUX_311}

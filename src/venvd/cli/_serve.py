@@ -101,10 +101,12 @@ def serve(
         settings.build_workers = build_workers
     if unsafe_builds:
         settings.unsafe_builds = True
+    builds = (f"queue {settings.queue_name!r}" if settings.queue_url
+              else f"{settings.build_workers} in-process")
     logging.getLogger("venvd.serve").info(
-        "serving on http://%s:%s (data: %s, store: %s, tokens: %s)", host, port,
+        "serving on http://%s:%s (data: %s, store: %s, tokens: %s, builds: %s)", host, port,
         settings.data_dir, settings.resolved_database_url.split("://")[0],
-        "required" if auth_required(settings.auth, host) else "off")
+        "required" if auth_required(settings.auth, host) else "off", builds)
     app = create_app(settings=settings, host=host)
     config = uvicorn.Config(
         app,

@@ -1,84 +1,92 @@
 """Environment builds: lock + target → immutable artifact, built once, shared by every client.
 
 The environment id is `builder.environment_key(lock, target, options)`. `create` is idempotent: the
-store's atomic create decides which caller queues the build; everyone else gets the same record. Builds run
-on a bounded worker pool off the request path; their progress and outcome live in the store, so any API
-process can report on any build (the API streams progress from one listener per process:
-LISTEN/NOTIFY on PostgreSQL, one shared poller on SQLite).
+store's atomic create decides which caller queues the build; everyone else gets the same record. Builds
+run off the request path, on this process's pool or on `venvd worker`s taking jobs from a queue (see
+`_jobs`); their progress and outcome live in the store, so any API process can report on any build
+(the API streams progress from one listener per process: LISTEN/NOTIFY on PostgreSQL, one shared
+poller on SQLite). The build itself is `_builds.BuildRunner`. Artifacts live in the object store,
+behind `self.artifacts` (`_artifacts`): records keep the artifact's object key, builds and downloads
+lease what they use from GC.
 
-Artifacts live in the object store, behind `self.artifacts` (`_artifacts`): records keep the
-artifact's object key, builds and downloads lease what they use from GC.
-
-Every build ends `ready` or `failed`, whatever raises (a last-resort guarded update covers a failure
-inside the failure handling). Each build records its owner (host, pid, start identity, token; see
-`_owner`): a build whose owner died on this host is taken over at once, by `recover` at start-up or by
-the next `create`, instead of after the stale timeout.
+Collaborators are passed in (`EnvironmentService.__init__`): the store, the settings, the resolve
+entry point, the index listing (to check posted locks), the request limits, the build jobs and the
+build runner (its options are part of every environment id).
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from venvd.builder import (
-    Artifact,
-    BuildCache,
-    BuildEvent,
-    BuildOptions,
-    build_environment,
-    environment_key,
-)
-from venvd.errors import InvalidLock, LimitExceeded, NoSpaceLeft, NotFound, VenvdError
+from venvd.builder import BuildOptions, environment_key
+from venvd.dist import DistFile
+from venvd.errors import InvalidLock, LimitExceeded, NotFound
 from venvd.lock import Lock
-from venvd.objects import ObjectInfo, is_no_space
+from venvd.objects import ObjectInfo
 from venvd.service import _metrics
 from venvd.service._artifacts import Artifacts
-from venvd.service._owner import owner_is_dead
-from venvd.store import EnvironmentRecord
+from venvd.service._builds import BuildRunner
+from venvd.service._jobs import BuildJobs, QueueJobs
+from venvd.service._request import RequestLimits
+from venvd.service._resolve import ResolveResult
+from venvd.service.settings import Settings
+from venvd.store import EnvironmentRecord, Store
 from venvd.target import Target, target_from_request
 
-if TYPE_CHECKING:
-    from venvd.service._service import Service
-
-__all__ = ["EnvironmentService"]
+__all__ = ["EnvironmentService", "ListFiles", "ResolveEntry"]
 
 _log = logging.getLogger("venvd.builds")
 
 _TERMINAL = ("ready", "failed")
 _UNFINISHED = ("queued", "building")
-# A store write that fails while ending a build is retried this many times (a database blip).
-_FINAL_WRITE_ATTEMPTS = 3
-_TRANSIENT = frozenset({"upstream_error", "upstream_timeout", "hash_mismatch", "internal_error",
-                        "no_space"})
+# Failures that may not happen again (an index outage): the next request builds again. A build that
+# failed on its own inputs (a broken sdist, no compatible wheel) would fail the same way.
+_TRANSIENT = frozenset({"upstream_error", "upstream_timeout", "hash_mismatch", "no_space"})
+
+# (requirements, target, constraints, options) → the resolution (validated, cached, coalesced).
+ResolveEntry = Callable[[Sequence[str], Target, Sequence[str], Mapping[str, Any] | None], ResolveResult]
+# (project names, target) → every file the indexes list for each, by (url, sha256).
+ListFiles = Callable[[list[str], Target], dict[str, dict[tuple[str, str], DistFile]]]
 
 
 class EnvironmentService:
-    def __init__(self, service: Service) -> None:
-        self._service = service
-        self._store = service.store
-        self.owner = service.owner
-        settings = service.settings
-        self.cache = BuildCache(settings.data_dir / "cache")
-        self.options = BuildOptions(no_build=settings.no_build, build_timeout=settings.build_timeout,
-                                    max_wheel_expanded_size=settings.max_wheel_expanded_size,
-                                    max_wheel_expansion_ratio=settings.max_wheel_expansion_ratio)
-        self._pool = ThreadPoolExecutor(
-            max_workers=max(1, settings.build_workers), thread_name_prefix="venvd-build"
-        )
-        self._jobs: dict[str, Future[None]] = {}
-        self._lock = threading.Lock()
-        self._stale_after = timedelta(seconds=settings.build_timeout * 3 + 300)
-        self.artifacts = Artifacts(self._store, self.cache, settings, rebuild=self.rebuild)
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        *,
+        resolve: ResolveEntry,
+        list_files: ListFiles,
+        limits: RequestLimits,
+        jobs: BuildJobs,
+        builds: BuildRunner,
+        artifacts: Artifacts,
+    ) -> None:
+        self._store = store
+        self._settings = settings
+        self._resolve = resolve
+        self._list_files = list_files
+        self._limits = limits
+        self.jobs = jobs
+        self._builds = builds
+        self.artifacts = artifacts
+
+    @property
+    def options(self) -> BuildOptions:
+        """The build options: part of every environment id, and what the builds run with."""
+        return self._builds.options
+
+    @options.setter
+    def options(self, options: BuildOptions) -> None:
+        self._builds.options = options
 
     def close(self) -> None:
+        self.jobs.close()
         self.artifacts.close()
-        self._pool.shutdown(wait=False, cancel_futures=True)
 
     # -- create -------------------------------------------------------------------------------
     def create_from_json(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -87,7 +95,7 @@ class EnvironmentService:
         if not isinstance(body, dict):
             raise InvalidLock("the request body must be a JSON object")
         resolved_cached: bool | None = None
-        settings = self._service.settings
+        settings = self._settings
         max_tags = settings.max_compatible_tags
         if body.get("lock") is not None:
             lock = Lock.from_json(body["lock"])
@@ -103,13 +111,12 @@ class EnvironmentService:
             self._check_files_are_listed(lock, target)
         else:
             target = target_from_request(body.get("target"), max_tags=max_tags)
-            request = self._service.make_request(
+            result = self._resolve(
                 body.get("requirements") or [],
                 target,
-                constraints=body.get("constraints") or [],
-                options=body.get("options"),
+                body.get("constraints") or [],
+                body.get("options"),
             )
-            result = self._service.resolve(request)
             lock, resolved_cached = result.lock, result.cached
         doc, created = self.create(lock, target, request=body)
         doc["created"] = created
@@ -119,7 +126,7 @@ class EnvironmentService:
 
     def _check_lock_bounds(self, lock: Lock) -> None:
         """A posted lock within the request bounds (each of its packages costs an index fetch)."""
-        settings = self._service.settings
+        settings = self._settings
         count = len(lock.packages)
         if count > settings.max_lock_packages:
             raise LimitExceeded(
@@ -132,7 +139,7 @@ class EnvironmentService:
                 f"a package name in the lock is {longest} characters long, more than the "
                 f"{settings.max_requirement_length} allowed (the max_requirement_length setting)",
                 limit="max_requirement_length", max=settings.max_requirement_length, actual=longest)
-        self._service.limits.check(lock.requirements, lock.constraints)
+        self._limits.check(lock.requirements, lock.constraints)
 
     def _check_files_are_listed(self, lock: Lock, target: Target) -> None:
         """Refuse a client's lock unless each of its files is one our indexes list, as they list it:
@@ -142,7 +149,7 @@ class EnvironmentService:
         InvalidLock naming the package and file."""
         from venvd.service._resolve import listing_disagreement
 
-        listed = self._service.resolutions.listed_files([p.name for p in lock.packages], target)
+        listed = self._list_files([p.name for p in lock.packages], target)
         for package in lock.packages:
             for file in package.files:
                 entry = listed.get(package.name, {}).get((file.url, file.sha256))
@@ -164,6 +171,10 @@ class EnvironmentService:
     def create(
         self, lock: Lock, target: Target, request: dict[str, Any] | None = None
     ) -> tuple[dict[str, Any], bool]:
+        """Find or queue the build of `lock` for `target`: the status document and whether this
+        call created the record. A failed build is queued again when its failure may not happen
+        again (an upstream outage; a bug, `build_max_attempts` times at most), a ready one whose
+        artifact is gone is rebuilt, an abandoned one is taken over."""
         env_id = environment_key(lock, target, self.options)
         roots = sorted({_name(r) for r in lock.requirements})
         record, created = self._store.create_environment(
@@ -175,214 +186,55 @@ class EnvironmentService:
             lock=lock.to_json(),
             request=_request_summary(request),
         )
-        needs_build = created
-        if not created and record.status == "failed":
-            # An index outage may be over: try again. A build that failed on its own inputs (a broken
-            # sdist, no compatible wheel) would fail the same way, so its failure stands.
-            needs_build = (record.error or {}).get("code") in _TRANSIENT
-        taking_over: EnvironmentRecord | None = None
-        if not created and record.status in _UNFINISHED and env_id not in self._jobs:
-            age = datetime.now(UTC) - record.updated_at
-            if age > self._stale_after or self._abandoned(record):
-                needs_build, taking_over = True, record
-        if record.status == "ready" and self.artifacts.info(record) is None:
-            needs_build = True  # the artifact was collected (GC) or lost: rebuild it
-        _metrics.environment_lookup(hit=not needs_build)
-        if needs_build:
-            self._queue(env_id, lock, target, request, taking_over=taking_over)
+        hit = False
+        if created:
+            self.jobs.submit(record)
+        elif record.status == "failed" and self._retryable(record):
+            # Transient failures reset the count: only bugs (and crashes) use the attempts up.
+            keep = (record.error or {}).get("code") == "internal_error"
+            self._requeue(record, "failed", attempts=record.attempts if keep else 0)
+        elif record.status == "ready" and self.artifacts.info(record) is None:
+            # The artifact was collected (GC) or lost: rebuild it (same lock, same bytes).
+            self._requeue(record, "ready", attempts=0)
+        elif record.status in _UNFINISHED and self.jobs.should_take_over(record):
+            self.jobs.submit(record, taking_over=True)
+        else:
+            hit = True
+        _metrics.environment_lookup(hit=hit)
+        if not hit:
+            _metrics.build_queued()
         return self.status(env_id), created
 
-    def _abandoned(self, record: EnvironmentRecord) -> bool:
-        """True when the build's recorded owner is a process of this host that is gone."""
-        return (
-            record.owner_host == self.owner.host
-            and record.owner_token != self.owner.token
-            and owner_is_dead(record.owner_pid, record.owner_start, record.owner_token)
-        )
+    def _retryable(self, record: EnvironmentRecord) -> bool:
+        code = (record.error or {}).get("code")
+        if code == "internal_error":
+            return record.attempts < self._settings.build_max_attempts
+        return code in _TRANSIENT
+
+    def _requeue(self, record: EnvironmentRecord, from_status: Any, *, attempts: int) -> None:
+        """Queue a finished build again; of racing requests one does (a compare-and-set)."""
+        if self._store.requeue_environment(
+            record.id, from_status, status="queued", error=None, attempts=attempts,
+            progress={"step": "queued", "done": 0, "total": 0}, published_at=None,
+            owner_host=None, owner_pid=None, owner_start=None, owner_token=None,
+        ):
+            queued = self._store.get_environment(record.id)
+            if queued is not None and queued.status == "queued":
+                self.jobs.submit(queued)
+
+    def run_job(self, env_id: str) -> str:
+        """A `venvd worker`'s side of a build job (see `_jobs.QueueJobs.run_job`)."""
+        if not isinstance(self.jobs, QueueJobs):
+            raise RuntimeError("build jobs come from a queue only when queue_url is set")
+        return self.jobs.run_job(env_id)
 
     def recover(self) -> list[str]:
-        """Requeue at once the builds that a dead process of this host left `queued` or `building`
-        (a server killed mid-build); the ids taken over. Each is claimed with a compare-and-set on
-        its old owner, so two servers starting together take each build once."""
-        taken = []
-        for record in self._store.unfinished_environments(self.owner.host):
-            if not self._abandoned(record):
-                continue
-            _log.warning(
-                "environment %s was left %s by process %s (gone): building it again",
-                record.id, record.status, record.owner_pid,
-            )
-            try:
-                lock = Lock.from_json(record.lock)
-                target = Target.from_json(lock.target)
-                if self._queue(record.id, lock, target, record.request, taking_over=record):
-                    taken.append(record.id)
-            except Exception as exc:
-                _log.exception("environment %s cannot be built again", record.id)
-                self._store.claim_environment(
-                    record.id,
-                    record.owner_token,
-                    status="failed",
-                    error=_internal_error(f"{type(exc).__name__}: {exc}"),
-                )
-        return taken
-
-    def _queue(
-        self,
-        env_id: str,
-        lock: Lock,
-        target: Target,
-        request: dict[str, Any] | None,
-        *,
-        taking_over: EnvironmentRecord | None = None,
-    ) -> bool:
-        """Record this process as the build's owner and submit it; False when another job or
-        process got it first."""
-        with self._lock:
-            job = self._jobs.get(env_id)
-            if job is not None and not job.done():
-                return False
-            fields: dict[str, Any] = {
-                "status": "queued",
-                "error": None,
-                "progress": {
-                    "step": "queued" if taking_over is None else "interrupted",
-                    "done": 0,
-                    "total": 0,
-                },
-                **self.owner.columns(),
-            }
-            if taking_over is not None:
-                if not self._store.claim_environment(env_id, taking_over.owner_token, **fields):
-                    return False
-            else:
-                self._store.update_environment(env_id, **fields)
-            try:
-                self._jobs[env_id] = self._pool.submit(self._run, env_id, lock, target, request)
-                _metrics.build_queued()
-            except RuntimeError as exc:  # the pool is shut down: this Service is closing
-                self._store.update_environment(
-                    env_id, status="failed", error=_internal_error(f"not built: {exc}")
-                )
-                raise
-            return True
-
-    def _run(self, env_id: str, lock: Lock, target: Target, request: dict[str, Any] | None) -> None:
-        """Build, then record the outcome: always ends the record `ready` or `failed`."""
-        started = time.perf_counter()
-        step_starts: dict[str, float] = {}
-        finished = _metrics.build_started()
-        holder: str | None = None  # the build's leases on cache keys, released once it is recorded
-        try:
-            artifact: Artifact | None = None
-            error: dict[str, Any] | None = None
-            holder = self.artifacts.lease_build(env_id, lock, self.owner.token)
-            try:
-                artifact = self._build(env_id, lock, target, step_starts)
-                key = self.artifacts.publish(artifact)
-            except VenvdError as exc:
-                error = exc.to_json()["error"]
-            except Exception as exc:
-                if is_no_space(exc):
-                    error = NoSpaceLeft(f"no space left on device: {exc}", step="build").to_json()["error"]
-                else:
-                    _log.exception("build of environment %s failed unexpectedly", env_id)
-                    error = _internal_error(f"{type(exc).__name__}: {exc}")
-            if artifact is None or error is not None:
-                self._store.update_environment(
-                    env_id,
-                    status="failed",
-                    error=error or _internal_error("the build gave no artifact"),
-                    progress={"step": "failed", "timings": _step_timings(step_starts, started)},
-                )
-                finished("failed")
-                return
-            self._store.set_environment_packages(env_id, [(p.name, p.version) for p in lock.packages])
-            self._store.update_environment(
-                env_id,
-                status="ready",
-                artifact_path=key,
-                sha256=artifact.sha256,
-                size=artifact.size,
-                manifest=_manifest_summary(artifact.manifest),
-                progress={
-                    "step": "done",
-                    "done": 1,
-                    "total": 1,
-                    "seconds": round(time.perf_counter() - started, 3),
-                    "timings": _step_timings(step_starts, started),
-                },
-            )
-            finished("ready")
-        except Exception as exc:
-            _log.exception("environment %s: recording the end of its build failed", env_id)
-            self._fail_last_resort(env_id, exc)
-            finished("failed")
-        finally:
-            if holder is not None:
-                self.artifacts.release(holder)
-            with self._lock:
-                self._jobs.pop(env_id, None)
-
-    def _build(
-        self, env_id: str, lock: Lock, target: Target, step_starts: dict[str, float]
-    ) -> Artifact:
-        """Run the builder, writing its progress to the store (at most 5 writes a second a step)."""
-        last: list[Any] = [0.0, ""]
-
-        def progress(event: BuildEvent) -> None:
-            now = time.monotonic()
-            step_starts.setdefault(event.step, time.perf_counter())
-            if event.step == last[1] and now - last[0] < 0.2 and event.done != event.total:
-                return
-            last[0], last[1] = now, event.step
-            self._store.update_environment(
-                env_id,
-                status="building",
-                progress={
-                    "step": event.step,
-                    "package": event.package,
-                    "done": event.done,
-                    "total": event.total,
-                    "message": event.message,
-                },
-            )
-
-        self._store.update_environment(env_id, status="building")
-        return build_environment(
-            lock,
-            target,
-            cache=self.cache,
-            fetch=self._service.index.download,
-            metadata=self._service.resolutions,
-            options=self.options,
-            sandbox=self._service.sandbox,
-            progress=progress,
-            # From the lock, not the caller's spelling: the same key must mean the same bytes.
-            request={
-                "requirements": list(lock.requirements),
-                "constraints": list(lock.constraints),
-            },
-        )
-
-    def _fail_last_resort(self, env_id: str, exc: BaseException) -> None:
-        """Mark the build failed with the fewest moving parts, retrying a failing store briefly;
-        if even that fails, the stale timeout (or a restart's recovery) ends the build."""
-        for attempt in range(_FINAL_WRITE_ATTEMPTS):
-            try:
-                self._store.update_environment(
-                    env_id,
-                    status="failed",
-                    error=_internal_error(f"{type(exc).__name__}: {exc}"),
-                    progress={"step": "failed"},
-                )
-                return
-            except Exception:
-                _log.exception("environment %s: cannot record its failure", env_id)
-                time.sleep(0.5 * 2**attempt)
+        """Take over at once the builds that a dead process of this host left unfinished (the
+        in-process pool; with a queue the relay does it); the ids taken over."""
+        return self.jobs.recover()
 
     # -- read ---------------------------------------------------------------------------------
-    def _record(self, env_id: str) -> Any:
+    def _record(self, env_id: str) -> EnvironmentRecord:
         record = self._store.get_environment(env_id)
         if record is None:
             raise NotFound(f"no environment with id {env_id!r}", id=env_id)
@@ -461,21 +313,6 @@ class EnvironmentService:
         return list(self._store.environments_containing(_name(name)))
 
 
-def _step_timings(starts: dict[str, float], started: float) -> dict[str, float]:
-    """Seconds spent in each build step (from its first event to the next step's), and the total;
-    only the total when no step began."""
-    now = time.perf_counter()
-    order = sorted(starts.items(), key=lambda item: item[1])
-    ends = [begin for _, begin in order[1:]] + [now] if order else []
-    timings = {step: round(end - begin, 3) for (step, begin), end in zip(order, ends, strict=True)}
-    timings["total"] = round(now - started, 3)
-    return timings
-
-
-def _internal_error(message: str) -> dict[str, Any]:
-    return {"code": "internal_error", "message": message, "details": {}}
-
-
 def _name(requirement: str) -> str:
     from packaging.requirements import Requirement
     from packaging.utils import canonicalize_name
@@ -492,6 +329,3 @@ def _request_summary(request: dict[str, Any] | None) -> dict[str, Any] | None:
     return {k: request[k] for k in ("requirements", "constraints", "options") if k in request}
 
 
-def _manifest_summary(manifest: dict[str, Any]) -> dict[str, Any]:
-    """The manifest without the lock (the status document carries it once already)."""
-    return {k: v for k, v in manifest.items() if k != "lock"}

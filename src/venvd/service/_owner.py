@@ -78,7 +78,8 @@ def owner_is_dead(pid: int | None, start: str | None, token: str | None) -> bool
 
 def process_start(pid: int) -> str | None:
     """The start identity of process `pid` ("<boot id>/<start ticks>"), "" where the platform does
-    not tell it, None when no process `pid` exists (on platforms with /proc)."""
+    not tell it, None when no process `pid` exists or it has exited (a zombie; on platforms with
+    /proc)."""
     proc = Path("/proc")
     if not (proc / "self" / "stat").exists():
         return ""
@@ -92,6 +93,8 @@ def process_start(pid: int) -> str | None:
     fields = stat.rpartition(")")[2].split()
     if len(fields) < 20:
         return ""
+    if fields[0] in ("Z", "X"):
+        return None  # a zombie (killed, not yet reaped by its parent) runs nothing any more
     return f"{_boot_id()}/{fields[19]}"
 
 

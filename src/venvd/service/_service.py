@@ -1,21 +1,26 @@
-"""`Service`: owns the store, the index client and the job pools for one process."""
+"""`Service`: owns the store, the index client and the job pools for one process, and wires them."""
 
 from __future__ import annotations
 
 import logging
 import threading
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import timedelta
 from typing import Any
 
-from venvd.builder import BuildCache
+from venvd.builder import BuildCache, BuildOptions
 from venvd.index import IndexClient, IndexConfig
 from venvd.lock import Lock
 from venvd.resolver import ResolveReporter
 from venvd.sandbox import Limits, Sandbox
 from venvd.service import _metrics
+from venvd.service._artifacts import Artifacts
 from venvd.service._bodies import ResolveBody
 from venvd.service._build_requirements import BuildRequirementWheels
+from venvd.service._builds import BuildRunner
 from venvd.service._cleanup import remove_orphan_temps
+from venvd.service._environments import EnvironmentService
+from venvd.service._jobs import BuildJobs, LocalJobs, QueueJobs
 from venvd.service._owner import Owner
 from venvd.service._ready import ReadyCheck, default_checks
 from venvd.service._request import RequestLimits, RequestOptions, ResolveRequest
@@ -33,8 +38,11 @@ class Service:
     """One process's venvd: thread-safe; open with `Service.open(settings)`, then `close()`."""
 
     def __init__(self, settings: Settings, store: Store, index: IndexClient,
-                 sandbox: Sandbox | None = None) -> None:
+                 sandbox: Sandbox | None = None, *, relay: bool = True) -> None:
+        """`relay`: with a queue (`settings.queue_url`), run the relay that re-publishes build jobs
+        the queue may not have (API nodes); a `venvd worker` does not."""
         self.settings = settings
+        self._relay = relay
         self.store = store
         self.index = index
         self.index_config = IndexConfig(index_urls=settings.index_urls, find_links=tuple(settings.find_links))
@@ -47,7 +55,7 @@ class Service:
             timeout=settings.resolution_timeout,
         )
         self.limits = RequestLimits.from_settings(settings)
-        self._environments: Any = None
+        self._environments: EnvironmentService | None = None
         # sdist builds (metadata and wheels) get their build requirements through our own indexes,
         # resolved on a pool of their own: a metadata build runs on a worker of `resolutions`, and
         # waiting there for that same pool could deadlock. Wheels only, so it never nests further.
@@ -63,10 +71,11 @@ class Service:
         self.ready_checks: list[tuple[str, ReadyCheck]] = default_checks(settings, store)
 
     @classmethod
-    def open(cls, settings: Settings | None = None, *, embedded: bool = False) -> Service:
+    def open(cls, settings: Settings | None = None, *, embedded: bool = False,
+             relay: bool = True) -> Service:
         """`embedded`: the in-process default on a user's own machine, where sdists build
         unsandboxed (with a warning) when bubblewrap is missing; a server refuses unless
-        `settings.unsafe_builds`."""
+        `settings.unsafe_builds`. `relay`: see `__init__`."""
         settings = settings or Settings()
         # Relative paths would break in the build children, which run elsewhere.
         settings.data_dir = settings.data_dir.resolve()
@@ -91,7 +100,7 @@ class Service:
             work_dir=settings.data_dir / "tmp",
             sandbox=sandbox,
         )
-        service = cls(settings, store, index, sandbox)
+        service = cls(settings, store, index, sandbox, relay=relay)
         try:
             service.recover()
         except Exception:
@@ -110,7 +119,9 @@ class Service:
             name="venvd-cleanup",
             daemon=True,
         ).start()
-        if self.settings.requeue_interrupted and self.store.unfinished_environments(self.owner.host):
+        if self.settings.queue_url and self._relay:
+            self.environments  # noqa: B018 - starts the relay now, not at the first request
+        elif self.settings.requeue_interrupted and self.store.unfinished_environments(self.owner.host):
             self.environments.recover()
 
     def close(self) -> None:
@@ -157,13 +168,51 @@ class Service:
                                  options=body.options)
 
     @property
-    def environments(self) -> Any:
-        """The environment builder service (created on first use: it starts a worker pool)."""
+    def environments(self) -> EnvironmentService:
+        """The environment builder service (created on first use: it starts a worker pool, or
+        connects to the queue)."""
         if self._environments is None:
-            from venvd.service._environments import EnvironmentService
-
-            self._environments = EnvironmentService(self)
+            self._environments = self._make_environments()
         return self._environments
+
+    def _make_environments(self) -> EnvironmentService:
+        settings = self.settings
+        options = BuildOptions(no_build=settings.no_build, build_timeout=settings.build_timeout,
+                               max_wheel_expanded_size=settings.max_wheel_expanded_size,
+                               max_wheel_expansion_ratio=settings.max_wheel_expansion_ratio)
+        cache = BuildCache(settings.data_dir / "cache")
+        # A collected artifact is rebuilt through the environment service (created just below).
+        artifacts = Artifacts(self.store, cache, settings,
+                              rebuild=lambda record: self.environments.rebuild(record))
+        runner = BuildRunner(
+            self.store, cache=cache, fetch=self.index.download,
+            metadata=self.resolutions, sandbox=self.sandbox, options=options,
+            lease=settings.build_lease_seconds, max_attempts=settings.build_max_attempts,
+            artifacts=artifacts,
+        )
+        # A build older than this is taken over whoever owns it (an owner of another host, or
+        # a build queued before owners were recorded).
+        stale_after = settings.build_timeout * 3 + 300
+        jobs: BuildJobs
+        if settings.queue_url:
+            from venvd.queue import BuildQueue
+
+            jobs = QueueJobs(
+                self.store, runner, self.owner, BuildQueue(settings.queue_url, settings.queue_name),
+                sweep_seconds=settings.queue_sweep_seconds, lost_after=stale_after, relay=self._relay,
+            )
+        else:
+            jobs = LocalJobs(self.store, runner, self.owner, workers=settings.build_workers,
+                             stale_after=timedelta(seconds=stale_after))
+        return EnvironmentService(
+            self.store, settings, resolve=self._resolve_for, list_files=self.resolutions.listed_files,
+            limits=self.limits, jobs=jobs, builds=runner, artifacts=artifacts,
+        )
+
+    def _resolve_for(self, requirements: Sequence[str], target: Target, constraints: Sequence[str],
+                     options: Mapping[str, Any] | None) -> ResolveResult:
+        return self.resolve(self.make_request(requirements, target, constraints=constraints,
+                                              options=options))
 
     def _resolve_build_requirements(
         self, requirements: Sequence[str], target: Target, options: dict[str, Any]

@@ -81,6 +81,13 @@ class Settings(BaseSettings):
 
             parse_size(value)  # ValueError → a settings error at start, naming the variable
         return value or None
+    # Fleet: build jobs on a queue (Celery on RabbitMQ) taken by `venvd worker`s; "" = in-process pool.
+    queue_url: str = ""  # e.g. amqp://guest:guest@127.0.0.1:5672//
+    queue_name: str = "venvd-builds"  # the broker queue of build jobs
+    # Relay period: an unfinished build quiet this long whose job may be lost is published again.
+    queue_sweep_seconds: float = Field(default=30.0, gt=0)
+    build_lease_seconds: float = Field(default=60.0, gt=0)  # a build owner silent this long is dead
+    build_max_attempts: int = Field(default=3, ge=1)  # builds of one environment that end in a bug (or crash)
 
     @property
     def resolved_database_url(self) -> str:

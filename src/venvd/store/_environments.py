@@ -19,13 +19,13 @@ from venvd.store._records import EnvironmentRecord
 from venvd.store.versionkey import version_sort_key
 
 __all__ = [
-    "EnvironmentRow", "check_status", "claim", "containing", "get", "progress", "set_packages",
-    "unfinished", "update", "why",
+    "EnvironmentRow", "check_status", "claim", "containing", "get", "mark_published", "progress",
+    "republish_candidates", "requeue", "set_packages", "unfinished", "update", "why",
 ]
 
 UPDATABLE_FIELDS = frozenset({
     "status", "roots", "lock", "request", "artifact_path", "sha256", "size", "manifest", "error",
-    "progress", "owner_host", "owner_pid", "owner_start", "owner_token",
+    "progress", "owner_host", "owner_pid", "owner_start", "owner_token", "attempts", "published_at",
 })
 UNFINISHED = ("queued", "building")
 _CHUNK = 500  # bound parameters per IN list
@@ -68,20 +68,42 @@ def update(s: Session, environment_id: str, fields: Mapping[str, Any],
     return EnvironmentRecord.from_row(row)
 
 
-def claim(s: Session, environment_id: str, expected_owner: str | None,
-          fields: Mapping[str, Any], now: datetime) -> bool:
-    """Update an unfinished build only if the token `expected_owner` still owns it (None: nobody
-    does): one compare-and-set, so of several processes taking over a build exactly one wins."""
+def _checked(fields: Mapping[str, Any]) -> None:
     unknown = set(fields) - UPDATABLE_FIELDS
     if unknown:
         raise TypeError(f"cannot update environment field(s) {sorted(unknown)}")
     if "status" in fields:
         check_status(fields["status"])
+
+
+def claim(s: Session, environment_id: str, expected_owner: str | None,
+          fields: Mapping[str, Any], now: datetime, attempt: bool = False) -> bool:
+    """Update an unfinished build only if the token `expected_owner` still owns it (None: nobody
+    does): one compare-and-set, so of several processes taking over a build exactly one wins.
+    `attempt` also counts one more build attempt."""
+    _checked(fields)
     owned = (EnvironmentRow.owner_token.is_(None) if expected_owner is None
              else EnvironmentRow.owner_token == expected_owner)
+    values: dict[str, Any] = {**fields, "updated_at": now}
+    if attempt:
+        values["attempts"] = EnvironmentRow.attempts + 1
     result = s.execute(
         sa.update(EnvironmentRow)
         .where(EnvironmentRow.id == environment_id, EnvironmentRow.status.in_(UNFINISHED), owned)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def requeue(s: Session, environment_id: str, from_status: str, fields: Mapping[str, Any],
+            now: datetime) -> bool:
+    """Set `fields` on the environment only while its status is `from_status` (a finished build
+    queued again): of racing callers exactly one wins."""
+    _checked(fields)
+    result = s.execute(
+        sa.update(EnvironmentRow)
+        .where(EnvironmentRow.id == environment_id, EnvironmentRow.status == check_status(from_status))
         .values(**fields, updated_at=now)
         .execution_options(synchronize_session=False)
     )
@@ -103,6 +125,46 @@ def progress(s: Session, environment_ids: Iterable[str]) -> dict[str, dict[str, 
         found.update((row.id, {"status": row.status, "progress": row.progress, "error": row.error})
                      for row in rows)
     return found
+
+
+def mark_published(s: Session, environment_id: str, expected: datetime | None,
+                   published_at: datetime | None) -> bool:
+    """Compare-and-set of `published_at` (from `expected`); True if this call changed it."""
+    current = (EnvironmentRow.published_at.is_(None) if expected is None
+               else EnvironmentRow.published_at == expected)
+    result = s.execute(
+        sa.update(EnvironmentRow)
+        .where(EnvironmentRow.id == environment_id, current)
+        .values(published_at=published_at)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def republish_candidates(s: Session, *, quiet_since: datetime, lost_since: datetime,
+                         lease_since: datetime, limit: int) -> list[EnvironmentRecord]:
+    """Unfinished builds that may have no job in the queue (oldest first, at most `limit`): not
+    claimed and never published; not claimed and last published before `lost_since`; or claimed
+    by an owner that has not written since `lease_since`. All quiet (no write, no publication)
+    since `quiet_since`."""
+    row = EnvironmentRow
+    unpublished = row.published_at.is_(None)
+    unclaimed = row.owner_token.is_(None)
+    rows = s.scalars(
+        sa.select(row)
+        .where(
+            row.status.in_(UNFINISHED),
+            row.updated_at < quiet_since,
+            sa.or_(unpublished, row.published_at < quiet_since),
+            sa.or_(
+                sa.and_(unclaimed, sa.or_(unpublished, row.published_at < lost_since)),
+                sa.and_(~unclaimed, row.updated_at < lease_since),
+            ),
+        )
+        .order_by(row.updated_at, row.id)
+        .limit(limit)
+    )
+    return [EnvironmentRecord.from_row(r) for r in rows]
 
 
 def unfinished(s: Session, host: str) -> list[EnvironmentRecord]:

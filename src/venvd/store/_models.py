@@ -156,6 +156,10 @@ class EnvironmentRow(Base):
     owner_pid: Mapped[int | None] = mapped_column(sa.Integer)
     owner_start: Mapped[str | None] = mapped_column(sa.String)  # the process's start identity
     owner_token: Mapped[str | None] = mapped_column(sa.String)  # random, one per Service
+    # Builds started since the last verdict that was not a bug (migration 0003_jobs).
+    attempts: Mapped[int] = mapped_column(sa.Integer, default=0, server_default="0")
+    # When a build job was last handed to the queue; NULL: never (migration 0003_jobs).
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class EnvironmentPackageRow(Base):

@@ -90,6 +90,9 @@ class EnvironmentRecord:
     owner_pid: int | None = None
     owner_start: str | None = None
     owner_token: str | None = None
+    # Builds started since the last verdict that was not a bug; when its job was last published.
+    attempts: int = 0
+    published_at: datetime | None = None
 
     @classmethod
     def from_row(cls, row: EnvironmentRow) -> EnvironmentRecord:
@@ -101,7 +104,8 @@ class EnvironmentRecord:
             size=row.size, manifest=row.manifest, error=row.error, progress=row.progress,
             created_at=row.created_at, updated_at=row.updated_at,
             owner_host=row.owner_host, owner_pid=row.owner_pid, owner_start=row.owner_start,
-            owner_token=row.owner_token,
+            owner_token=row.owner_token, attempts=row.attempts or 0,
+            published_at=row.published_at,
         )
 
 

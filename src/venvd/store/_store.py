@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -402,12 +402,39 @@ class Store:
             return _environments.update(s, environment_id, fields, _now())
 
     def claim_environment(self, environment_id: str, expected_owner: str | None, /,
-                          **fields: Any) -> bool:
+                          *, attempt: bool = False, **fields: Any) -> bool:
         """Set `fields` (as `update_environment`) on a `queued`/`building` environment only while
         the owner token `expected_owner` owns it (None: no owner recorded); True if this call
-        changed it. Of racing callers expecting the same owner, exactly one wins."""
+        changed it. Of racing callers expecting the same owner, exactly one wins. `attempt` also
+        adds one to `attempts` (a build starts)."""
         with self._session(write=True) as s:
-            return _environments.claim(s, environment_id, expected_owner, fields, _now())
+            return _environments.claim(s, environment_id, expected_owner, fields, _now(), attempt)
+
+    def requeue_environment(self, environment_id: str, from_status: EnvironmentStatus, /,
+                            **fields: Any) -> bool:
+        """Set `fields` only while the environment's status is `from_status` (a `failed` or
+        `ready` build queued again); True if this call changed it: of racing callers, one wins."""
+        with self._session(write=True) as s:
+            return _environments.requeue(s, environment_id, from_status, fields, _now())
+
+    def mark_environment_published(self, environment_id: str, expected: datetime | None,
+                                   published_at: datetime | None) -> bool:
+        """Compare-and-set `published_at` from `expected` (None: never published); True if this
+        call changed it. Of racing relays, one wins the right to publish a job."""
+        with self._session(write=True) as s:
+            return _environments.mark_published(s, environment_id, expected, published_at)
+
+    def republish_candidates(self, *, quiet_for: float, lost_after: float, lease: float,
+                             limit: int = 100) -> list[EnvironmentRecord]:
+        """Unfinished builds that may have no job in the queue, quiet for `quiet_for` seconds:
+        unclaimed and never published (or last published over `lost_after` seconds ago), or
+        claimed by an owner silent for over `lease` seconds. Oldest first, at most `limit`."""
+        now = _now()
+        with self._session() as s:
+            return _environments.republish_candidates(
+                s, quiet_since=now - timedelta(seconds=quiet_for),
+                lost_since=now - timedelta(seconds=lost_after),
+                lease_since=now - timedelta(seconds=lease), limit=limit)
 
     def environments_progress(self, environment_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         """`{"status", "progress", "error"}` of those of `environment_ids` that exist: what a

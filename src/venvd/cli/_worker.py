@@ -1,0 +1,100 @@
+"""`venvd worker`: a build worker taking build jobs (environment ids) from the queue (`queue_url`)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from pathlib import Path
+
+import click
+
+from venvd.cli._options import build_settings, index_options
+
+
+@click.command()
+@click.option(
+    "--data-dir",
+    envvar="VENVD_DATA_DIR",
+    type=click.Path(path_type=Path),
+    help="Data directory: caches and artifacts of this worker (env VENVD_DATA_DIR).",
+)
+@click.option(
+    "--database-url",
+    envvar="VENVD_DATABASE_URL",
+    metavar="URL",
+    help="postgresql+psycopg://... the store shared with the API nodes (env VENVD_DATABASE_URL).",
+)
+@click.option(
+    "--queue-url",
+    envvar="VENVD_QUEUE_URL",
+    metavar="URL",
+    help="The broker, e.g. amqp://guest:guest@127.0.0.1:5672// (env VENVD_QUEUE_URL).",
+)
+@click.option("--queue-name", envvar="VENVD_QUEUE_NAME",
+              help="The queue of build jobs (env VENVD_QUEUE_NAME).")
+@index_options
+@click.option("--no-build", is_flag=True, help="Never build wheels from sdists.")
+@click.option("--build-workers", type=int, default=None,
+              help="Concurrent builds of this worker (env VENVD_BUILD_WORKERS).")
+@click.option(
+    "--unsafe-builds",
+    is_flag=True,
+    envvar="VENVD_UNSAFE_BUILDS",
+    help="Build sdists without a sandbox when bubblewrap is missing (env VENVD_UNSAFE_BUILDS).",
+)
+@click.option("--log-level", default="info", show_default=True)
+def worker(
+    data_dir: Path | None,
+    database_url: str | None,
+    queue_url: str | None,
+    queue_name: str | None,
+    index_url: str | None,
+    extra_index_url: tuple[str, ...],
+    find_links: tuple[str, ...],
+    no_build: bool,
+    build_workers: int | None,
+    unsafe_builds: bool,
+    log_level: str,
+) -> None:
+    """Run a build worker: take build jobs from the queue and build them (Ctrl-C: stop after the
+    running builds)."""
+    from venvd.service import Service
+
+    settings = build_settings(data_dir, database_url, index_url, extra_index_url, find_links)
+    if queue_url:
+        settings.queue_url = queue_url
+    if queue_name:
+        settings.queue_name = queue_name
+    if no_build:
+        settings.no_build = True
+    if build_workers:
+        settings.build_workers = build_workers
+    if unsafe_builds:
+        settings.unsafe_builds = True
+    if not settings.queue_url:
+        raise click.UsageError("a worker needs a queue: give --queue-url or set VENVD_QUEUE_URL")
+    logging.basicConfig(
+        level=log_level.upper(),
+        format=f"%(asctime)s %(levelname)s [venvd worker {os.getpid()}] %(name)s: %(message)s",
+    )
+    from venvd.queue import BuildQueue
+
+    service = Service.open(settings, relay=False)
+    queue = BuildQueue(settings.queue_url, settings.queue_name)
+    click.echo(
+        f"venvd: worker {os.getpid()} taking jobs from queue {settings.queue_name!r} "
+        f"({settings.build_workers} at once; data: {settings.data_dir}, "
+        f"store: {settings.resolved_database_url.split('://')[0]})",
+        err=True,
+    )
+    try:
+        queue.run_worker(
+            service.environments.run_job,
+            concurrency=settings.build_workers,
+            loglevel=log_level,
+            hostname=f"venvd-{os.getpid()}@{socket.gethostname()}",
+        )
+    finally:
+        queue.close()
+        service.close()
