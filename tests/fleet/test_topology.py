@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import random
@@ -140,6 +141,17 @@ def test_a_worker_killed_mid_build_is_completed_by_the_other(topology: Topology)
                            json={"requirements": ["slowpoke"], "target": LINUX_311})
     assert answer.status_code == 202, answer.text
     env_id = answer.json()["id"]
+    # A client of the other node follows the build's events (pushed by PostgreSQL NOTIFY).
+    followed: list[dict[str, Any]] = []
+    follower_client = HttpClient(topology.apis[1].url, token=topology.tokens["read"],
+                                 wait_timeout=SLOW_BUILD_SECONDS * 6)
+
+    def follow() -> None:
+        with contextlib.suppress(Exception):  # a failure shows as missing events
+            followed.extend(follower_client.events(env_id))
+
+    follower = threading.Thread(target=follow, daemon=True)
+    follower.start()
     workers = {w.pid: w for w in topology.workers}
     deadline = time.monotonic() + 30
     while True:
@@ -156,6 +168,10 @@ def test_a_worker_killed_mid_build_is_completed_by_the_other(topology: Topology)
     victim.kill()
     doc = topology.wait_status(topology.apis[1], env_id, timeout=SLOW_BUILD_SECONDS * 6)
     assert doc["status"] == "ready", doc
+    follower.join(timeout=10)  # the end of the build reaches the event stream at once
+    follower_client.close()
+    assert not follower.is_alive(), f"the event stream never told the end: {followed}"
+    assert followed and followed[-1]["status"] == "ready", followed
     final = topology.record(env_id)
     assert final.owner_pid == survivor.pid and final.attempts == 2, final
     with topology.client(topology.apis[1], "read") as http:

@@ -93,7 +93,10 @@ def claim(s: Session, environment_id: str, expected_owner: str | None,
         .values(**values)
         .execution_options(synchronize_session=False)
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    changed = bool(result.rowcount)  # type: ignore[attr-defined]
+    if changed:  # a build's every step (started, progress, ready, failed) reaches the event streams
+        notify_changed(s, environment_id)
+    return changed
 
 
 def requeue(s: Session, environment_id: str, from_status: str, fields: Mapping[str, Any],
