@@ -191,6 +191,8 @@ class Fleet:
             "VENVD_QUEUE_NAME": self.queue_name,
             "VENVD_INDEX_URL": self.index_url,
             "VENVD_HTTP_RETRIES": "1",
+            # Artifacts built by a worker are served by the API nodes: one shared object store.
+            "VENVD_OBJECT_STORE": str(self.root / "objects"),
             **extra,
         })
         return env

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from venvd.builder import BuildOptions, environment_key
+from venvd.builder import BuildCache, BuildOptions, environment_key
 from venvd.dist import DistFile
 from venvd.errors import InvalidLock, LimitExceeded, NotFound
 from venvd.lock import Lock
@@ -74,6 +74,11 @@ class EnvironmentService:
         self.jobs = jobs
         self._builds = builds
         self.artifacts = artifacts
+
+    @property
+    def cache(self) -> BuildCache:
+        """This process's working copy of the build caches."""
+        return self._builds.cache
 
     @property
     def options(self) -> BuildOptions:

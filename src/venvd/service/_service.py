@@ -6,6 +6,7 @@ import logging
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from venvd.builder import BuildCache, BuildOptions
@@ -185,7 +186,7 @@ class Service:
         artifacts = Artifacts(self.store, cache, settings,
                               rebuild=lambda record: self.environments.rebuild(record))
         runner = BuildRunner(
-            self.store, cache=cache, fetch=self.index.download,
+            self.store, cache=cache, fetch=self._download,
             metadata=self.resolutions, sandbox=self.sandbox, options=options,
             lease=settings.build_lease_seconds, max_attempts=settings.build_max_attempts,
             artifacts=artifacts,
@@ -208,6 +209,10 @@ class Service:
             self.store, settings, resolve=self._resolve_for, list_files=self.resolutions.listed_files,
             limits=self.limits, jobs=jobs, builds=runner, artifacts=artifacts,
         )
+
+    def _download(self, url: str, sha256: str, dest: Path) -> None:
+        # Looked up at each call: the index client may be swapped (tests inject faults through it).
+        self.index.download(url, sha256, dest)
 
     def _resolve_for(self, requirements: Sequence[str], target: Target, constraints: Sequence[str],
                      options: Mapping[str, Any] | None) -> ResolveResult:

@@ -94,8 +94,8 @@ def claim(s: Session, environment_id: str, expected_owner: str | None,
         .execution_options(synchronize_session=False)
     )
     changed = bool(result.rowcount)  # type: ignore[attr-defined]
-    if changed:  # a build's every step (started, progress, ready, failed) reaches the event streams
-        notify_changed(s, environment_id)
+    if changed:
+        notify_changed(s, environment_id)  # in this transaction: sent only if it commits
     return changed
 
 
