@@ -1,6 +1,6 @@
 """Fleet benchmark (not a timed test): API nodes and build workers on one PostgreSQL store.
 
-    python bench/fleet_bench.py [--duration 20] [--clients 32] [--envs 12] [--database-url URL]
+    python bench/fleet_bench.py [--duration 20] [--clients 32] [--envs 60] [--database-url URL]
                                 [--queue-url URL] [--load wrk|python] [--skip-builds]
 
 (a) Cache-hit resolutions: the same `POST /v1/resolve` body (a warm resolution) from --clients
@@ -348,7 +348,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=20, help="seconds of load per measurement")
     parser.add_argument("--clients", type=int, default=32)
-    parser.add_argument("--envs", type=int, default=12, help="environments per build run")
+    parser.add_argument("--envs", type=int, default=60, help="environments per build run")
     parser.add_argument("--database-url", default=os.environ.get(
         "VENVD_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"))
     parser.add_argument("--queue-url", default=os.environ.get(
