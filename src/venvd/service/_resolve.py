@@ -102,11 +102,9 @@ class ResolutionService:
         key = request.key
         if not refresh:
             now = datetime.now(UTC)
-            remembered = self._answers.get(key)
-            if remembered is not None and (remembered[1] is None or remembered[1] > now):
-                return dataclasses.replace(
-                    remembered[0], cached=True, timings={"total_ms": _ms(started)}, stats={}
-                )
+            hit = self.remembered(request)
+            if hit is not None:
+                return hit
             stored = self._store.get_resolution(key, now)
             if stored is not None:
                 lock = Lock.from_json(stored.lock)
@@ -161,6 +159,18 @@ class ResolutionService:
                 self._remember(result, stored.expires_at)
                 return result
             return self._resolve_now(request, key, reporter, started)
+
+    def remembered(self, request: ResolveRequest) -> ResolveResult | None:
+        """The fresh answer to `request` this process holds in memory, or None: a dict lookup that
+        never blocks (an API route may call it on its event loop before going to a thread)."""
+        started = time.perf_counter()
+        remembered = self._answers.get(request.key)
+        if remembered is None:
+            return None
+        result, expires_at = remembered
+        if expires_at is not None and expires_at <= datetime.now(UTC):
+            return None
+        return dataclasses.replace(result, cached=True, timings={"total_ms": _ms(started)}, stats={})
 
     def _remember(self, result: ResolveResult, expires_at: datetime | None) -> None:
         """Keep an answer in memory, within _ANSWERS_KEPT entries and _ANSWERS_WEIGHT files and

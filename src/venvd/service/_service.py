@@ -236,3 +236,10 @@ class Service:
         _metrics.resolution_lookup(result.cached)
         return result
 
+    def remembered(self, request: ResolveRequest) -> ResolveResult | None:
+        """A fresh answer this process holds in memory (never blocks), or None: then `resolve`."""
+        result = self.resolutions.remembered(request)
+        if result is not None:
+            _metrics.resolution_lookup(True)
+        return result
+

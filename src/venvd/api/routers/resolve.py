@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Header, Query
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
 from venvd.api.dependencies import get_service
@@ -40,7 +41,7 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 @router.post("/resolve", summary="Resolve requirements for a target platform", responses=_RESPONSES)
-def resolve(
+async def resolve(
     body: ResolveBody,
     service: Service = Depends(get_service),
     format: Format | None = Query(None, description="json, requirements or pylock"),
@@ -54,10 +55,15 @@ def resolve(
     explanation in `details.causes`), 503 the resolution passed its time budget, 502/504 upstream
     index failures. Send `Cache-Control: no-cache` to bypass the resolution cache.
     """
+    # Validation and the request key are CPU only (targets memoized, bounded): on the event loop.
     request = service.request_for(body)
     # `Cache-Control: no-cache` asks for a fresh resolution (metadata caches still apply).
     refresh = "no-cache" in (cache_control or "").lower()
-    result = service.resolve(request, refresh=refresh)
+    # A cache hit held in memory is answered here; anything that may wait (the store, the index,
+    # a resolution) runs in a worker thread, never on the event loop.
+    result = None if refresh else service.remembered(request)
+    if result is None:
+        result = await run_in_threadpool(service.resolve, request, refresh=refresh)
     fmt = format or body.format or _format_from_accept(accept) or "json"
     headers = {
         "X-Venvd-Cached": "1" if result.cached else "0",
