@@ -36,7 +36,6 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -48,6 +47,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.support.dists import make_wheel  # noqa: E402
 from tests.support.index_server import LocalIndex  # noqa: E402
+from tests.support.postgres import postgres_schema  # noqa: E402
 
 WORK_ROOT = ROOT / "bench" / "results"
 TARGET = {"python": "3.11", "platform": "manylinux_2_28_x86_64"}
@@ -160,22 +160,6 @@ class Fleet:
             proc.stop()
 
 
-@contextlib.contextmanager
-def postgres_schema(base: str) -> Iterator[str]:
-    """A fresh schema on `base` for this run (dropped at the end); the URL pointing into it."""
-    import sqlalchemy as sa
-
-    schema = f"venvd_bench_{uuid.uuid4().hex[:12]}"
-    engine = sa.create_engine(base, poolclass=sa.pool.NullPool, connect_args={"connect_timeout": 5})
-    with engine.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        url = sa.make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with engine.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        engine.dispose()
 
 
 # -- (a) cache-hit resolutions -----------------------------------------------------------------
@@ -367,7 +351,7 @@ def main() -> None:
                                "load": load, "goals": GOALS}
     WORK_ROOT.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="venvd-fleet-bench-", dir=WORK_ROOT) as tmp, \
-            postgres_schema(args.database_url) as database_url:
+            postgres_schema(args.database_url, "venvd_bench") as database_url:
         work = Path(tmp)
         index = bench_index(work, args.envs)
         try:

@@ -44,29 +44,38 @@ def local_index(tmp_path: Path) -> Iterator[Callable[..., LocalIndex]]:
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """``VENVD_TEST_POSTGRES_URL`` (default: local trust auth) scoped to a fresh random schema."""
+    import contextlib
     import os
-    import uuid
 
     import sqlalchemy as sa
+
+    from tests.support.postgres import postgres_schema
 
     base = os.environ.get(
         "VENVD_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
     )
-    schema = f"venvd_test_{uuid.uuid4().hex[:12]}"
-    engine = sa.create_engine(base, poolclass=sa.pool.NullPool, connect_args={"connect_timeout": 5})
-    try:
-        with engine.begin() as conn:
-            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    except sa.exc.OperationalError as exc:
-        engine.dispose()
-        shown = sa.make_url(base).render_as_string(hide_password=True)
-        reason = f"PostgreSQL is not reachable at {shown}: {exc.orig}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        print(reason)
-        pytest.skip(reason)
-    url = sa.make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
-    yield url.render_as_string(hide_password=False)
-    with engine.begin() as conn:
-        conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-    engine.dispose()
+    with contextlib.ExitStack() as stack:
+        try:
+            url = stack.enter_context(postgres_schema(base, "venvd_test"))
+        except sa.exc.OperationalError as exc:
+            shown = sa.make_url(base).render_as_string(hide_password=True)
+            reason = f"PostgreSQL is not reachable at {shown}: {exc.orig}"
+            if os.environ.get("CI") == "true":
+                pytest.fail(reason)
+            print(reason)
+            pytest.skip(reason)
+        yield url
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database that has never been migrated (PostgreSQL: a schema of its own)."""
+    if request.param == "sqlite":
+        from venvd.store import sqlite_url_for
+
+        yield sqlite_url_for(tmp_path)
+        return
+    from tests.support.postgres import postgres_schema
+
+    with postgres_schema(request.getfixturevalue("postgres_url"), "venvd_fresh") as url:
+        yield url

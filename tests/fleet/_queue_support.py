@@ -28,6 +28,7 @@ import pytest
 from tests.service.proxy import FaultProxy
 from tests.support.dists import make_wheel
 from tests.support.index_server import LocalIndex
+from tests.support.postgres import postgres_schema
 
 __all__ = [
     "Fleet", "TcpGate", "fleet", "fleet_database_url", "fleet_index", "rabbitmq_url",
@@ -82,19 +83,12 @@ def fleet_database_url() -> Iterator[str]:
     base = os.environ.get(
         "VENVD_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
     )
-    schema = f"venvd_fleet_{uuid.uuid4().hex[:12]}"
-    engine = sa.create_engine(base, poolclass=sa.pool.NullPool, connect_args={"connect_timeout": 5})
-    try:
-        with engine.begin() as conn:
-            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    except sa.exc.OperationalError as exc:
-        engine.dispose()
-        _unreachable(f"PostgreSQL is not reachable: {exc.orig}")
-    url = sa.make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
-    yield url.render_as_string(hide_password=False)
-    with engine.begin() as conn:
-        conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-    engine.dispose()
+    with contextlib.ExitStack() as stack:
+        try:
+            url = stack.enter_context(postgres_schema(base, "venvd_fleet"))
+        except sa.exc.OperationalError as exc:
+            _unreachable(f"PostgreSQL is not reachable: {exc.orig}")
+        yield url
 
 
 @pytest.fixture

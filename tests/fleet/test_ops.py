@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import logging
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,7 +23,7 @@ from tests.fleet._access_support import (  # noqa: F401  (fixtures)
 from tests.service.conftest import ApiServer
 from tests.support.index_server import LocalIndex
 from venvd.service import Service, Settings
-from venvd.store import Store, sqlite_url_for
+from venvd.store import Store
 
 RESOLVE = {"requirements": ["app"], "target": PY_TARGET}
 
@@ -222,23 +221,6 @@ def test_json_log_lines_of_a_served_api(tmp_path: Path, small_index: LocalIndex,
     assert unknown["request_id"] == missing.headers["X-Request-Id"]
     # Every line is JSON (uvicorn's own start-up lines too).
     assert all(line.startswith("{") for line in server.log().splitlines() if line.strip())
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield sqlite_url_for(tmp_path)
-        return
-    base = sa.make_url(request.getfixturevalue("postgres_url"))
-    schema = f"venvd_tokens_{uuid.uuid4().hex[:10]}"
-    engine = sa.create_engine(base.set(query={}), poolclass=sa.pool.NullPool)
-    with engine.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    yield base.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
-        hide_password=False)
-    with engine.begin() as conn:
-        conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-    engine.dispose()
 
 
 def test_token_migration_up_and_down(fresh_url: str) -> None:

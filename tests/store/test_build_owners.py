@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import threading
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
-from venvd.store import Store, sqlite_url_for
+from venvd.store import Store
 from venvd.store._migrate import upgrade
 
 OWNER = {"owner_host": "h1", "owner_pid": 42, "owner_start": "boot/123", "owner_token": "t1"}
@@ -76,24 +73,6 @@ def test_racing_takeovers_have_one_winner(store: Store) -> None:
     for thread in threads:
         thread.join()
     assert sorted(wins) == [False] * 7 + [True]
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A database that has never been migrated (PostgreSQL: a schema of its own)."""
-    if request.param == "sqlite":
-        yield sqlite_url_for(tmp_path)
-        return
-    base = sa.make_url(request.getfixturevalue("postgres_url"))
-    schema = f"venvd_owner_{uuid.uuid4().hex[:10]}"
-    engine = sa.create_engine(base, poolclass=sa.pool.NullPool)
-    with engine.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    yield base.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
-        hide_password=False)
-    with engine.begin() as conn:
-        conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-    engine.dispose()
 
 
 def test_migration_0002_keeps_existing_environments(fresh_url: str) -> None:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import uuid
-from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 
@@ -57,24 +55,6 @@ def test_migrated_schema_matches_the_models(store_url: str) -> None:
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
     engine.dispose()
     assert diff == []
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A database that has never been migrated (PostgreSQL: a schema of its own)."""
-    if request.param == "sqlite":
-        yield sqlite_url_for(tmp_path)
-        return
-    base = sa.make_url(request.getfixturevalue("postgres_url"))
-    schema = f"venvd_fresh_{uuid.uuid4().hex[:10]}"
-    engine = sa.create_engine(base, poolclass=sa.pool.NullPool)
-    with engine.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    yield base.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
-        hide_password=False)
-    with engine.begin() as conn:
-        conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-    engine.dispose()
 
 
 def test_processes_opening_a_new_database_at_once(fresh_url: str) -> None:
