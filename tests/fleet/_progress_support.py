@@ -48,18 +48,11 @@ def nodes(request: pytest.FixtureRequest, tiny_world: LocalIndex,
 @pytest.fixture
 def pg_nodes(postgres_url: str, tiny_world: LocalIndex,
              tmp_path: Path) -> Iterator[Callable[..., Service]]:
-    """`nodes` on PostgreSQL only (mark the test `postgres`). The schema is shared by the session,
-    and a local index's port may be reused by a later test: forget earlier tests' resolutions, so a
-    request key that happens to repeat cannot be answered from another test's cache."""
-    import sqlalchemy as sa
+    """`nodes` on PostgreSQL only (mark the test `postgres`), with no other test's resolutions
+    (see `forget_resolutions`)."""
+    from tests.support.postgres import forget_resolutions
 
-    engine = sa.create_engine(postgres_url, poolclass=sa.pool.NullPool)
-    try:
-        with engine.begin() as conn:
-            if sa.inspect(conn).has_table("resolutions"):
-                conn.execute(sa.text("DELETE FROM resolutions"))
-    finally:
-        engine.dispose()
+    forget_resolutions(postgres_url)
     yield from _nodes(postgres_url, tiny_world, tmp_path)
 
 

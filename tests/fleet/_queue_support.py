@@ -155,12 +155,17 @@ class Process:
                 os.killpg(self.pid, signal.SIGTERM)
 
     def stop(self, timeout: float = 5) -> None:
-        """SIGTERM, then kill -9 after `timeout` seconds."""
-        self.terminate()
-        try:
-            self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
+        """SIGTERM, then kill -9 after `timeout` seconds; a group whose leader already exited is
+        killed (its build children may outlive it)."""
+        if self.proc.poll() is None:
+            self.terminate()
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        else:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.pid, signal.SIGKILL)
         self._log.close()
 
 

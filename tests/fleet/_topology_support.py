@@ -24,7 +24,6 @@ import importlib.util
 import json
 import os
 import secrets
-import signal
 import subprocess
 import sys
 import time
@@ -37,9 +36,11 @@ import httpx
 import pytest
 
 from tests.fleet._objects_support import S3_ENV, free_port, moto_endpoint
+from tests.fleet._queue_support import Process
 from tests.sandbox.probe import probe_sdist
 from tests.support.dists import make_wheel
 from tests.support.index_server import LocalIndex
+from tests.support.postgres import forget_resolutions
 
 __all__ = ["LINUX_311", "SLOW_BUILD_SECONDS", "Node", "Topology", "moto_endpoint", "topology"]
 
@@ -49,38 +50,17 @@ SLOW_BUILD_SECONDS = 6
 HAS_WORKERS = importlib.util.find_spec("venvd.queue") is not None
 
 
-def _unreachable(reason: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(reason)
-    pytest.skip(reason)
-
-
-class Node:
+class Node(Process):
     """One venvd subprocess in a session of its own (kill -9 takes its build children too); its
-    stderr goes to a log file the tests read."""
+    stderr goes to a log file the tests read. `url` is an API node's."""
 
     def __init__(self, name: str, argv: list[str], env: dict[str, str], log: Path) -> None:
-        self.name = name
-        self.log_path = log
-        self._log = log.open("w")
-        self.proc = subprocess.Popen([sys.executable, "-m", "venvd", *argv], env=env,
-                                     stdout=subprocess.DEVNULL, stderr=self._log,
-                                     start_new_session=True)
-        self.pid = self.proc.pid
+        super().__init__(name, argv, env, log)
         self.url = ""
 
-    def log(self) -> str:
-        self._log.flush()
-        return self.log_path.read_text(errors="replace")
-
-    def wait_for_log(self, text: str, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while text not in self.log():
-            if self.proc.poll() is not None:
-                raise AssertionError(f"{self.name} exited {self.proc.returncode}:\n{self.log()[-3000:]}")
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{self.name} never logged {text!r}:\n{self.log()[-3000:]}")
-            time.sleep(0.1)
+    @property
+    def name(self) -> str:
+        return self.kind
 
     def wait_http(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
@@ -92,25 +72,8 @@ class Node:
                 raise AssertionError(f"{self.name} did not start:\n{self.log()[-3000:]}")
             time.sleep(0.1)
 
-    def kill(self) -> None:
-        """kill -9 of the process and everything in its session."""
-        if self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.pid, signal.SIGKILL)
-        self.proc.wait(timeout=20)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        else:  # its build children may outlive it
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.pid, signal.SIGKILL)
-        self._log.close()
+    def stop(self, timeout: float = 10) -> None:
+        super().stop(timeout)
 
 
 class Topology:
@@ -238,18 +201,6 @@ def _topology_index(root: Path) -> LocalIndex:
     return index
 
 
-def _rabbitmq_url() -> str:
-    url = os.environ.get("VENVD_TEST_QUEUE_URL", "amqp://guest:guest@127.0.0.1:5672//")
-    from kombu import Connection
-
-    try:
-        with Connection(url, connect_timeout=5) as conn:
-            conn.ensure_connection(max_retries=1)
-    except Exception as exc:
-        _unreachable(f"RabbitMQ is not reachable at {url.split('@')[-1]}: {exc}")
-    return url
-
-
 def _delete_queue(url: str, name: str) -> None:
     from kombu import Connection
 
@@ -257,26 +208,12 @@ def _delete_queue(url: str, name: str) -> None:
         conn.default_channel.queue_delete(name)
 
 
-def _forget_resolutions(database_url: str) -> None:
-    """The schema is the session's: a request key of another test (a reused index port) must not
-    answer ours from its cache."""
-    import sqlalchemy as sa
-
-    engine = sa.create_engine(database_url, poolclass=sa.pool.NullPool)
-    try:
-        with engine.begin() as conn:
-            if sa.inspect(conn).has_table("resolutions"):
-                conn.execute(sa.text("DELETE FROM resolutions"))
-    finally:
-        engine.dispose()
-
-
 @pytest.fixture(scope="module")
 def topology(tmp_path_factory: pytest.TempPathFactory, postgres_url: str,
-             moto_endpoint: str) -> Iterator[Topology]:
+             moto_endpoint: str, rabbitmq_url: str) -> Iterator[Topology]:
     """Tokens (read, build, admin), two API nodes and, when this tree has them, two workers."""
     root = tmp_path_factory.mktemp("topology")
-    queue_url = _rabbitmq_url() if HAS_WORKERS else ""
+    queue_url = rabbitmq_url if HAS_WORKERS else ""
     queue_name = f"venvd-topology-{uuid.uuid4().hex[:12]}"
     index = _topology_index(root)
     topo = Topology(root, postgres_url, moto_endpoint, index, queue_url, queue_name)
@@ -288,7 +225,7 @@ def topology(tmp_path_factory: pytest.TempPathFactory, postgres_url: str,
 
             S3ObjectStore(topo.object_store.rsplit("/", 1)[0],
                           endpoint_url=moto_endpoint).ensure_bucket()
-        _forget_resolutions(postgres_url)
+        forget_resolutions(postgres_url)
         for scope in ("read", "build", "admin"):
             topo.create_token(scope)
         topo.start_api()

@@ -30,3 +30,18 @@ def postgres_schema(base: str, prefix: str) -> Iterator[str]:
                 conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
     finally:
         engine.dispose()
+
+
+def forget_resolutions(url: str) -> None:
+    """Delete the stored resolutions of the schema at `url`. Tests share the session's schema, and a
+    local index's port can be reused by a later test, repeating a request key: a test that counts
+    resolutions must not be answered from another test's cache."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.begin() as conn:
+            if sa.inspect(conn).has_table("resolutions"):
+                conn.execute(sa.text("DELETE FROM resolutions"))
+    finally:
+        engine.dispose()
