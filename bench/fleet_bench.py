@@ -28,7 +28,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -47,6 +46,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.support.dists import make_wheel  # noqa: E402
 from tests.support.index_server import LocalIndex  # noqa: E402
+from tests.support.ports import free_port  # noqa: E402
 from tests.support.postgres import postgres_schema  # noqa: E402
 
 WORK_ROOT = ROOT / "bench" / "results"
@@ -55,10 +55,6 @@ GOALS = {"resolutions_per_s_per_process": 1000.0, "p99_ms": 50.0, "worker_speedu
          "rss_mb": 300.0}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Proc:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ import pytest
 
 from tests.support.dists import make_wheel
 from tests.support.index_server import LocalIndex
+from tests.support.ports import free_port
 from venvd.store import Store, sqlite_url_for
 
 PY_TARGET = {"python": "3.11", "platform": "manylinux_2_28_x86_64"}
@@ -37,10 +37,6 @@ def small_index_fixture(local_index: Callable[..., LocalIndex], tmp_path: Path) 
     return index
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def venvd(*args: str, env: dict[str, str] | None = None,

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ import pytest
 
 from tests.support.dists import make_wheel
 from tests.support.index_server import LocalIndex
+from tests.support.ports import free_port
 
 S3_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -32,11 +32,6 @@ S3_ENV = {
 }
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def wait_http(url: str, process: subprocess.Popen[bytes], seconds: float = 30.0) -> None:

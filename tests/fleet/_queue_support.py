@@ -28,6 +28,7 @@ import pytest
 from tests.service.proxy import FaultProxy
 from tests.support.dists import make_wheel
 from tests.support.index_server import LocalIndex
+from tests.support.ports import free_port
 from tests.support.postgres import postgres_schema
 
 __all__ = [
@@ -110,11 +111,6 @@ def fleet_index(local_index: Callable[..., LocalIndex], tmp_path: Path) -> Itera
     proxy.stop()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    return port
 
 
 class Process:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,17 +18,13 @@ import httpx
 
 from tests.service.proxy import FaultProxy
 from tests.support.index_server import LocalIndex
+from tests.support.ports import free_port
 from venvd.service import Service
 from venvd.store import Store, sqlite_url_for
 
 LINUX_311 = {"python": "3.11", "platform": "manylinux_2_28_x86_64"}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    return port
 
 
 @contextmanager

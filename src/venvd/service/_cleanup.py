@@ -9,17 +9,17 @@ import shutil
 import time
 from pathlib import Path
 
+from venvd.objects import TEMP_PREFIX
+
 __all__ = ["remove_orphan_temps"]
 
 _log = logging.getLogger("venvd.service")
 
-# The prefix of the builder's temporary names (venvd.builder._cache.TEMP_PREFIX).
-_TEMP_PREFIX = ".tmp-"
 
 
 def _is_temporary(name: str) -> bool:
     """The builder's `.tmp-*` names, and the index client's `.<file>.<random>.part` downloads."""
-    return name.startswith(_TEMP_PREFIX) or (name.startswith(".") and name.endswith(".part"))
+    return name.startswith(TEMP_PREFIX) or (name.startswith(".") and name.endswith(".part"))
 
 
 def remove_orphan_temps(data_dir: Path, older_than: float) -> list[Path]:
