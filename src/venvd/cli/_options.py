@@ -95,6 +95,31 @@ requirement_options = _stack(
 )
 
 
+# What `serve` and `worker` share about building: the flags, and how they override the settings.
+build_flags = _stack(
+    click.option("--no-build", is_flag=True, help="Never build wheels from sdists."),
+    click.option("--build-workers", type=int, default=None,
+                 help="Concurrent environment builds of this process (env VENVD_BUILD_WORKERS)."),
+    click.option(
+        "--unsafe-builds",
+        is_flag=True,
+        envvar="VENVD_UNSAFE_BUILDS",
+        help="Build sdists without a sandbox when bubblewrap is missing (env VENVD_UNSAFE_BUILDS).",
+    ),
+)
+
+
+def apply_build_flags(settings: Any, no_build: bool, build_workers: int | None,
+                      unsafe_builds: bool) -> None:
+    """Let the `build_flags` given on the command line override `settings`."""
+    if no_build:
+        settings.no_build = True
+    if build_workers:
+        settings.build_workers = build_workers
+    if unsafe_builds:
+        settings.unsafe_builds = True
+
+
 def build_settings(
     data_dir: Path | None,
     database_url: str | None,

@@ -8,7 +8,13 @@ from typing import Any
 
 import click
 
-from venvd.cli._options import build_settings, check_fleet_extras, index_options
+from venvd.cli._options import (
+    apply_build_flags,
+    build_flags,
+    build_settings,
+    check_fleet_extras,
+    index_options,
+)
 from venvd.errors import AccessDenied
 
 # Seconds a stopping server gives the requests in flight before cancelling them.
@@ -31,14 +37,7 @@ _SHUTDOWN_GRACE_SECONDS = 10
     help="postgresql+psycopg://... for a shared store (default: SQLite in the data dir).",
 )
 @index_options
-@click.option("--no-build", is_flag=True, help="Never build wheels from sdists.")
-@click.option("--build-workers", type=int, default=None, help="Concurrent environment builds.")
-@click.option(
-    "--unsafe-builds",
-    is_flag=True,
-    envvar="VENVD_UNSAFE_BUILDS",
-    help="Build sdists without a sandbox when bubblewrap is missing (env VENVD_UNSAFE_BUILDS).",
-)
+@build_flags
 @click.option("--log-level", default="info", show_default=True)
 @click.option(
     "--log-format",
@@ -96,12 +95,7 @@ def serve(
     check_fleet_extras(settings)
     configure_logging(settings.log_format, log_level)
     _check_auth(settings, host)
-    if no_build:
-        settings.no_build = True
-    if build_workers:
-        settings.build_workers = build_workers
-    if unsafe_builds:
-        settings.unsafe_builds = True
+    apply_build_flags(settings, no_build, build_workers, unsafe_builds)
     builds = (f"queue {settings.queue_name!r}" if settings.queue_url
               else f"{settings.build_workers} in-process")
     logging.getLogger("venvd.serve").info(

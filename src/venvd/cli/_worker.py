@@ -9,7 +9,13 @@ from pathlib import Path
 
 import click
 
-from venvd.cli._options import build_settings, check_fleet_extras, index_options
+from venvd.cli._options import (
+    apply_build_flags,
+    build_flags,
+    build_settings,
+    check_fleet_extras,
+    index_options,
+)
 
 
 @click.command()
@@ -34,15 +40,7 @@ from venvd.cli._options import build_settings, check_fleet_extras, index_options
 @click.option("--queue-name", envvar="VENVD_QUEUE_NAME",
               help="The queue of build jobs (env VENVD_QUEUE_NAME).")
 @index_options
-@click.option("--no-build", is_flag=True, help="Never build wheels from sdists.")
-@click.option("--build-workers", type=int, default=None,
-              help="Concurrent builds of this worker (env VENVD_BUILD_WORKERS).")
-@click.option(
-    "--unsafe-builds",
-    is_flag=True,
-    envvar="VENVD_UNSAFE_BUILDS",
-    help="Build sdists without a sandbox when bubblewrap is missing (env VENVD_UNSAFE_BUILDS).",
-)
+@build_flags
 @click.option("--log-level", default="info", show_default=True)
 def worker(
     data_dir: Path | None,
@@ -66,12 +64,7 @@ def worker(
         settings.queue_url = queue_url
     if queue_name:
         settings.queue_name = queue_name
-    if no_build:
-        settings.no_build = True
-    if build_workers:
-        settings.build_workers = build_workers
-    if unsafe_builds:
-        settings.unsafe_builds = True
+    apply_build_flags(settings, no_build, build_workers, unsafe_builds)
     if not settings.queue_url:
         raise click.UsageError("a worker needs a queue: give --queue-url or set VENVD_QUEUE_URL")
     check_fleet_extras(settings)
