@@ -73,6 +73,9 @@ def bwrap_command(bwrap: str, *, build_dir: Path, inputs: Sequence[tuple[Path, s
             cmd += ["--symlink", os.readlink(path), path]
         elif os.path.exists(path):
             cmd += ["--ro-bind", path, path]
+    # The private /tmp first: an interpreter or venv that lives under the host's /tmp is bound on
+    # top of it below, not hidden by it.
+    cmd += ["--size", str(tmp_bytes), "--tmpfs", "/tmp"]
     mounted = [*(p for p in _SYSTEM if os.path.exists(p)), *python_paths()]
     for path in python_paths():
         cmd += ["--ro-bind", path, path]
@@ -80,8 +83,7 @@ def bwrap_command(bwrap: str, *, build_dir: Path, inputs: Sequence[tuple[Path, s
         real = os.path.realpath(directory)
         if os.path.isdir(real) and any(real.startswith(m.rstrip("/") + "/") for m in mounted):
             cmd += ["--tmpfs", real]
-    cmd += ["--proc", "/proc", "--dev", "/dev", "--size", str(tmp_bytes), "--tmpfs", "/tmp",
-            "--bind", str(build_dir), BUILD_ROOT]
+    cmd += ["--proc", "/proc", "--dev", "/dev", "--bind", str(build_dir), BUILD_ROOT]
     for host, name in inputs:
         cmd += ["--ro-bind", str(host), f"{INPUT_ROOT}/{name}"]
     # The server's interpreter path is kept: python finds its prefix from it.
