@@ -102,7 +102,7 @@ def serve(
         "serving on http://%s:%s (data: %s, store: %s, tokens: %s, builds: %s)", host, port,
         settings.data_dir, settings.resolved_database_url.split("://")[0],
         "required" if auth_required(settings.auth, host) else "off", builds)
-    app = create_app(settings=settings, host=host)
+    app = create_app(settings=settings, host=host, freeze_gc=True)
     config = uvicorn.Config(
         app,
         host=host,
