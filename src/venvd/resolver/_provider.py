@@ -111,9 +111,13 @@ class Provider(AbstractProvider[Req, Candidate, str]):
     def all_reqs(self, name: NormalizedName, reqs: Iterable[Req]) -> tuple[Req, ...]:
         return (*reqs, *self.constraints.get(name, ()))
 
-    @staticmethod
-    def allow_yanked(version: Version, reqs: Iterable[Req]) -> bool:
-        return any(r.pins_exactly(version) for r in reqs if r.is_exact)
+    def allow_yanked(self, version: Version, reqs: Iterable[Req]) -> bool:
+        """PEP 592: a yanked version only for an exact pin the user wrote (a requirement of the
+        request or a constraint), never for one that another package's metadata declares."""
+        return any(r.pins_exactly(version) for r in reqs if r.is_exact and self._user_pin(r))
+
+    def _user_pin(self, req: Req) -> bool:
+        return req in self._roots.get(req.name, ()) or req in self.constraints.get(req.name, ())
 
     def matching_versions(self, name: NormalizedName, reqs: Iterable[Req]) -> tuple[Version, ...]:
         """Usable versions satisfying `reqs` (constraints included by the caller) under the
