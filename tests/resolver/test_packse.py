@@ -95,3 +95,26 @@ def test_scenario(client: LocalClient, scenario: Scenario) -> None:
         assert isinstance(outcome, VenvdError), (
             f"{scenario.name}: expected no resolution ({expected.get('explanation', '')}), "
             f"got {outcome}")
+
+
+def _about_prereleases(scenario: Scenario) -> bool:
+    return scenario.path.parent.name == "prereleases" or (
+        scenario.name in POLICY and "pre-release" in POLICY[scenario.name][1])
+
+
+@pytest.mark.parametrize("scenario", [s for s in SCENARIOS
+                                      if not s.universal and _about_prereleases(s)],
+                         ids=lambda s: s.name)
+def test_prerelease_scenario_with_uv_policy(client: LocalClient, scenario: Scenario) -> None:
+    """With uv's default pre-release mode, venvd gives what the scenario expects of uv."""
+    body = request_for(scenario)
+    if not body["options"]["prereleases"]:
+        body["options"]["prerelease"] = "if-necessary-or-explicit"
+    outcome = resolve(client, body)
+    expected = scenario.expected
+    if expected.get("satisfiable", True):
+        assert not isinstance(outcome, VenvdError), f"{outcome.code}: {outcome}"
+        pins = expected_pins(scenario)
+        assert pins is None or outcome == pins, expected.get("explanation", "")
+    else:
+        assert isinstance(outcome, VenvdError), expected.get("explanation", "")
