@@ -41,6 +41,11 @@ from venvd.cli._options import (
               help="The queue of build jobs (env VENVD_QUEUE_NAME).")
 @index_options
 @build_flags
+@click.option("--metrics-port", type=click.IntRange(1, 65535), envvar="VENVD_WORKER_METRICS_PORT",
+              help="Serve this worker's Prometheus metrics (builds it ran: started, finished by "
+                   "outcome, durations) on this port (env VENVD_WORKER_METRICS_PORT).")
+@click.option("--metrics-host", default="127.0.0.1", show_default=True,
+              help="Address of the metrics endpoint.")
 @click.option("--log-level", default="info", show_default=True)
 def worker(
     data_dir: Path | None,
@@ -53,6 +58,8 @@ def worker(
     no_build: bool,
     build_workers: int | None,
     unsafe_builds: bool,
+    metrics_port: int | None,
+    metrics_host: str,
     log_level: str,
 ) -> None:
     """Run a build worker: take build jobs from the queue and build them (Ctrl-C: stop after the
@@ -74,12 +81,26 @@ def worker(
     )
     from venvd.queue import BuildQueue
 
+    if metrics_port is not None:
+        # Builds run here, not on the API nodes: their counters and durations are this process's.
+        from prometheus_client import start_http_server
+
+        from venvd.service import _metrics
+
+        _metrics.enable()
+        try:
+            start_http_server(metrics_port, addr=metrics_host)
+        except OSError as exc:
+            raise click.UsageError(f"cannot serve metrics on {metrics_host}:{metrics_port}: "
+                                   f"{exc.strerror}") from None
     service = Service.open(settings, relay=False)
     queue = BuildQueue(settings.queue_url, settings.queue_name)
     click.echo(
         f"venvd: worker {os.getpid()} taking jobs from queue {settings.queue_name!r} "
         f"({settings.build_workers} at once; data: {settings.data_dir}, "
-        f"store: {settings.resolved_database_url.split('://')[0]})",
+        f"store: {settings.resolved_database_url.split('://')[0]}"
+        + (f"; metrics: http://{metrics_host}:{metrics_port}/metrics" if metrics_port else "")
+        + ")",
         err=True,
     )
     try:
