@@ -11,10 +11,12 @@ import click
 
 from venvd.cli._options import (
     apply_build_flags,
+    apply_queue_options,
     build_flags,
     build_settings,
     check_fleet_extras,
     index_options,
+    queue_options,
 )
 
 
@@ -31,14 +33,7 @@ from venvd.cli._options import (
     metavar="URL",
     help="postgresql+psycopg://... the store shared with the API nodes (env VENVD_DATABASE_URL).",
 )
-@click.option(
-    "--queue-url",
-    envvar="VENVD_QUEUE_URL",
-    metavar="URL",
-    help="The broker, e.g. amqp://guest:guest@127.0.0.1:5672// (env VENVD_QUEUE_URL).",
-)
-@click.option("--queue-name", envvar="VENVD_QUEUE_NAME",
-              help="The queue of build jobs (env VENVD_QUEUE_NAME).")
+@queue_options
 @index_options
 @build_flags
 @click.option("--metrics-port", type=click.IntRange(1, 65535), envvar="VENVD_WORKER_METRICS_PORT",
@@ -67,10 +62,7 @@ def worker(
     from venvd.service import Service
 
     settings = build_settings(data_dir, database_url, index_url, extra_index_url, find_links)
-    if queue_url:
-        settings.queue_url = queue_url
-    if queue_name:
-        settings.queue_name = queue_name
+    apply_queue_options(settings, queue_url, queue_name)
     apply_build_flags(settings, no_build, build_workers, unsafe_builds)
     if not settings.queue_url:
         raise click.UsageError("a worker needs a queue: give --queue-url or set VENVD_QUEUE_URL")
