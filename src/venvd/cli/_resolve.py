@@ -34,6 +34,25 @@ def gather_requirements(
     return merged.requirements, merged.constraints, merged
 
 
+def _target_fields(python: str | None, platform: str | None, target_files: tuple[Path, ...],
+                   targets: tuple[str, ...]) -> dict[str, Any]:
+    """The body's `target`, or its `targets` when two or more are given (InputError, exit 2, for
+    a malformed --target or one mixed with --python/--platform)."""
+    if not targets and len(target_files) <= 1:
+        return {"target": target_body(python, platform, target_files[0] if target_files else None)}
+    if python or platform:
+        raise InputError("--target/--target-file (several) cannot be combined with "
+                         "--python/--platform: give each target as --target PY:PLATFORM")
+    given = [target_body(None, None, path) for path in target_files]
+    for text in targets:
+        version, _, name = text.partition(":")
+        if not version.strip() and not name.strip():
+            raise InputError(f"--target {text!r}: give PY:PLATFORM, e.g. 3.12:manylinux_2_28_x86_64")
+        given.append({k: v.strip() for k, v in (("python", version), ("platform", name))
+                      if v.strip()})
+    return {"targets": given} if len(given) > 1 else {"target": given[0]}
+
+
 @click.command()
 @requirement_options
 @click.option("--python", "python", metavar="X.Y[.Z]", help="Target Python version.")
@@ -44,8 +63,19 @@ def gather_requirements(
 )
 @click.option(
     "--target-file",
+    "target_files",
+    multiple=True,
     type=click.Path(path_type=Path),
-    help="Complete platform JSON ({marker_environment, compatible_tags}).",
+    help="Complete platform JSON ({marker_environment, compatible_tags}); give several for a "
+    "universal lock.",
+)
+@click.option(
+    "--target",
+    "targets",
+    multiple=True,
+    metavar="PY:PLATFORM",
+    help="A target as Python version and platform (3.12:win_amd64); two or more (with "
+    "--target-file) give one universal lock valid on each.",
 )
 @click.option(
     "--format",
@@ -81,7 +111,8 @@ def resolve(
     constraint_files: tuple[Path, ...],
     python: str | None,
     platform: str | None,
-    target_file: Path | None,
+    target_files: tuple[Path, ...],
+    targets: tuple[str, ...],
     fmt: str,
     output: Path | None,
     exclude_newer: str | None,
@@ -105,7 +136,7 @@ def resolve(
     body = {
         "requirements": reqs,
         "constraints": constraints,
-        "target": target_body(python, platform, target_file),
+        **_target_fields(python, platform, target_files, targets),
         "options": {
             "prereleases": pre or parsed.pre,
             "exclude_newer": exclude_newer,

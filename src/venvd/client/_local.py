@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from venvd.formats import render
+from venvd.formats import render, render_universal
 from venvd.service import Service, Settings
 from venvd.service._bodies import EnvironmentBody, ResolveBody, parse_body
 
@@ -30,7 +30,11 @@ class LocalClient:
         self, body: dict[str, Any] | ResolveBody, fmt: str = "json", reporter: Any = None
     ) -> dict[str, Any] | str:
         service = self.service
-        request = service.request_for(parse_body(ResolveBody, body))
+        parsed = parse_body(ResolveBody, body)
+        if parsed.targets is not None:  # a universal lock
+            universal = service.resolve_universal(parsed, reporter=reporter)
+            return universal.to_json() if fmt == "json" else render_universal(universal.lock, fmt)[0]
+        request = service.request_for(parsed)
         result = service.resolve(request, reporter=reporter)
         if fmt == "json":
             return result.to_json()

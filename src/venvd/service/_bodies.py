@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from venvd.errors import InputError, InvalidRequest
 from venvd.service._request import RequestOptions
@@ -25,6 +25,7 @@ __all__ = [
     "LockBody",
     "ResolveBody",
     "ShorthandTarget",
+    "UniversalLockBody",
     "invalid_request",
     "parse_body",
 ]
@@ -48,17 +49,36 @@ class CompletePlatform(BaseModel):
 
 
 class ResolveBody(BaseModel):
-    """`POST /v1/resolve`: requirements to resolve for a target."""
+    """`POST /v1/resolve`: requirements to resolve for a target, or for several (`targets`: one
+    universal lock valid on each of them)."""
 
     model_config = ConfigDict(extra="forbid")
     requirements: list[str] = Field(..., min_length=1, examples=[["django>=1.8", "requests>=2.7"]])
     constraints: list[str] = Field(default_factory=list)
-    target: ShorthandTarget | CompletePlatform
+    target: ShorthandTarget | CompletePlatform | None = None
+    targets: list[ShorthandTarget | CompletePlatform] | None = Field(
+        default=None, description="Several targets (instead of `target`): one universal lock, "
+        "at most `max_targets` of them", examples=[[{"python": "3.12", "platform": "win_amd64"},
+                                                    {"python": "3.12", "platform": "linux_x86_64"}]])
     options: RequestOptions = Field(default_factory=lambda: RequestOptions())
     format: Format | None = None
 
+    @model_validator(mode="after")
+    def _one_of_target_and_targets(self) -> ResolveBody:
+        if (self.target is None) == (self.targets is None):
+            raise ValueError("give either 'target' (one target) or 'targets' (a universal lock for "
+                             "several), not both" if self.target is not None else
+                             "give 'target' (or 'targets', a list of targets)")
+        return self
+
     def target_json(self) -> dict[str, Any]:
+        if self.target is None:
+            raise InputError("this request has 'targets': resolve it with resolve_universal",
+                             field="targets")
         return self.target.model_dump(exclude_none=True)
+
+    def targets_json(self) -> list[dict[str, Any]]:
+        return [t.model_dump(exclude_none=True) for t in self.targets or ()]
 
 
 class LockedFileBody(BaseModel):
@@ -95,6 +115,22 @@ class LockBody(BaseModel):
         return self.model_dump(exclude_none=True)
 
 
+class UniversalLockBody(BaseModel):
+    """A universal JSON lock as `POST /v1/resolve` answers it for `targets` (checked in full by
+    `UniversalLock.from_json`)."""
+
+    model_config = ConfigDict(extra="ignore")
+    id: str | None = None
+    kind: Literal["universal"] = "universal"
+    targets: list[dict[str, Any]]
+    requirements: list[str] = Field(default_factory=list)
+    constraints: list[str] = Field(default_factory=list)
+    packages: list[dict[str, Any]]
+
+    def to_json(self) -> dict[str, Any]:
+        return self.model_dump(exclude_none=True)
+
+
 class EnvironmentBody(BaseModel):
     """`POST /v1/environments`: requirements to resolve, or a lock to build, for a target."""
 
@@ -103,17 +139,20 @@ class EnvironmentBody(BaseModel):
     constraints: list[str] = Field(default_factory=list)
     options: RequestOptions = Field(default_factory=lambda: RequestOptions())
     target: ShorthandTarget | CompletePlatform | Literal["current"] | None = None
-    lock: LockBody | None = None
+    lock: LockBody | UniversalLockBody | None = None
 
     def target_json(self) -> Any:
         if isinstance(self.target, BaseModel):
             return self.target.model_dump(exclude_none=True)
         return self.target
 
-    def parsed_target(self, max_tags: int) -> Target:
-        """The target asked for, else the lock's (within `max_tags` tags; InvalidTarget)."""
+    def parsed_target(self, max_tags: int) -> Target | None:
+        """The target asked for, else the lock's (within `max_tags` tags; InvalidTarget); None for
+        a universal lock without one (the service picks the lock's only target, or refuses)."""
+        if self.target is None and isinstance(self.lock, UniversalLockBody):
+            return None
         given = self.target_json() if self.target is not None else (
-            self.lock.target.model_dump() if self.lock is not None else None)
+            self.lock.target.model_dump() if isinstance(self.lock, LockBody) else None)
         return target_from_request(given, max_tags=max_tags)
 
     def to_service(self, max_tags: int) -> dict[str, Any]:

@@ -102,7 +102,16 @@ class EnvironmentService:
         resolved_cached: bool | None = None
         settings = self._settings
         max_tags = settings.max_compatible_tags
-        if body.get("lock") is not None:
+        if isinstance(body.get("lock"), dict) and "targets" in body["lock"]:
+            # A universal lock: build the own lock of the target the request names.
+            from venvd.service._universal import lock_for_target
+
+            lock, target = lock_for_target(
+                body["lock"], body.get("target"), max_targets=settings.max_targets,
+                max_packages=settings.max_lock_packages, max_tags=max_tags)
+            self._check_lock_bounds(lock)
+            self._check_files_are_listed(lock, target)
+        elif body.get("lock") is not None:
             lock = Lock.from_json(body["lock"])
             self._check_lock_bounds(lock)
             locked_target = Target.from_json(lock.target, max_tags=max_tags)

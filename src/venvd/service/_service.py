@@ -26,6 +26,7 @@ from venvd.service._owner import Owner
 from venvd.service._ready import ReadyCheck, default_checks
 from venvd.service._request import RequestLimits, RequestOptions, ResolveRequest
 from venvd.service._resolve import ResolutionService, ResolveResult
+from venvd.service._universal import UniversalResult, parse_targets, resolve_universal
 from venvd.service.settings import Settings
 from venvd.store import Store
 from venvd.target import Target, target_from_request
@@ -167,6 +168,19 @@ class Service:
                                      max_tags=self.settings.max_compatible_tags)
         return self.make_request(body.requirements, target, constraints=body.constraints,
                                  options=body.options)
+
+    def resolve_universal(self, body: ResolveBody, *, refresh: bool = False,
+                          reporter: ResolveReporter | None = None) -> UniversalResult:
+        """One universal lock for a body's `targets` (see `_universal`): each target resolved
+        alone (cached, coalesced), then merged; InputError subclasses name a bad target."""
+        settings = self.settings
+        targets = parse_targets(body.targets_json(), max_targets=settings.max_targets,
+                                max_tags=settings.max_compatible_tags)
+        return resolve_universal(
+            targets,
+            lambda target: self.make_request(body.requirements, target,
+                                             constraints=body.constraints, options=body.options),
+            lambda request: self.resolve(request, reporter=reporter, refresh=refresh))
 
     @property
     def environments(self) -> EnvironmentService:

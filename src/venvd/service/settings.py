@@ -55,6 +55,7 @@ class Settings(BaseSettings):
     max_requirement_length: int = 1_000  # characters of one requirement or constraint
     max_lock_packages: int = 1_000  # packages in a lock posted to /v1/environments
     max_compatible_tags: int = 20_000  # tags of a complete-platform target (after expansion)
+    max_targets: int = Field(default=16, ge=1)  # targets of one universal lock (one resolution each)
     resolution_timeout: float = 300.0  # wall-time budget of one resolution, seconds (then 503)
     # Bearer tokens: "auto" = required when `venvd serve` binds a non-loopback address,
     # "required" = always (loopback too), "off" = never (see api/_auth.py).

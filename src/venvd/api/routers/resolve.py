@@ -6,11 +6,11 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Header, Query
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 
 from venvd.api.dependencies import get_service
 from venvd.api.schemas import ERROR_RESPONSES, Format, ResolveBody
-from venvd.formats import render
+from venvd.formats import render, render_universal
 from venvd.service import Service
 
 router = APIRouter(prefix="/v1", tags=["resolve"])
@@ -49,22 +49,34 @@ async def resolve(
     cache_control: str | None = Header(None),
 ) -> Response:
     """Resolve to exact pins with hashes for `target`; answered from the cache when fresh.
+    With `targets` (several), one universal lock valid on each: every target resolved alone, the
+    pins merged with markers (JSON: the union of packages, each with its targets and marker, and
+    each target's own lock id); 422 for an empty list, more than `max_targets`, duplicates, or
+    targets no marker tells apart that resolve differently.
 
     Errors: 422 bad requirement/target text or a bound passed (`details.limit` names the
     setting), 413 body too large, 404 project on no index, 409 no resolution (with the
     explanation in `details.causes`), 503 the resolution passed its time budget, 502/504 upstream
     index failures. Send `Cache-Control: no-cache` to bypass the resolution cache.
     """
-    # Validation and the request key are CPU only (targets memoized, bounded): on the event loop.
-    request = service.request_for(body)
     # `Cache-Control: no-cache` asks for a fresh resolution (metadata caches still apply).
     refresh = "no-cache" in (cache_control or "").lower()
+    fmt = format or body.format or _format_from_accept(accept) or "json"
+    if body.targets is not None:  # one universal lock: a resolution per target, then a merge
+        universal = await run_in_threadpool(service.resolve_universal, body, refresh=refresh)
+        headers = {"X-Venvd-Cached": "1" if universal.cached else "0",
+                   "X-Venvd-Lock-Id": universal.lock.id}
+        if fmt == "json":
+            return JSONResponse(universal.to_json(), headers=headers)
+        text, media_type = render_universal(universal.lock, fmt)
+        return Response(text, media_type=media_type, headers=headers)
+    # Validation and the request key are CPU only (targets memoized, bounded): on the event loop.
+    request = service.request_for(body)
     # A cache hit held in memory is answered here; anything that may wait (the store, the index,
     # a resolution) runs in a worker thread, never on the event loop.
     result = None if refresh else service.remembered(request)
     if result is None:
         result = await run_in_threadpool(service.resolve, request, refresh=refresh)
-    fmt = format or body.format or _format_from_accept(accept) or "json"
     headers = {
         "X-Venvd-Cached": "1" if result.cached else "0",
         "X-Venvd-Resolution-Key": result.key,

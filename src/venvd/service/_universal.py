@@ -1,0 +1,137 @@
+"""Universal resolution: one request for several targets → one `UniversalLock`.
+
+Each target is resolved alone, through the ordinary cached and coalesced resolution (each is a
+normal cache entry, shared with single-target requests for that target), then the locks are
+merged (`venvd.lock_universal.merge`, where the strategy is described). Targets are resolved one
+after another: the second finds the project pages and metadata the first fetched in the caches,
+and a machine shared by many requests gains nothing from more threads.
+
+A universal lock posted to `POST /v1/environments` is built for one of its targets:
+`lock_for_target` picks that target's own lock out of it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from venvd.errors import InputError, InvalidLock, InvalidTarget, LimitExceeded, VenvdError
+from venvd.lock import Lock
+from venvd.lock_universal import UniversalLock, describe_target, merge
+from venvd.service._request import ResolveRequest
+from venvd.service._resolve import ResolveResult
+from venvd.target import Target, target_from_request
+
+__all__ = ["UniversalResult", "lock_for_target", "parse_targets", "resolve_universal"]
+
+
+@dataclasses.dataclass(frozen=True)
+class UniversalResult:
+    lock: UniversalLock
+    keys: tuple[str, ...]  # each target's resolution key
+    cached: bool  # every target's resolution came from a cache
+    timings: dict[str, float]
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.lock.to_json(), "cached": self.cached,
+                "resolution_keys": list(self.keys), "timings": self.timings}
+
+
+def parse_targets(targets: Sequence[Any], *, max_targets: int, max_tags: int) -> list[Target]:
+    """The request's `targets`, parsed: at least one, at most `max_targets` (LimitExceeded), each
+    a valid target (its error prefixed by ``targets[i]``), no two the same (InvalidTarget)."""
+    if not targets:
+        raise InvalidTarget("'targets' is empty: give at least one target", field="targets")
+    if len(targets) > max_targets:
+        raise LimitExceeded(
+            f"{len(targets)} targets given, more than the {max_targets} allowed (the max_targets "
+            "setting)", limit="max_targets", max=max_targets, actual=len(targets), field="targets")
+    parsed: list[Target] = []
+    for i, given in enumerate(targets):
+        try:
+            parsed.append(target_from_request(given, max_tags=max_tags))
+        except InputError as exc:
+            raise _prefixed(exc, f"targets[{i}]: ", i) from None
+    first: dict[str, int] = {}
+    for i, target in enumerate(parsed):
+        j = first.setdefault(target.key, i)
+        if j != i:
+            raise InvalidTarget(
+                f"targets {j} and {i} are the same target ({describe_target(target.to_json())}); "
+                "give each target once", targets=[j, i], field="targets")
+    return parsed
+
+
+def resolve_universal(
+    targets: Sequence[Target],
+    make_request: Callable[[Target], ResolveRequest],
+    resolve: Callable[[ResolveRequest], ResolveResult],
+) -> UniversalResult:
+    """Resolve for each target (`make_request` validates; its errors are the request's own), then
+    merge. A target's failure is raised as its own error class, the message prefixed with the
+    target and ``details.target`` its index; IndistinguishableTargets from the merge."""
+    started = time.perf_counter()
+    requests = [make_request(t) for t in targets]
+    described = [describe_target(t.to_json()) for t in targets]
+    results: list[ResolveResult] = []
+    for i, request in enumerate(requests):
+        try:
+            results.append(resolve(request))
+        except VenvdError as exc:
+            raise _prefixed(exc, f"for target {i} ({described[i]}): ", i) from None
+    resolved = time.perf_counter()
+    lock = merge([r.lock for r in results], described)
+    return UniversalResult(
+        lock=lock, keys=tuple(r.key for r in results), cached=all(r.cached for r in results),
+        timings={"resolve_ms": round((resolved - started) * 1000, 2),
+                 "merge_ms": round((time.perf_counter() - resolved) * 1000, 2),
+                 "total_ms": round((time.perf_counter() - started) * 1000, 2)})
+
+
+def lock_for_target(data: dict[str, Any], given: Any, *, max_targets: int, max_packages: int,
+                    max_tags: int) -> tuple[Lock, Target]:
+    """The own lock of the target `given` names (a request's target; None when the lock has one
+    target) out of universal lock JSON `data`, and that target. InvalidLock for a malformed or
+    edited lock, LimitExceeded past the bounds, InvalidTarget when `given` is not one of the
+    lock's targets (naming them) or is missing while the lock has several."""
+    targets, packages = data.get("targets"), data.get("packages")
+    for field, items, bound, setting in (("targets", targets, max_targets, "max_targets"),
+                                         ("packages", packages, max_packages, "max_lock_packages")):
+        if isinstance(items, list) and len(items) > bound:
+            raise LimitExceeded(
+                f"the lock has {len(items)} {field}, more than the {bound} allowed (the {setting} "
+                "setting)", limit=setting, max=bound, actual=len(items))
+    lock = UniversalLock.from_json(data)
+    locked = []
+    for i, entry in enumerate(lock.targets):
+        try:
+            locked.append(Target.from_json(entry.target, max_tags=max_tags))
+        except InputError as exc:
+            raise InvalidLock(f"target {i} of the lock: {exc.message}", target=i) from None
+    names = "; ".join(f"{i}: {describe_target(t.target)}" for i, t in enumerate(lock.targets))
+    if given is None:
+        if len(locked) != 1:
+            raise InvalidTarget(f"the lock is universal: name one of its {len(locked)} targets "
+                                f"as the request's 'target' ({names})", field="target")
+        return lock.lock_for(0), locked[0]
+    wanted = target_from_request(given, max_tags=max_tags)
+    for i, target in enumerate(locked):
+        if target.key == wanted.key:
+            return lock.lock_for(i), target
+    raise InvalidTarget(
+        f"the target {describe_target(wanted.to_json())} is not one of the lock's targets "
+        f"({names})", field="target")
+
+
+def _prefixed(exc: VenvdError, prefix: str, index: int) -> VenvdError:
+    """A copy of `exc` (same class, code and details, plus ``target``) whose message starts with
+    `prefix`. A copy: the original may be shared with other waiters of a coalesced resolution.
+    Built without the class's own __init__, whose signature differs from class to class."""
+    new = type(exc).__new__(type(exc))
+    new.__dict__.update(exc.__dict__)
+    new.message = prefix + exc.message
+    Exception.__init__(new, new.message)
+    new.details = {**exc.details, "target": index}
+    return new
