@@ -7,6 +7,7 @@ Every failure that a user can cause or meet is one of these; each is mapped once
     ├── InputError                      bad input: HTTP 400/422, exit 2
     │   ├── InvalidRequirement          .requirement
     │   ├── InvalidTarget               .detail
+    │   │   └── IndistinguishableTargets  no marker tells apart targets that resolve differently: 422
     │   ├── InvalidLock
     │   ├── IncompatibleInterpreter     the target does not match the interpreter that will run the venv
     │   ├── InvalidRequest              the body is not valid JSON or not of the documented shape: 422
@@ -44,6 +45,7 @@ __all__ = [
     "Forbidden",
     "HashMismatch",
     "IncompatibleInterpreter",
+    "IndistinguishableTargets",
     "InputError",
     "InternalError",
     "InvalidLock",
@@ -102,6 +104,13 @@ class InvalidRequirement(InputError):
 class InvalidTarget(InputError):
     code = "invalid_target"
     http_status = 422
+
+
+class IndistinguishableTargets(InvalidTarget):
+    """Targets of one universal lock that no marker variable tells apart resolved to different
+    pins (``details.targets``: their indices)."""
+
+    code = "indistinguishable_targets"
 
 
 class InvalidLock(InputError):

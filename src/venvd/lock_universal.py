@@ -38,13 +38,12 @@ from collections.abc import Mapping, Sequence
 from functools import cached_property
 from typing import Any
 
-from venvd.errors import InvalidLock, InvalidTarget
+from venvd.errors import IndistinguishableTargets, InvalidLock
 from venvd.lock import Lock, LockedFile, LockedPackage, canonical_json
 
 __all__ = [
     "ENVIRONMENT_VARIABLES",
     "TARGET_MARKER_VARIABLES",
-    "IndistinguishableTargets",
     "UniversalLock",
     "UniversalPackage",
     "UniversalTarget",
@@ -63,12 +62,6 @@ TARGET_MARKER_VARIABLES = (
 ENVIRONMENT_VARIABLES = ("sys_platform", "platform_machine", "implementation_name", "python_version")
 # A package's fields that may differ between the targets of one (name, version).
 _PER_TARGET_FIELDS = ("dependencies", "requires_python", "index")
-
-
-class IndistinguishableTargets(InvalidTarget):
-    """Targets no marker variable tells apart resolved to different pins (HTTP 422)."""
-
-    code = "indistinguishable_targets"
 
 
 @dataclasses.dataclass(frozen=True)

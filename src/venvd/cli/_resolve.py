@@ -75,7 +75,7 @@ def _target_fields(python: str | None, platform: str | None, target_files: tuple
     multiple=True,
     metavar="PY:PLATFORM",
     help="A target as Python version and platform (3.12:win_amd64); two or more (with "
-    "--target-file) give one universal lock valid on each.",
+    "--target-file) give one universal lock valid on each (--target-file targets first).",
 )
 @click.option(
     "--format",

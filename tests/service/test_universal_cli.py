@@ -1,0 +1,53 @@
+"""`venvd resolve --target PY:PLATFORM` given several times: one universal lock, as a user runs it
+(real subprocesses, the in-process service over a real local index)."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+
+from tests.service.test_cli import run
+from tests.service.test_universal import platforms  # noqa: F401 - the fixture
+from tests.support.index_server import LocalIndex
+from venvd.target import Target
+
+
+def test_resolve_for_several_targets(platforms: LocalIndex, tmp_path: Path) -> None:  # noqa: F811
+    windows = tmp_path / "windows.json"
+    windows.write_text(json.dumps(Target.from_shorthand("3.11", "win_amd64").to_json()))
+    out = tmp_path / "pylock.toml"
+    done = run("resolve", "app", "--target", "3.11:manylinux_2_28_x86_64", "--target-file",
+               str(windows), "--format", "pylock", "-o", str(out), "--index-url", platforms.url,
+               data_dir=tmp_path / "data")
+    assert done.returncode == 0, done.stderr
+    pylock = tomllib.loads(out.read_text())
+    # --target-file targets come first, then --target ones
+    assert [e.split(" and ")[0] for e in pylock["environments"]] == [
+        'sys_platform == "win32"', 'sys_platform == "linux"']
+    markers = {(p["name"], p["version"]): p.get("marker") for p in pylock["packages"]}
+    assert markers == {("app", "1.0"): None, ("lib", "1.0"): None,
+                       ("linuxonly", "1.0"): 'sys_platform == "linux"',
+                       ("native", "1.0"): 'sys_platform == "win32"',
+                       ("native", "2.0"): 'sys_platform == "linux"',
+                       ("winonly", "1.0"): 'sys_platform == "win32"'}
+    again = run("resolve", "app", "--target", "3.11:manylinux_2_28_x86_64", "--target",
+                "3.11:win_amd64", "--index-url", platforms.url, data_dir=tmp_path / "data")
+    assert again.returncode == 0, again.stderr
+    doc = json.loads(again.stdout)
+    assert doc["kind"] == "universal" and doc["cached"] is True  # the same two resolutions
+    assert len(doc["targets"]) == 2
+
+
+def test_bad_targets_exit_2_with_one_line(platforms: LocalIndex, tmp_path: Path) -> None:  # noqa: F811
+    for args, message in [
+        (["--target", ":"], "--target ':': give PY:PLATFORM"),
+        (["--target", "3.11:win_amd64", "--target", "3.11:win_amd64"], "are the same target"),
+        (["--target", "3.11:win_amd64", "--target", "3.11:linux_x86_64", "--python", "3.11"],
+         "cannot be combined with --python/--platform"),
+    ]:
+        done = run("resolve", "app", *args, "--index-url", platforms.url,
+                   data_dir=tmp_path / "data")
+        assert done.returncode == 2, done.stderr
+        assert message in done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1, done.stderr
