@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from functools import cached_property
 from typing import Any
@@ -142,6 +143,13 @@ class UniversalLock:
 
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, **self._body}
+
+    @cached_property
+    def json_members(self) -> bytes:
+        """`to_json()` as compact UTF-8 JSON without its closing brace, encoded once (a response
+        appends its own members: see `Lock.json_members`)."""
+        return json.dumps(self.to_json(), ensure_ascii=False, allow_nan=False,
+                          separators=(",", ":")).encode()[:-1]
 
     def lock_for(self, index: int) -> Lock:
         """Target `index`'s own lock, exactly as it resolved alone (same id)."""

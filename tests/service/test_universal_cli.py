@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import json
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
+
+import httpx
 
 from tests.service.test_cli import run
 from tests.service.test_universal import platforms  # noqa: F401 - the fixture
@@ -51,3 +54,18 @@ def test_bad_targets_exit_2_with_one_line(platforms: LocalIndex, tmp_path: Path)
         assert done.returncode == 2, done.stderr
         assert message in done.stderr
         assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+def test_resolve_for_several_targets_on_a_server(
+        platforms: LocalIndex, api: Callable[..., httpx.Client], tmp_path: Path) -> None:  # noqa: F811
+    server = str(api(platforms).base_url)
+    done = run("resolve", "app", "--target", "3.11:manylinux_2_28_x86_64", "--target",
+               "3.12:macosx_14_0_arm64", "--format", "requirements", "--server", server,
+               data_dir=tmp_path / "data")
+    assert done.returncode == 0, done.stderr
+    assert 'native==1.0 ; sys_platform == "darwin" \\\n' in done.stdout
+    assert 'linuxonly==1.0 ; sys_platform == "linux" \\\n' in done.stdout
+    bad = run("resolve", "native>=2", "--target", "3.11:manylinux_2_28_x86_64", "--target",
+              "3.12:macosx_14_0_arm64", "--server", server, data_dir=tmp_path / "data")
+    assert bad.returncode == 1, bad.stderr
+    assert "for target 1 (CPython 3.12.0 darwin arm64" in bad.stderr

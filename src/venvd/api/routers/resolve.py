@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Header, Query
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 
 from venvd.api.dependencies import get_service
 from venvd.api.schemas import ERROR_RESPONSES, Format, ResolveBody
@@ -67,7 +67,7 @@ async def resolve(
         headers = {"X-Venvd-Cached": "1" if universal.cached else "0",
                    "X-Venvd-Lock-Id": universal.lock.id}
         if fmt == "json":
-            return JSONResponse(universal.to_json(), headers=headers)
+            return Response(universal.json_bytes(), media_type="application/json", headers=headers)
         text, media_type = render_universal(universal.lock, fmt)
         return Response(text, media_type=media_type, headers=headers)
     # Validation and the request key are CPU only (targets memoized, bounded): on the event loop.
