@@ -186,6 +186,8 @@ class UniversalLock:
 
 
 def _package_from_json(p: dict[str, Any], count: int) -> UniversalPackage:
+    if not isinstance(p["targets"], list):
+        raise ValueError(f"package {p.get('name')!r}: 'targets' must be a list of target indices")
     targets = tuple(int(i) for i in p["targets"])
     if not targets or any(not 0 <= i < count for i in targets):
         raise ValueError(f"package {p.get('name')!r} names a target that is not in the lock")
