@@ -65,9 +65,9 @@ def _env(target: dict[str, str]) -> dict[str, str]:
     return {**target_from_request(target).marker_environment, "extra": ""}
 
 
-def test_one_lock_for_three_targets(platforms: LocalIndex,
-                                    api: Callable[..., httpx.Client]) -> None:
-    client = api(platforms)
+def test_one_lock_for_three_targets(platforms: LocalIndex, api: Callable[..., httpx.Client],
+                                    database_url: str | None) -> None:
+    client = api(platforms, database_url=database_url)
     body = {"requirements": ["app"], "targets": TARGETS}
     response = client.post("/v1/resolve", json=body)
     assert response.status_code == 200, response.text
