@@ -309,5 +309,8 @@ class HttpClient:
         os.replace(part, dest)
         return {"sha256": digest.hexdigest(), "size": dest.stat().st_size}
 
+    def sbom(self, env_id: str) -> str:
+        return self._request("GET", f"/v1/environments/{env_id}/sbom").text
+
     def close(self) -> None:
         self._http.close()

@@ -62,5 +62,10 @@ class LocalClient:
             progress(dest.stat().st_size, dest.stat().st_size)
         return {"sha256": digest, "size": dest.stat().st_size}
 
+    def sbom(self, env_id: str) -> str:
+        from venvd.outputs import environment_sbom
+
+        return environment_sbom(self.service, env_id)
+
     def close(self) -> None:
         self.service.close()

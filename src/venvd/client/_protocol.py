@@ -27,6 +27,9 @@ class Client(Protocol):
     ) -> dict[str, Any]:
         """Fetch the artifact to `dest` (verified); returns {"sha256", "size"}."""
 
+    def sbom(self, env_id: str) -> str:
+        """GET /v1/environments/{id}/sbom: CycloneDX 1.6 JSON text (NotReady until it is built)."""
+
     def close(self) -> None: ...
 
 
