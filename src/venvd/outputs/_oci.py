@@ -38,6 +38,7 @@ from venvd.outputs._oci_layout import (
 
 __all__ = ["OciExport", "OciOptions", "export_oci", "image_platform"]
 
+_CREATED = "1980-01-01T00:00:00Z"
 _DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # platform_machine → (OCI architecture, variant)
 _ARCHITECTURES = {
@@ -199,7 +200,10 @@ def _config(base: BaseImage | None, platform: tuple[str, str, str | None], venv_
     rootfs = dict(config.get("rootfs") or {"type": "layers"})
     rootfs["diff_ids"] = [*(rootfs.get("diff_ids") or []), diff_id]
     config["rootfs"] = rootfs
-    # No "created" time: the same environment on the same base is the same image.
+    # A fixed time (the archives' 1980 epoch), not now: the same environment on the same base is
+    # the same image. (Some tools, umoci 0.4 among them, fail on a history entry without one.)
+    config.setdefault("created", _CREATED)
     config["history"] = [*(config.get("history") or []),
-                         {"created_by": f"venvd export {env_id} --oci (the environment at {venv_path})"}]
+                         {"created": _CREATED,
+                          "created_by": f"venvd export {env_id} --oci (the environment at {venv_path})"}]
     return config

@@ -142,8 +142,8 @@ def _add_tree(tf: tarfile.TarFile, venv: VenvImage) -> int:
         members[f"{root}/{rel}"] = (kind, path)
     for rel, value in skeleton.items():
         members[f"{root}/{rel}"] = ("link", value) if isinstance(value, str) else ("data", value)
-    old = os.fsencode(os.path.abspath(venv.source))
-    new = venv.path.encode()
+    old_path = os.path.abspath(venv.source)
+    old, new = os.fsencode(old_path), venv.path.encode()
     count = 0
     for name in sorted(members):
         kind, value = members[name]
@@ -152,8 +152,8 @@ def _add_tree(tf: tarfile.TarFile, venv: VenvImage) -> int:
             tf.addfile(_info(name, tarfile.DIRTYPE, 0o755))
         elif kind == "link":
             target = str(value)
-            if target.encode().startswith(old):  # a link into the temporary venv
-                target = venv.path + target[len(old):]
+            if target == old_path or target.startswith(old_path + "/"):  # into the temporary venv
+                target = venv.path + target[len(old_path):]
             tf.addfile(_info(name, tarfile.SYMTYPE, 0o777, link=target))
         elif kind == "data":
             tf.addfile(_info(name, tarfile.REGTYPE, 0o644, len(value)), io.BytesIO(value))
