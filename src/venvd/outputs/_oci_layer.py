@@ -105,7 +105,10 @@ def write_layer(venv: VenvImage, dest: Path, *, compress: bool) -> LayerResult:
     """Write the layer of `venv` to `dest`; its digests and size."""
     with dest.open("wb") as raw:
         blob = _Hashing(raw)
-        zipped = gzip.GzipFile(filename="", mode="wb", fileobj=blob, mtime=0) if compress else None
+        # Level 6 (zlib's and container tools' default): level 9, gzip's default here, took
+        # three times as long for a 1% smaller layer (measured on a 9 MB environment).
+        zipped = (gzip.GzipFile(filename="", mode="wb", fileobj=blob, mtime=0, compresslevel=6)
+                  if compress else None)
         plain = _Hashing(zipped if zipped is not None else blob)
         with tarfile.open(fileobj=plain, mode="w|", format=tarfile.PAX_FORMAT) as tf:
             count = _add_tree(tf, venv)
