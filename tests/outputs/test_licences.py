@@ -47,7 +47,8 @@ def test_every_kind_of_licence_renders_valid_cyclonedx(licence: Licence) -> None
     from cyclonedx.schema import SchemaVersion
     from cyclonedx.validation.json import JsonStrictValidator
 
-    lock = {"id": "l" * 64, "requirements": ["p"], "target": {"marker_environment": {}, "compatible_tags": []},
+    target = {"marker_environment": {}, "compatible_tags": []}
+    lock = {"id": "l" * 64, "requirements": ["p"], "target": target,
             "packages": [{"name": "p", "version": "1.0", "dependencies": [],
                           "files": [{"filename": "p-1.0-py3-none-any.whl", "url": "http://x/p.whl",
                                      "sha256": "a" * 64}]}]}

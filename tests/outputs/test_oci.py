@@ -169,3 +169,42 @@ def test_bad_options_are_one_line_exit_2(args: list[str], message: str, tmp_path
                          timeout=60, cwd=tmp_path, env={**os.environ, "VENVD_DATA_DIR": str(tmp_path / "d")})
     assert out.returncode == 2, out.stderr
     assert out.stderr.count("\n") == 1 and message in out.stderr, out.stderr
+
+
+def test_multi_platform_base_resolves_to_the_targets_image(server: ApiServer, base_image: tuple[Path, str],
+                                                           tmp_path: Path) -> None:
+    """A base tag naming an image index (several platforms) is resolved to the target's entry."""
+    _need("umoci")
+    import hashlib
+
+    from venvd.outputs._oci import OciOptions, export_oci
+
+    base = tmp_path / "base"
+    shutil.copytree(base_image[0], base)
+    index = json.loads((base / "index.json").read_text())
+    ref = "org.opencontainers.image.ref.name"
+    amd64 = next(m for m in index["manifests"] if m["annotations"][ref] == "py")
+    entries = [{"mediaType": amd64["mediaType"], "digest": amd64["digest"], "size": amd64["size"],
+                "platform": {"os": "linux", "architecture": arch}}
+               for arch in ("arm64", "amd64")]  # the arm64 entry reuses the blob: never chosen here
+    data = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+                       "manifests": entries}).encode()
+    digest = hashlib.sha256(data).hexdigest()
+    (base / "blobs/sha256" / digest).write_bytes(data)
+    index["manifests"].append({"mediaType": "application/vnd.oci.image.index.v1+json",
+                               "digest": f"sha256:{digest}", "size": len(data),
+                               "annotations": {ref: "multi"}})
+    (base / "index.json").write_text(json.dumps(index))
+
+    env = _ready_environment(server)
+    archive = tmp_path / "env.tar.zst"
+    with server.client() as http:
+        archive.write_bytes(http.get(f"/v1/environments/{env['id']}/artifact").content)
+    options = OciOptions.checked(tmp_path / "image", base=f"{base}:multi", tag="t", venv_path="/opt/venv",
+                                 python_path=None, compression="none")
+    result = export_oci(archive, options, python=sys.executable)
+    assert result.python_path == base_image[1]
+    manifest = json.loads((tmp_path / "image/blobs/sha256" / result.manifest_digest[7:]).read_text())
+    assert manifest["annotations"]["org.opencontainers.image.base.digest"] == amd64["digest"]
+    assert manifest["layers"][-1]["mediaType"] == "application/vnd.oci.image.layer.v1.tar"
+    assert _run("umoci", "stat", "--image", f"{tmp_path / 'image'}:t").returncode == 0

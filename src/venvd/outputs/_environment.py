@@ -25,7 +25,7 @@ __all__ = ["environment_sbom"]
 # Environments are immutable, so their SBOMs are too: the last few are kept (one costs a pass
 # over the archive's stream).
 _KEPT = 32
-_cache: OrderedDict[str, str] = OrderedDict()
+_cache: OrderedDict[tuple[str, str], str] = OrderedDict()
 _cache_lock = threading.Lock()
 
 
@@ -40,17 +40,20 @@ def environment_sbom(service: Any, env_id: str) -> str:
         raise NotReady(f"environment {env_id} is {doc['status']}: its SBOM needs the built "
                        "environment (follow its events, then ask again)",
                        id=env_id, status=doc["status"])
+    # Keyed by creation time too: two stores in one process may hold the same environment id
+    # (the same lock, target and options) created at different times.
+    key = (env_id, str(doc.get("created_at")))
     with _cache_lock:
-        if env_id in _cache:
-            _cache.move_to_end(env_id)
-            return _cache[env_id]
+        if key in _cache:
+            _cache.move_to_end(key)
+            return _cache[key]
     manifest = doc.get("manifest") or {}
     licences = _licences(environments.artifact_path(env_id), manifest)
     created = datetime.fromisoformat(doc["created_at"]) if doc.get("created_at") else None
     text = render_sbom(env_id=env_id, lock=doc.get("lock") or {}, manifest=manifest,
                        licences=licences, created=created)
     with _cache_lock:
-        _cache[env_id] = text
+        _cache[key] = text
         while len(_cache) > _KEPT:
             _cache.popitem(last=False)
     return text
