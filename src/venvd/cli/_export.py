@@ -26,7 +26,7 @@ from venvd.errors import InputError
 @click.option("--python-path", metavar="PATH",
               help="(--oci) The base image's interpreter, which the venv's python links to "
                    "(default: found in the base image's layers as /usr/local/bin/pythonX.Y, "
-                   "/usr/bin/pythonX.Y, ...; /usr/bin/pythonX.Y without a base).")
+                   "/usr/bin/pythonX.Y, ...; /usr/bin/python3 without a base).")
 @click.option("--compression", type=click.Choice(["gzip", "none"]), default="gzip",
               show_default=True, help="(--oci) The environment layer's compression.")
 @click.option("--materialize-python", metavar="PYTHON", default=sys.executable,
