@@ -121,12 +121,16 @@ def test_layer_is_deterministic(server: ApiServer, tmp_path: Path) -> None:
     with server.client() as http:
         archive.write_bytes(http.get(f"/v1/environments/{env['id']}/artifact").content)
     results = []
-    for name in ("one", "two"):
-        options = OciOptions.checked(tmp_path / name, base=None, tag="t", venv_path="/srv/app env",
+    # The second export goes to the same layout under another tag: the first tag stays.
+    for tag in ("t", "u"):
+        options = OciOptions.checked(tmp_path / "one", base=None, tag=tag, venv_path="/srv/app env",
                                      python_path=None, compression="gzip")
         results.append(export_oci(archive, options, python=sys.executable))
     one, two = results
     assert one.layer_digest == two.layer_digest and one.manifest_digest == two.manifest_digest
+    index = json.loads((tmp_path / "one/index.json").read_text())
+    tagged = {m["annotations"]["org.opencontainers.image.ref.name"]: m["digest"] for m in index["manifests"]}
+    assert tagged == {"t": one.manifest_digest, "u": one.manifest_digest}
     assert one.python_path == "/usr/bin/python3"  # no base: the documented default
     assert _run("umoci", "stat", "--image", f"{tmp_path / 'one'}:t").returncode == 0
 
