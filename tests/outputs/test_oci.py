@@ -212,3 +212,34 @@ def test_multi_platform_base_resolves_to_the_targets_image(server: ApiServer, ba
     assert manifest["annotations"]["org.opencontainers.image.base.digest"] == amd64["digest"]
     assert manifest["layers"][-1]["mediaType"] == "application/vnd.oci.image.layer.v1.tar"
     assert _run("umoci", "stat", "--image", f"{tmp_path / 'image'}:t").returncode == 0
+
+
+def test_unusable_base_images_are_refused_clearly(server: ApiServer, tmp_path: Path) -> None:
+    """A base without the environment's Python, or for another architecture: InputError naming it."""
+    _need("umoci")
+    from venvd.errors import InputError
+    from venvd.outputs._oci import OciOptions, export_oci
+
+    empty = tmp_path / "empty"
+    (empty / "etc").mkdir(parents=True)
+    (empty / "etc/hostname").write_text("base\n")
+    layout = tmp_path / "base"
+    for step in (["umoci", "init", "--layout", layout], ["umoci", "new", "--image", f"{layout}:bare"],
+                 ["umoci", "insert", "--rootless", "--image", f"{layout}:bare", empty, "/"],
+                 ["umoci", "config", "--image", f"{layout}:bare", "--tag", "arm",
+                  "--architecture", "arm64"]):
+        done = _run(*step)
+        assert done.returncode == 0, done.stderr
+    env = _ready_environment(server)
+    archive = tmp_path / "env.tar.zst"
+    with server.client() as http:
+        archive.write_bytes(http.get(f"/v1/environments/{env['id']}/artifact").content)
+    version = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    for tag, message in (("bare", f"has no python{version} in /usr/local/bin or /usr/bin"),
+                         ("arm", "is an image for linux/arm64, and the environment targets linux/amd64")):
+        options = OciOptions.checked(tmp_path / f"image-{tag}", base=f"{layout}:{tag}", tag="t",
+                                     venv_path="/opt/venv", python_path=None, compression="none")
+        with pytest.raises(InputError, match=message):
+            export_oci(archive, options, python=sys.executable)
+        index = tmp_path / f"image-{tag}" / "index.json"
+        assert not index.exists()  # refused before any image was written

@@ -153,7 +153,14 @@ class BaseImage:
             path = self.blob(layer["digest"])
             with _open_layer(path, str(layer.get("mediaType", ""))) as stream, \
                     tarfile.open(fileobj=stream, mode="r|") as tf:
-                names.update(m.name.lstrip("./").rstrip("/") for m in tf)
+                try:
+                    for member in tf:
+                        names.add(member.name.lstrip("./").rstrip("/"))
+                except (tarfile.ReadError, EOFError):
+                    # A stream cut short after its last header (umoci 0.4's `insert` writes
+                    # layers without the last data block's padding and the end blocks): only
+                    # names are wanted here, and those read stand.
+                    pass
         return names
 
 
