@@ -243,3 +243,29 @@ def test_unusable_base_images_are_refused_clearly(server: ApiServer, tmp_path: P
             export_oci(archive, options, python=sys.executable)
         index = tmp_path / f"image-{tag}" / "index.json"
         assert not index.exists()  # refused before any image was written
+
+
+@pytest.mark.parametrize("compression", ["tar", "tar+gzip", "tar+zstd"])
+def test_base_layers_are_read_in_each_compression(compression: str, tmp_path: Path) -> None:
+    import gzip
+    import hashlib
+    import io
+
+    import zstandard
+
+    from venvd.outputs._oci_layout import BaseImage
+
+    plain = io.BytesIO()
+    with tarfile.open(fileobj=plain, mode="w") as tf:
+        for name in ("./usr/", "./usr/bin/python3.11"):
+            tf.addfile(tarfile.TarInfo(name))
+    data = {"tar": plain.getvalue(), "tar+gzip": gzip.compress(plain.getvalue()),
+            "tar+zstd": zstandard.ZstdCompressor().compress(plain.getvalue())}[compression]
+    digest = hashlib.sha256(data).hexdigest()
+    (tmp_path / "blobs/sha256").mkdir(parents=True)
+    (tmp_path / "blobs/sha256" / digest).write_bytes(data)
+    layer = {"mediaType": f"application/vnd.oci.image.layer.v1.{compression}", "digest": f"sha256:{digest}",
+             "size": len(data)}
+    base = BaseImage(root=tmp_path, name="b", manifest_digest="sha256:x", manifest={"layers": [layer]},
+                     config={})
+    assert base.layer_names() == {"usr", "usr/bin/python3.11"}

@@ -39,7 +39,6 @@ CONFIG = "application/vnd.oci.image.config.v1+json"
 LAYER_TAR = "application/vnd.oci.image.layer.v1.tar"
 LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
 LAYER_ZSTD = "application/vnd.oci.image.layer.v1.tar+zstd"
-DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 REF_NAME = "org.opencontainers.image.ref.name"
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
@@ -258,36 +257,14 @@ def _load_json(path: Path, what: str) -> dict[str, Any]:
 
 
 def _open_layer(path: Path, media_type: str) -> Any:
-    """A layer blob as a readable stream of its tar bytes."""
-    import contextlib
+    """A layer blob as a readable stream of its tar bytes (closing it closes the file)."""
     import gzip
 
-    if media_type.endswith("+gzip") or media_type.endswith(".tar.gzip"):
+    if media_type.endswith(("+gzip", ".tar.gzip")):  # OCI's, and Docker's rootfs.diff.tar.gzip
         return gzip.open(path, "rb")
-    if media_type.endswith("+zstd"):
+    if media_type == LAYER_ZSTD:
         import zstandard
 
-        stack = contextlib.ExitStack()
-        raw = stack.enter_context(path.open("rb"))
-        reader = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
-        stack.callback(reader.close)
-        return _Closing(reader, stack)
+        # closefd (the default): the reader closes the file.
+        return zstandard.ZstdDecompressor().stream_reader(path.open("rb"), read_across_frames=True)
     return path.open("rb")
-
-
-class _Closing:
-    """A reader whose context also closes the file under it."""
-
-    def __init__(self, reader: Any, stack: Any) -> None:
-        self._reader = reader
-        self._stack = stack
-
-    def read(self, size: int = -1) -> bytes:
-        data: bytes = self._reader.read(size)
-        return data
-
-    def __enter__(self) -> _Closing:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stack.close()
