@@ -226,8 +226,8 @@ def test_unusable_base_images_are_refused_clearly(server: ApiServer, tmp_path: P
     layout = tmp_path / "base"
     for step in (["umoci", "init", "--layout", layout], ["umoci", "new", "--image", f"{layout}:bare"],
                  ["umoci", "insert", "--rootless", "--image", f"{layout}:bare", empty, "/"],
-                 ["umoci", "config", "--image", f"{layout}:bare", "--tag", "arm",
-                  "--architecture", "arm64"]):
+                 ["umoci", "config", "--image", f"{layout}:bare", "--tag", "other",
+                  "--architecture", "s390x"]):
         done = _run(*step)
         assert done.returncode == 0, done.stderr
     env = _ready_environment(server)
@@ -236,7 +236,7 @@ def test_unusable_base_images_are_refused_clearly(server: ApiServer, tmp_path: P
         archive.write_bytes(http.get(f"/v1/environments/{env['id']}/artifact").content)
     version = f"{sys.version_info[0]}.{sys.version_info[1]}"
     for tag, message in (("bare", f"has no python{version} in /usr/local/bin or /usr/bin"),
-                         ("arm", "is an image for linux/arm64, and the environment targets linux/amd64")):
+                         ("other", "is an image for linux/s390x, and the environment targets linux/")):
         options = OciOptions.checked(tmp_path / f"image-{tag}", base=f"{layout}:{tag}", tag="t",
                                      venv_path="/opt/venv", python_path=None, compression="none")
         with pytest.raises(InputError, match=message):
