@@ -1,4 +1,4 @@
-"""`venvd create` (one round trip to a usable venv) and `venvd export` (an artifact as is)."""
+"""`venvd create`: one round trip to a usable venv (`venvd export` is in `_export`)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from venvd.cli._options import connect_client, index_options, requirement_options, server_options
-from venvd.errors import BuildError, IncompatibleInterpreter, InputError, InvalidTarget, VenvdError
+from venvd.errors import BuildError, IncompatibleInterpreter, InputError, InvalidTarget
 
 _DESCRIBE = r"""
 import json, sys
@@ -236,31 +236,4 @@ def create(
     _ = result
 
 
-@click.command()
-@click.argument("env_id")
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(path_type=Path),
-    required=True,
-    help="Where to write the archive (tar + zstd).",
-)
-@server_options
-def export(
-    env_id: str, output: Path, server: str | None, data_dir: Path | None, database_url: str | None
-) -> None:
-    """Download the archive of environment ENV_ID as is."""
-    client = connect_client(server, data_dir, database_url, None, (), ())
-    try:
-        doc = client.environment(env_id)
-        if doc["status"] != "ready":
-            doc = follow_build(client, doc)
-        info = download(client, env_id, output)
-    except VenvdError:
-        raise
-    finally:
-        client.close()
-    click.echo(f"venvd: wrote {output} ({info['size']} bytes, sha256 {info['sha256']})", err=True)
-
-
-COMMANDS: list[click.Command] = [create, export]
+COMMANDS: list[click.Command] = [create]
