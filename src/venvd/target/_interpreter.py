@@ -10,7 +10,7 @@ Contract of `probe_interpreter(python)`:
   answers for Python older than 3.8 without compiling the probe, so a Python 2 gets a clear
   refusal rather than a SyntaxError.
 - Answers are remembered per executable file (its path, device, inode, size and mtime), so the
-  steps of one ``venvd create`` (target, interpreter check, venv skeleton) share one probe; an
+  steps of one ``venvd create`` (target, interpreter check) share one probe; an
   interpreter replaced in place is probed again.
 - Raises InputError when `python` cannot be run or gives no description (naming it and the
   first line of its complaint), IncompatibleInterpreter when it is older than 3.8.
@@ -123,7 +123,7 @@ def _file_key(path: str) -> tuple[Any, ...] | None:
         st = os.stat(path)
     except OSError:
         return None
-    return (os.path.realpath(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    return (path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 def _same_file(a: str, b: str) -> bool:
