@@ -2,8 +2,9 @@
 
 The in-process service resolves and builds for PyPy's own target (pp39 tags, PyPy markers), the
 client makes the venv with pypy3, and the package imports and its console script runs under
-pypy3. The interpreter is probed once for the whole command. An sdist that builds a
-platform-specific wheel cannot be built for a foreign interpreter: that is refused, clearly.
+pypy3. The interpreter is probed once for the whole command. A pure sdist is built by the server
+into a wheel PyPy uses; an sdist that builds a platform-specific wheel cannot be built for a
+foreign interpreter: that is refused, clearly.
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ def pypy_index(local_index: Callable[..., LocalIndex], tmp_path: Path) -> LocalI
         console_scripts={"greet": "greet:main"},
         files={"greet/__init__.py": "import sys\nimport words\n\ndef main():\n"
                                     "    print(words.HELLO, sys.implementation.name)\n"}))
-    index.add(make_wheel(src, "words", "1.0", files={"words/__init__.py": "HELLO = 'hello from'\n"}))
+    # A pure sdist: the server builds it (with its own interpreter) into a wheel PyPy can use.
+    index.add(make_sdist(src, "words", "1.0", files={"words/__init__.py": "HELLO = 'hello from'\n"}))
     index.add(make_wheel(src, "cpyonly", "1.0"))
     index.add(make_sdist(src, "native", "1.0", platform_specific=True))
     return index
@@ -82,6 +84,8 @@ def test_create_for_pypy_imports_and_runs_a_console_script(pypy_index: LocalInde
     assert check.returncode == 0, check.stderr
     name, where = check.stdout.split()
     assert name == "pypy" and "/lib/pypy3." in where
+    words = next(p for p in lock["packages"] if p["name"] == "words")
+    assert [f["filename"] for f in words["files"]] == ["words-1.0.tar.gz"]  # built, not fetched
     hello = subprocess.run([str(dest / "bin" / "greet")], capture_output=True, text=True,
                            timeout=120)
     assert hello.returncode == 0, hello.stderr
