@@ -10,6 +10,7 @@ the description the target was built from.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from venvd.errors import IncompatibleInterpreter
@@ -18,10 +19,12 @@ from venvd.target import Interpreter, probe_interpreter
 __all__ = ["check_interpreter"]
 
 
-def check_interpreter(target_json: dict[str, Any], python: str | Interpreter) -> Interpreter:
+def check_interpreter(target_json: dict[str, Any], python: str | Interpreter,
+                      layout: Mapping[str, Any] | None = None) -> Interpreter:
     """Raise IncompatibleInterpreter if `python` cannot run a venv built for `target_json`
-    (a complete platform object); InputError if `python` cannot be run at all. Returns the
-    interpreter's description."""
+    (a complete platform object), or, given the manifest's `layout`, if its venvs keep
+    site-packages or scripts elsewhere than the archive puts them; InputError if `python` cannot
+    be run at all. Returns the interpreter's description."""
     info = python if isinstance(python, Interpreter) else probe_interpreter(python)
     env = target_json.get("marker_environment") or {}
     tags = target_json.get("compatible_tags") or []
@@ -41,6 +44,12 @@ def check_interpreter(target_json: dict[str, Any], python: str | Interpreter) ->
         wanted_abi = "-".join(str(tags[0]).split("-")[:2])
         if wanted_abi != info.interpreter_abi:
             problems.append(f"the ABI {wanted_abi} is wanted, it has {info.interpreter_abi}")
+    if layout is not None and not problems:
+        for key, ours in (("site_packages", "purelib"), ("scripts", "scripts")):
+            wanted = layout.get(key)
+            have_dir = info.venv.get(ours)
+            if isinstance(wanted, str) and have_dir is not None and wanted != have_dir:
+                problems.append(f"the environment puts {key} in {wanted}, its venvs use {have_dir}")
     if problems:
         name = python if isinstance(python, str) else info.path
         raise IncompatibleInterpreter(
