@@ -2,46 +2,90 @@
 interpreter, clear errors for what is not a usable interpreter.
 
 The running interpreter is compared with the installed packaging (in-process and through a child
-running the probe file). PyPy is compared inside Debian's pypy3 with the packaging vendored in the
-pip wheel that ensurepip carries (21.3: the newest packaging, 26.x, needs Python 3.10). That
-release orders native ``linux_*`` platforms after ``manylinux``/``musllinux``; packaging 26.3
-moved them first, which the probe follows, so the PyPy comparison rebuilds 21.3's tags over the
-platforms in the new order and checks that only the order differed.
+running the probe file); every other CPython pyenv keeps on this machine (2.7 to 3.13) and Debian's
+pypy3 with what packaging computes inside that interpreter: a copy of the installed packaging on
+3.10+, else (3.8, 3.9, PyPy 3.9) the packaging 21.3 vendored in the pip wheel ensurepip carries,
+its tags rebuilt with the changes packaging made since (see _PACKAGING_IN_CHILD). Older
+interpreters are refused with their version.
 """
 
 from __future__ import annotations
 
+import glob
 import json
+import os
 import platform
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from packaging.markers import default_environment
 from packaging.tags import sys_tags
 
 from tests.support.interpreters import bundled_wheel, pypy3
-from venvd.errors import InputError
+from venvd.errors import IncompatibleInterpreter, InputError
 from venvd.target import Target, probe_interpreter
 from venvd.target._interpreter import _BOOTSTRAP, _PROBE_FILE, probe_runs
 from venvd.target._probe import describe
 
-# Runs inside pypy3 with pip's wheel on sys.path: what packaging (21.3) says of pypy3.
+# Runs inside another interpreter: what packaging says of it. argv[1] is a copy of the installed
+# packaging (Python 3.10+), or pip's wheel, whose vendored packaging 21.3 still runs on 3.8 and 3.9.
+# 21.3's tags are rebuilt with the two changes packaging made since: platforms in 26.3's order
+# (linux_* first), and CPython's own ``cpXY-none-any`` before the ``py*-none-any`` tags.
 _PACKAGING_IN_CHILD = r"""
 import json, sys
 sys.path.insert(0, sys.argv[1])
-from pip._vendor.packaging import markers, tags
-platforms = list(tags.platform_tags())
-reordered = ([p for p in platforms if p.startswith("linux_")]
-             + [p for p in platforms if not p.startswith("linux_")])
-expected = list(tags.generic_tags(platforms=reordered))
-expected += list(tags.compatible_tags(interpreter="pp3", platforms=reordered))
+if sys.argv[1].endswith(".whl"):
+    from pip._vendor.packaging import markers, tags
+    platforms = list(tags.platform_tags())
+    reordered = ([p for p in platforms if p.startswith("linux_")]
+                 + [p for p in platforms if not p.startswith("linux_")])
+    name = tags.interpreter_name()
+    if name == "cp":
+        expected = list(tags.cpython_tags(platforms=reordered))
+    else:
+        expected = list(tags.generic_tags(platforms=reordered))
+    own = {"pp": "pp3", "cp": "cp" + tags.interpreter_version()}.get(name)
+    expected += list(tags.compatible_tags(interpreter=own, platforms=reordered))
+else:
+    from packaging import markers, tags
+    expected = list(tags.sys_tags())
 print(json.dumps({"sys_tags": [str(t) for t in tags.sys_tags()],
                   "expected": [str(t) for t in expected],
                   "markers": markers.default_environment()}))
 """
+
+
+def _packaging_says(python: str, version: tuple[int, ...], tmp_path: Path) -> dict[str, Any]:
+    """What packaging computes inside `python` (see _PACKAGING_IN_CHILD)."""
+    if version >= (3, 10):
+        import packaging
+
+        shutil.copytree(Path(packaging.__file__).parent, tmp_path / "pk" / "packaging")
+        where = str(tmp_path / "pk")
+    else:
+        pip = bundled_wheel("pip")
+        assert pip is not None, "ensurepip carries no pip wheel"
+        where = str(pip)
+    out = subprocess.run([python, "-c", _PACKAGING_IN_CHILD, where], capture_output=True,
+                         text=True, check=True, timeout=120)
+    reference: dict[str, Any] = json.loads(out.stdout)
+    expected, said = set(reference["expected"]), set(reference["sys_tags"])
+    assert said <= expected  # nothing dropped by the rebuild...
+    nodot = "".join(map(str, version[:2]))
+    assert expected - said <= {f"cp{nodot}-none-any"}  # ...and only that one tag added
+    return reference
+
+
+def _pyenv_pythons() -> list[str]:
+    """Interpreters pyenv keeps on this machine (python3.X, python2.7), oldest first."""
+    found = glob.glob(os.path.expanduser("~/.pyenv/versions/*/bin/python[23].[0-9]*"))
+    return sorted((p for p in found if re.search(r"python\d\.\d+$", p)),
+                  key=lambda p: [int(n) for n in re.findall(r"\d+", Path(p).name)])
 
 
 def _child_probe(python: str) -> dict[str, object]:
@@ -86,20 +130,34 @@ def test_venv_paths_are_where_the_venv_module_puts_them(which: str, tmp_path: Pa
     assert info.venv["platlib"] == info.venv["purelib"]
 
 
-def test_pypy_matches_packaging_inside_pypy() -> None:
+def test_pypy_matches_packaging_inside_pypy(tmp_path: Path) -> None:
     python = pypy3()
     before = probe_runs()
     info = probe_interpreter(python)
     again = probe_interpreter(python)
     assert again is info and probe_runs() - before <= 1  # one child, or none if already known
-    pip = bundled_wheel("pip")
-    assert pip is not None, "ensurepip carries no pip wheel"
-    out = subprocess.run([python, "-c", _PACKAGING_IN_CHILD, str(pip)], capture_output=True,
-                         text=True, check=True, timeout=120)
-    reference = json.loads(out.stdout)
+    reference = _packaging_says(python, info.version, tmp_path)
     assert info.marker_environment == reference["markers"]
     assert list(info.compatible_tags) == reference["expected"]
-    assert sorted(reference["expected"]) == sorted(reference["sys_tags"])  # only the order moved
+
+
+@pytest.mark.parametrize("python", _pyenv_pythons() or [None],
+                         ids=lambda p: Path(p).name if p else "none")
+def test_other_cpythons_match_packaging_or_are_refused(python: str | None,
+                                                       tmp_path: Path) -> None:
+    """Every CPython pyenv has here: 3.8+ described as packaging describes it, older refused."""
+    if python is None:
+        pytest.skip("no pyenv interpreters on this machine")
+    version = tuple(int(n) for n in re.findall(r"\d+", Path(python).name))
+    if version < (3, 8):
+        with pytest.raises(IncompatibleInterpreter, match=r"3\.8 or newer"):
+            probe_interpreter(python)
+        return
+    info = probe_interpreter(python)
+    assert info.version[:2] == version
+    reference = _packaging_says(python, version, tmp_path)
+    assert info.marker_environment == reference["markers"]
+    assert list(info.compatible_tags) == reference["expected"]
 
 
 def test_pypy_tags_and_markers_have_pypys_shapes() -> None:
@@ -134,3 +192,12 @@ def test_what_is_not_an_interpreter_is_named(tmp_path: Path) -> None:
     broken.chmod(0o755)
     with pytest.raises(InputError, match="cannot find its standard library"):
         probe_interpreter(str(broken))
+
+
+def test_an_interpreter_older_than_38_is_refused_with_its_version(tmp_path: Path) -> None:
+    # What the bootstrap prints under Python 2.7 (it never compiles the probe there).
+    old = tmp_path / "python2.7"
+    old.write_text("#!/bin/sh\nprintf '{\"unsupported\": \"2.7.18\"}'\n")
+    old.chmod(0o755)
+    with pytest.raises(IncompatibleInterpreter, match=r"is Python 2\.7\.18: .*3\.8 or newer"):
+        probe_interpreter(str(old))
