@@ -101,3 +101,26 @@ def test_a_platform_specific_sdist_for_pypy_is_refused_clearly(pypy_index: Local
     assert "Traceback" not in out.stderr
     assert "pp3" in out.stderr and "server's own platform" in out.stderr, out.stderr
     assert not dest.exists()
+
+
+def test_one_probe_serves_the_target_and_materialize(tmp_path: Path, index: LocalIndex) -> None:
+    """In-process, every probe child is counted: the one that made the target is the only one,
+    though materialize checks the interpreter (and its venv layout) again on the manifest."""
+    from tests.builder.helpers import HttpFetcher, lock_for
+    from venvd.builder import BuildCache, build_environment
+    from venvd.materialize import materialize
+    from venvd.target import probe_interpreter
+    from venvd.target._interpreter import probe_runs
+
+    info = probe_interpreter(pypy3())  # a child, unless an earlier test here probed pypy3
+    probed = probe_runs()
+    wheel = make_wheel(tmp_path / "src", "greet", "1.0")
+    index.add(wheel)
+    artifact = build_environment(lock_for(index, [wheel], target=info.target), info.target,
+                                 cache=BuildCache(tmp_path / "cache"), fetch=HttpFetcher())
+    assert artifact.manifest["layout"]["site_packages"] == info.venv["purelib"]
+    result = materialize(artifact.path, tmp_path / "env", python=info.executable)
+    assert probe_runs() == probed
+    out = subprocess.run([str(result.python), "-c", "import greet, sys; print(sys.implementation.name)"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "pypy", out.stderr
