@@ -113,8 +113,9 @@ def probe_interpreter(python: str) -> Interpreter:
     with _memo_lock:
         if len(_memo) >= _MEMO_SIZE:
             _memo.pop(next(iter(_memo)))
-        for known_key in {key, _file_key(info.executable)} - {None}:
-            _memo[known_key] = info  # type: ignore[index]
+        for known_key in (key, _file_key(info.executable)):
+            if known_key is not None:
+                _memo[known_key] = info
     return info
 
 

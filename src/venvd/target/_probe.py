@@ -4,8 +4,10 @@ Self-contained on purpose: it imports only the standard library, so it runs on e
 venvd accepts (CPython 3.8 and newer, PyPy) whatever is installed there, as uv's
 ``get_interpreter_info.py`` and pex's interpreter identification do. (The probe it replaces put
 venvd's own `packaging` on the child's path, which needs Python 3.10 and failed on PyPy 3.9.)
-The client runs it once per command (``python -E -s <bootstrap> _probe.py``, see
-`venvd.target._interpreter`), or calls `describe()` in-process for the running interpreter.
+The client runs it once per command (``python -E -s -c <bootstrap> _probe.py``, see
+`venvd.target._interpreter`), or calls `describe()` in-process for the running interpreter. It is
+one file, past the ~400 lines a module should keep to, because it is shipped into the interpreter
+as one script; it must parse on Python 3.8 (no ``match``, no runtime use of new annotations).
 
 Contract of `describe()` (printed as JSON when run as a script):
 
@@ -17,10 +19,11 @@ Contract of `describe()` (printed as JSON when run as a script):
 - ``venv``: where a venv made by this interpreter keeps ``purelib``, ``platlib``, ``scripts``,
   ``include`` and ``data``, relative to the venv root with ``/`` separators.
 
-tests/materialize/test_probe.py checks the first two against packaging for the running interpreter
-and, inside Debian's pypy3, against the packaging release that runs there. The tag rules below
-follow `packaging.tags` function by function (same names with a leading underscore) so that a
-change there can be followed here.
+tests/materialize/test_probe.py checks the first two against packaging: for the running
+interpreter, and inside Debian's pypy3 and every CPython pyenv has on the machine, against the
+packaging release that runs there. The tag rules below follow `packaging.tags`, `_manylinux`,
+`_musllinux` and `_elffile` function by function (a function's name says which it follows), so
+that a change there can be followed here.
 """
 
 from __future__ import annotations
