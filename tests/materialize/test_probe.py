@@ -11,6 +11,7 @@ interpreters are refused with their version.
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import json
 import os
@@ -201,3 +202,13 @@ def test_an_interpreter_older_than_38_is_refused_with_its_version(tmp_path: Path
     old.chmod(0o755)
     with pytest.raises(IncompatibleInterpreter, match=r"is Python 2\.7\.18: .*3\.8 or newer"):
         probe_interpreter(str(old))
+
+
+def test_an_untagged_build_gets_a_pep440_full_version() -> None:
+    here = probe_interpreter(sys.executable)
+    full = here.marker_environment["python_full_version"]
+    untagged = dataclasses.replace(
+        here, marker_environment={**here.marker_environment, "python_full_version": full + "+"})
+    target = Target.from_json(untagged.target_json())
+    assert target.marker_environment["python_full_version"] == full + "+local"
+    assert target.evaluate(f'python_full_version >= "{full}"')

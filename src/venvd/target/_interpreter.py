@@ -65,9 +65,15 @@ class Interpreter:
     venv: Mapping[str, str]  # purelib, platlib, scripts, include, data: relative to a venv root
 
     def target_json(self) -> dict[str, Any]:
-        """The complete platform of this interpreter (pex's shape), as the API takes it."""
-        return {"marker_environment": dict(self.marker_environment),
-                "compatible_tags": list(self.compatible_tags)}
+        """The complete platform of this interpreter (pex's shape), as the API takes it.
+
+        A Python built from an untagged checkout says ``3.13.0+``, not a PEP 440 version: it
+        becomes ``3.13.0+local``, as packaging repairs it before evaluating markers."""
+        env = dict(self.marker_environment)
+        full = env.get("python_full_version", "")
+        if full.endswith("+"):
+            env["python_full_version"] = full + "local"
+        return {"marker_environment": env, "compatible_tags": list(self.compatible_tags)}
 
     @cached_property
     def target(self) -> Target:
