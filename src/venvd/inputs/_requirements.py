@@ -143,7 +143,10 @@ def _option(line: str, path: Path, doc: Document, fail: Callable[[str], InvalidD
         doc.extra_index_urls.append(_needs(value, option, fail))
         doc.index_origin = doc.index_origin or where
     elif option in ("-f", "--find-links"):
-        doc.find_links.append(_needs(value, option, fail))
+        link = _needs(value, option, fail)
+        if opener is not None and "://" not in link and not Path(link).is_absolute():
+            link = str(path.parent / link)  # as pip does: relative to the file naming it
+        doc.find_links.append(link)
         doc.index_origin = doc.index_origin or where
     elif option == "--no-index":
         doc.no_index = True
