@@ -35,8 +35,10 @@ def load_toml(doc: Document, text: str) -> dict[str, Any]:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         found = re.search(r"line (\d+)", str(exc))
-        raise doc.error(f"not valid TOML: {str(exc).split(' (at')[0]}",
-                        int(found.group(1)) if found else None) from None
+        line = int(found.group(1)) if found else None
+        if line is None and "end of document" in str(exc):
+            line = len(text.splitlines()) or None  # something left open at the end
+        raise doc.error(f"not valid TOML: {str(exc).split(' (at')[0]}", line) from None
 
 
 def line_of(text: str, needle: str) -> int | None:

@@ -71,7 +71,8 @@ def parse_document(
                               file=name, kinds=list(KINDS))
     if len(text.encode("utf-8", "surrogatepass")) > MAX_DOCUMENT_BYTES:
         raise InvalidDocument(f"larger than {MAX_DOCUMENT_BYTES} bytes", file=name)
-    found: Kind = kind if kind is not None else detect_kind(name, text)
+    found: Kind = kind if kind is not None else detect_kind(file or "", text)
+    name = file or found  # an unnamed document is called by its kind in messages
     extras, groups = list(extras), list(groups)
     if found in ("requirements.txt", "environment.yml") and (extras or all_extras or groups):
         raise InvalidDocument("extras and dependency groups apply to a pyproject.toml or a "
