@@ -257,7 +257,7 @@ def test_a_broken_pyproject_names_what_is_wrong(text: str, options: dict, needle
 
 
 def test_extras_fit_only_documents_that_have_them() -> None:
-    with pytest.raises(InvalidDocument, match="not to a requirements.txt"):
+    with pytest.raises(InvalidDocument, match=r"not to a requirements\.txt"):
         parse_document("app\n", kind="requirements.txt", extras=["x"])
 
 
