@@ -40,6 +40,9 @@ def parse_environment_yml(text: str, file: str = "environment.yml", *,
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
+        if mark is not None and mark.line >= len(text.splitlines()):
+            # found only at the end of the text: where the unclosed construct began says more
+            mark = getattr(exc, "context_mark", None) or mark
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise doc.error(f"not valid YAML: {problem}", mark.line + 1 if mark else None) from None
     if not isinstance(root, yaml.MappingNode):
