@@ -35,7 +35,7 @@ def parse_pylock(text: str, file: str = "pylock.toml") -> Document:
     data = load_toml(doc, text)
     try:
         Pylock.from_dict(data)
-    except PylockValidationError as exc:
+    except (PylockValidationError, ValueError, TypeError) as exc:
         raise doc.error(f"not a valid PEP 751 lock: {exc}", _line_of_context(text, str(exc))) from None
     doc.lock = data
     tool = (data.get("tool") or {}).get("venvd") or {}
@@ -65,7 +65,8 @@ def pylock_to_lock(doc: Document, target: Any, *, extras: Iterable[str] = (),
                                       dependency_groups=None if groups is None else list(groups)))
     except PylockSelectError as exc:
         raise doc.error(f"does not fit the target ({_describe(environment)}): {exc}") from None
-    except PylockValidationError as exc:
+    except (PylockValidationError, ValueError) as exc:
+        # ValueError: packaging's marker evaluation (a marker naming an unknown variable)
         raise doc.error(f"not a valid PEP 751 lock: {exc}") from None
     names = {p.name for p, _ in selected}
     depended: set[str] = set()
