@@ -65,7 +65,8 @@ def parse_pyproject(text: str, file: str = "pyproject.toml", *, extras: Iterable
     name = project.get("name")
     self_name = canonicalize_name(name) if isinstance(name, str) else None
     doc.label = name if isinstance(name, str) else None
-    dynamic = project.get("dynamic") if isinstance(project.get("dynamic"), list) else []
+    dynamic = project.get("dynamic")
+    dynamic = dynamic if isinstance(dynamic, list) else []
     for key in ("dependencies", "optional-dependencies"):
         if key in dynamic:
             raise doc.error(f"[project] {key} are dynamic (computed by the build backend): venvd "
