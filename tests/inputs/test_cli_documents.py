@@ -169,3 +169,22 @@ def test_hash_pins_are_honoured(shop: LocalIndex, tmp_path: Path) -> None:
     line = _one_line_error(venvd("resolve", "-r", str(reqs), "--python", "3.11", "--index-url",
                                  shop.url, data_dir=tmp_path / "data"))
     assert "every package installed needs a --hash pin, as pip requires; none for lib" in line
+
+
+def test_create_from_an_environment_yml_finds_its_python(shop: LocalIndex, tmp_path: Path) -> None:
+    import shutil
+
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    if shutil.which(f"python{version}") is None:
+        pytest.skip(f"no python{version} on PATH")
+    yml = tmp_path / "environment.yml"
+    yml.write_text(f"name: web\ndependencies:\n  - python={version}\n  - pip:\n    - app\n")
+    dest = tmp_path / "env"
+    out = venvd("create", str(dest), "-r", str(yml), "--index-url", shop.url,
+                data_dir=tmp_path / "data", timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert f"venvd: created 'web' {dest}" in out.stderr
+    check = subprocess.run([str(dest / "bin" / "python"), "-c",
+                            "import sys, app, lib; print('%d.%d' % sys.version_info[:2])"],
+                           capture_output=True, text=True)
+    assert check.stdout.strip() == version, check.stderr

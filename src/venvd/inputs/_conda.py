@@ -18,6 +18,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from venvd.errors import InvalidDocument
 from venvd.inputs._document import Document, Provenance
 from venvd.inputs._requirements import Opener, parse_requirements_text
 
@@ -112,7 +113,12 @@ def _pip_section(doc: Document, node: Any, file: str, opener: Opener,
     lines = [""] * last
     for item in node.value:
         lines[_line(item) - 1] = _scalar(doc, item, "a pip requirement")
-    nested = parse_requirements_text("\n".join(lines), file, environ=environ, opener=opener)
+    try:
+        nested = parse_requirements_text("\n".join(lines), file, environ=environ, opener=opener)
+    except InvalidDocument as exc:
+        if exc.details.get("file") == file:
+            exc.details["kind"] = "environment.yml"  # a line of the pip: list, not of a nested file
+        raise
     nested.kind = "environment.yml"
     label, python = doc.label, doc.python
     doc.merge(nested)
