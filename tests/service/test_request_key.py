@@ -45,3 +45,14 @@ def test_key_is_the_sha256_of_the_canonical_json(
 def test_different_targets_give_different_keys() -> None:
     keys = {ResolveRequest.create(["app"], target).key for target in TARGETS}
     assert len(keys) == len(TARGETS)
+
+
+def test_the_default_prerelease_mode_leaves_keys_as_they_were() -> None:
+    """Keys made before the mode existed stay valid; any other mode is another key."""
+    target = TARGETS[0]
+    assert "prerelease" not in RequestOptions().to_json()
+    keys = {ResolveRequest.create(["app"], target, options=RequestOptions(prerelease=mode)).key
+            for mode in ("pep440", "allow", "disallow", "if-necessary", "explicit",
+                         "if-necessary-or-explicit")}
+    assert len(keys) == 6
+    assert ResolveRequest.create(["app"], target).key in keys

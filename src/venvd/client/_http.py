@@ -142,6 +142,11 @@ class HttpClient:
         response = self._request("POST", "/v1/resolve", json=body, params={"format": fmt})
         return response.json() if fmt == "json" else response.text
 
+    def gc(self, body: dict[str, Any]) -> list[dict[str, Any]]:
+        """One cache GC pass on the server (`POST /v1/gc`, an admin token): its reports."""
+        reports: list[dict[str, Any]] = self._request("POST", "/v1/gc", json=body).json()["reports"]
+        return reports
+
     def create_environment(self, body: dict[str, Any]) -> dict[str, Any]:
         return self._request("POST", "/v1/environments", json=body).json()  # type: ignore[no-any-return]
 

@@ -9,7 +9,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from packaging.requirements import InvalidRequirement as _PackagingInvalidRequirement
 from packaging.requirements import Requirement
@@ -163,6 +163,10 @@ class RequestOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     prereleases: bool = False
+    prerelease: Literal["pep440", "disallow", "allow", "if-necessary", "explicit",
+                        "if-necessary-or-explicit"] = Field(
+        default="pep440", description="Pre-release policy: PEP 440 as pip applies it (default), or "
+        "one of uv's modes; `prereleases: true` means allow")
     exclude_newer: _Timestamp = Field(default=None, examples=["2024-06-01T00:00:00Z"])
     only_binary: _Names = Field(default_factory=frozenset)
     no_binary: _Names = Field(default_factory=frozenset)
@@ -176,12 +180,15 @@ class RequestOptions(BaseModel):
         return parse_body(cls, data or {}, where="options")
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        doc: dict[str, Any] = {
             "prereleases": self.prereleases,
             "exclude_newer": self.exclude_newer.isoformat() if self.exclude_newer else None,
             "only_binary": sorted(self.only_binary),
             "no_binary": sorted(self.no_binary),
         }
+        if self.prerelease != "pep440":  # absent by default: keys made before it stay valid
+            doc["prerelease"] = self.prerelease
+        return doc
 
 
 @dataclasses.dataclass(frozen=True)

@@ -261,6 +261,7 @@ class ResolutionService:
                 constraints=list(request.constraints),
                 options=ResolveOptions(
                     prereleases=opts.prereleases,
+                    prerelease=opts.prerelease,
                     exclude_newer=opts.exclude_newer,
                     only_binary=opts.only_binary,
                     no_binary=opts.no_binary,
