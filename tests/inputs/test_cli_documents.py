@@ -188,3 +188,21 @@ def test_create_from_an_environment_yml_finds_its_python(shop: LocalIndex, tmp_p
                             "import sys, app, lib; print('%d.%d' % sys.version_info[:2])"],
                            capture_output=True, text=True)
     assert check.stdout.strip() == version, check.stderr
+
+
+def test_gather_merges_files_of_several_kinds_and_names_the_line_of_no_index(tmp_path: Path) -> None:
+    from venvd.cli._documents import gather_document
+    from venvd.errors import InputError, InvalidDocument
+
+    (tmp_path / "pyproject.toml").write_text(PYPROJECT)
+    (tmp_path / "extra.txt").write_text("--pre\ntool\n")
+    (tmp_path / "cons.txt").write_text("lib<2\n")
+    doc = gather_document(("left",), (tmp_path / "pyproject.toml", tmp_path / "extra.txt"),
+                          (tmp_path / "cons.txt",), groups=("test",))
+    assert doc.requirements == ["left", "app", "right", "tool"]  # "left" once: the argument
+    assert doc.constraints == ["lib<2"] and doc.pre and doc.label == "proj"
+    with pytest.raises(InputError, match=r"select from a pyproject\.toml"):
+        gather_document((), (tmp_path / "extra.txt",), (), extras=("cli",))
+    (tmp_path / "offline.txt").write_text("app\n-f wheels\n--no-index\n")
+    with pytest.raises(InvalidDocument, match=rf"{tmp_path / 'offline.txt'}:3: --no-index is not"):
+        gather_document((), (tmp_path / "offline.txt",), ())

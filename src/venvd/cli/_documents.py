@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from venvd.errors import InputError
+from venvd.errors import InputError, InvalidDocument
 from venvd.inputs import Document, Provenance
 
 __all__ = ["DocumentArgs", "gather_document", "shorthand_python", "target_python"]
@@ -25,15 +25,14 @@ def gather_document(requirements: tuple[str, ...], requirement_files: tuple[Path
     """Arguments, `-r` files (each of its own kind, or `file_type`) and `-c` files merged into one
     document; a pylock.toml stays alone (its `lock` set). Notices and warnings go to stderr.
     InvalidDocument (exit 2) naming file and line; InputError for options that fit no file."""
-    from venvd.inputs import detect_kind, read_document, read_requirements_file
-    from venvd.inputs._requirements import _read_text
+    from venvd.inputs import detect_kind, read_document, read_requirements_file, read_text
 
     merged = Document(kind="requirements.txt", file="command line")
     for requirement in requirements:
         merged.add(requirement, Provenance("command line"))
     takes_extras = False
     for path in requirement_files:
-        kind = file_type or detect_kind(str(path), _read_text(path))
+        kind = file_type or detect_kind(str(path), read_text(path))
         selective = kind in ("pyproject.toml", "pylock.toml")
         takes_extras = takes_extras or selective
         doc = read_document(path, kind=kind, skip_conda_packages=skip_conda_packages,
@@ -52,9 +51,10 @@ def gather_document(requirements: tuple[str, ...], requirement_files: tuple[Path
                          "pylock.toml given with -r")
     if merged.no_index:
         origin = merged.index_origin
-        raise merged.error("--no-index is not supported: venvd resolves from an index (give "
-                           "--index-url, and --find-links for more files)",
-                           origin.line if origin else None)
+        raise InvalidDocument("--no-index is not supported: venvd resolves from an index (give "
+                              "--index-url, and --find-links for more files)",
+                              file=origin.file if origin else None,
+                              line=origin.line if origin else None, kind="requirements.txt")
     _show(merged)
     return merged
 

@@ -27,7 +27,7 @@ from venvd.inputs._read import (
     refuse_direct,
     refuse_for_server,
 )
-from venvd.inputs._requirements import read_requirements_file
+from venvd.inputs._requirements import read_requirements_file, read_text
 
 __all__ = [
     "KINDS",
@@ -40,6 +40,7 @@ __all__ = [
     "pylock_to_lock",
     "read_document",
     "read_requirements_file",
+    "read_text",
     "refuse_direct",
     "refuse_for_server",
     "restrict_to_hashes",

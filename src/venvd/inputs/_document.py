@@ -72,7 +72,10 @@ class Document:
         return InvalidDocument(message, file=self.file, line=line, kind=self.kind, **details)
 
     def add(self, requirement: str, where: Provenance, *, constraint: bool = False) -> None:
-        (self.constraints if constraint else self.requirements).append(requirement)
+        """Append `requirement` (a repeat of the same text is kept once, at its first place)."""
+        listed = self.constraints if constraint else self.requirements
+        if requirement not in listed:
+            listed.append(requirement)
         self.origins.setdefault(requirement, where)
 
     @property

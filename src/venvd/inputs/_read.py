@@ -100,9 +100,9 @@ def read_document(path: Path, *, kind: str | None = None, **options: Any) -> Doc
     relative to the file naming them, ``${VAR}`` is expanded from this process's environment."""
     import os
 
-    from venvd.inputs._requirements import _read_text
+    from venvd.inputs._requirements import read_text
 
-    return parse_document(_read_text(path), kind=kind, file=str(path), opener=_read_text,
+    return parse_document(read_text(path), kind=kind, file=str(path), opener=read_text,
                           environ=options.pop("environ", os.environ), **options)
 
 

@@ -24,7 +24,7 @@ from packaging.utils import canonicalize_name
 from venvd.errors import InvalidDocument
 from venvd.inputs._document import Document, Provenance
 
-__all__ = ["Opener", "parse_requirements_text", "read_requirements_file"]
+__all__ = ["Opener", "parse_requirements_text", "read_requirements_file", "read_text"]
 
 # (path named by a -r/-c line, the file naming it) → its text; None where nested files cannot be
 # read (a document posted to the API).
@@ -42,7 +42,7 @@ def read_requirements_file(path: Path, *, constraints: bool = False,
                            environ: Mapping[str, str] | None = None) -> Document:
     """Read `path` (and the files it names) from disk; InvalidDocument naming file and line."""
     doc = Document(kind="requirements.txt", file=str(path))
-    _read(path, doc, constraints=constraints, seen=(), opener=_read_text, environ=environ)
+    _read(path, doc, constraints=constraints, seen=(), opener=read_text, environ=environ)
     return doc
 
 
@@ -56,7 +56,8 @@ def parse_requirements_text(text: str, file: str = "requirements.txt", *,
     return doc
 
 
-def _read_text(path: Path) -> str:
+def read_text(path: Path) -> str:
+    """The UTF-8 text of an input file; InvalidDocument naming it when it cannot be read."""
     try:
         return path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -150,7 +151,7 @@ def _option(line: str, path: Path, doc: Document, fail: Callable[[str], InvalidD
         doc.index_origin = doc.index_origin or where
     elif option == "--no-index":
         doc.no_index = True
-        doc.index_origin = doc.index_origin or where
+        doc.index_origin = where  # the line an error about index options should name
     elif option == "--pre":
         doc.pre = True
     elif option == "--only-binary":
