@@ -38,7 +38,8 @@ def parse_environment_yml(text: str, file: str = "environment.yml", *,
 
     doc = Document(kind="environment.yml", file=file)
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        # libyaml's composer when PyYAML has it: ten times faster than the pure-Python one
+        root = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         if mark is not None and mark.line >= len(text.splitlines()):

@@ -11,6 +11,8 @@ from venvd.errors import InvalidDocument
 __all__ = ["KINDS", "Document", "Kind", "Provenance"]
 
 Kind = Literal["requirements.txt", "environment.yml", "pyproject.toml", "pylock.toml"]
+# Far above any request's max_requirements; bounds the parsing work of one document.
+MAX_DOCUMENT_REQUIREMENTS = 10_000
 KINDS: tuple[Kind, ...] = ("requirements.txt", "environment.yml", "pyproject.toml", "pylock.toml")
 
 
@@ -66,6 +68,9 @@ class Document:
     lock: dict[str, Any] | None = None
     notices: list[str] = dataclasses.field(default_factory=list)
     warnings: list[str] = dataclasses.field(default_factory=list)
+    # What `add` has listed, for repeats found in constant time.
+    _requirement_set: set[str] = dataclasses.field(default_factory=set, repr=False)
+    _constraint_set: set[str] = dataclasses.field(default_factory=set, repr=False)
 
     def error(self, message: str, line: int | None = None, **details: Any) -> InvalidDocument:
         """An InvalidDocument about this document (at `line` when known)."""
@@ -73,8 +78,16 @@ class Document:
 
     def add(self, requirement: str, where: Provenance, *, constraint: bool = False) -> None:
         """Append `requirement` (a repeat of the same text is kept once, at its first place)."""
-        listed = self.constraints if constraint else self.requirements
-        if requirement not in listed:
+        listed, seen = ((self.constraints, self._constraint_set) if constraint
+                        else (self.requirements, self._requirement_set))
+        if len(seen) != len(listed):  # the list was assigned to directly
+            seen.clear()
+            seen.update(listed)
+        if requirement not in seen:
+            if len(self._requirement_set) + len(self._constraint_set) >= MAX_DOCUMENT_REQUIREMENTS:
+                raise self.error(f"lists more than {MAX_DOCUMENT_REQUIREMENTS} requirements and "
+                                 "constraints", where.line, limit=MAX_DOCUMENT_REQUIREMENTS)
+            seen.add(requirement)
             listed.append(requirement)
         self.origins.setdefault(requirement, where)
 

@@ -111,7 +111,7 @@ def parse_pyproject(text: str, file: str = "pyproject.toml", *, extras: Iterable
                 continue
             if item not in taken:
                 taken.add(item)
-                doc.add(item, Provenance(file, line_of(text, item)))
+                doc.add(item, Provenance(file))  # lines are looked up for errors only
 
     add(project.get("dependencies") or [], "dependencies", frozenset())
     for extra in wanted:
@@ -119,7 +119,7 @@ def parse_pyproject(text: str, file: str = "pyproject.toml", *, extras: Iterable
     for requirement in _groups(doc, text, groups_table, list(groups)):
         if requirement not in taken:
             taken.add(requirement)
-            doc.add(requirement, Provenance(file, line_of(text, requirement)))
+            doc.add(requirement, Provenance(file))
     return doc
 
 
