@@ -281,3 +281,67 @@ def test_the_kind_is_found_by_name_then_content(name: str, text: str, kind: str)
 def test_an_unknown_toml_asks_for_the_file_type() -> None:
     with pytest.raises(InvalidDocument, match="give --file-type"):
         detect_kind("other.toml", "[tool.x]\n")
+
+
+# -- pylock.toml ------------------------------------------------------------------------------
+PYLOCK = f"""\
+lock-version = "1.0"
+created-by = "hand"
+requires-python = ">=3.11"
+extras = ["cli"]
+dependency-groups = ["test"]
+default-groups = []
+
+[[packages]]
+name = "app"
+version = "1.0"
+dependencies = [{{name = "lib"}}]
+wheels = [{{url = "https://files.example/app-1.0-py3-none-any.whl", hashes = {{sha256 = "{SHA_A}"}}}}]
+
+[[packages]]
+name = "lib"
+version = "1.0"
+sdist = {{url = "https://files.example/lib-1.0.tar.gz", hashes = {{sha256 = "{SHA_B}"}}}}
+
+[[packages]]
+name = "native"
+version = "1.0"
+marker = "'cli' in extras"
+
+[[packages.wheels]]
+url = "https://files.example/native-1.0-cp311-cp311-manylinux_2_28_x86_64.whl"
+hashes = {{sha256 = "{SHA_A}"}}
+
+[[packages.wheels]]
+url = "https://files.example/native-1.0-cp311-cp311-win_amd64.whl"
+hashes = {{sha256 = "{SHA_B}"}}
+
+[[packages]]
+name = "tool"
+version = "1.0"
+marker = "'test' in dependency_groups"
+wheels = [{{url = "https://files.example/tool-1.0-py3-none-any.whl", hashes = {{md5 = "00"}}}}]
+"""
+
+
+def test_a_pylock_is_selected_for_the_target_extras_and_groups() -> None:
+    from venvd.inputs import pylock_to_lock
+    from venvd.target import target_from_request
+
+    doc = parse_document(PYLOCK, file="pylock.toml")
+    linux = target_from_request({"python": "3.11", "platform": "manylinux_2_28_x86_64"})
+    windows = target_from_request({"python": "3.11", "platform": "win_amd64"})
+    plain = pylock_to_lock(doc, linux, text=PYLOCK)
+    assert [(p["name"], [f["filename"] for f in p["files"]]) for p in plain["packages"]] == [
+        ("app", ["app-1.0-py3-none-any.whl"]), ("lib", ["lib-1.0.tar.gz"])]
+    assert plain["requirements"] == ["app"]  # what nothing in the lock depends on
+    cli = pylock_to_lock(doc, windows, extras=["cli"], text=PYLOCK)
+    native = next(p for p in cli["packages"] if p["name"] == "native")
+    assert [f["filename"] for f in native["files"]] == ["native-1.0-cp311-cp311-win_amd64.whl"]
+    assert {p["name"] for p in pylock_to_lock(doc, linux, all_extras=True, text=PYLOCK)["packages"]} \
+        == {"app", "lib", "native"}
+    with pytest.raises(InvalidDocument, match=r"pylock.toml:33: package tool: tool-1.0-py3-none-any"
+                                              r".whl has no sha256 hash"):
+        pylock_to_lock(doc, linux, groups=["test"], text=PYLOCK)
+    with pytest.raises(InvalidDocument, match="Undeclared extras: docs"):
+        pylock_to_lock(doc, linux, extras=["docs"], text=PYLOCK)

@@ -240,7 +240,8 @@ def create(
         from venvd.target import Target
 
         body["lock"] = pylock_to_lock(document, Target.from_json(target), extras=extras,
-                                      groups=groups or None, text=_text(document.file))
+                                      all_extras=all_extras, groups=groups or None,
+                                      text=_text(document.file))
     elif document is None:
         try:
             body["lock"] = json.loads(lock_file.read_text())  # type: ignore[union-attr]

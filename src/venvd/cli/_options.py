@@ -105,7 +105,7 @@ document_options = _stack(
     click.option("--extra", "extras", multiple=True, metavar="NAME",
                  help="pyproject.toml / pylock.toml: include this optional-dependencies extra."),
     click.option("--all-extras", is_flag=True,
-                 help="pyproject.toml: include every optional-dependencies extra."),
+                 help="pyproject.toml / pylock.toml: include every extra."),
     click.option("--group", "groups", multiple=True, metavar="NAME",
                  help="pyproject.toml / pylock.toml: include this dependency group (PEP 735)."),
     click.option("--skip-conda-packages", is_flag=True,

@@ -44,10 +44,12 @@ def parse_pylock(text: str, file: str = "pylock.toml") -> Document:
 
 
 def pylock_to_lock(doc: Document, target: Any, *, extras: Iterable[str] = (),
-                   groups: Iterable[str] | None = None, text: str = "") -> dict[str, Any]:
+                   all_extras: bool = False, groups: Iterable[str] | None = None,
+                   text: str = "") -> dict[str, Any]:
     """The JSON lock `doc` (a parsed pylock) selects for `target` (a `venvd.target.Target`), with
-    `extras` and dependency `groups` (None: the lock's default groups); InvalidDocument when the
-    target is not one the lock is for, or a selected package cannot be installed by a server."""
+    `extras` (`all_extras`: every extra the lock declares) and dependency `groups` (None: the
+    lock's default groups); InvalidDocument when the target is not one the lock is for, or a
+    selected package cannot be installed by a server."""
     from packaging.pylock import (
         PackageSdist,
         PackageWheel,
@@ -58,6 +60,8 @@ def pylock_to_lock(doc: Document, target: Any, *, extras: Iterable[str] = (),
 
     assert doc.lock is not None
     pylock = Pylock.from_dict(doc.lock)
+    if all_extras:
+        extras = [*extras, *(pylock.extras or ())]
     environment = dict(target.marker_environment)
     try:
         selected = list(pylock.select(environment=environment,  # type: ignore[arg-type]

@@ -246,7 +246,8 @@ class EnvironmentBody(BaseModel):
             document = self.document
             assert document is not None
             data["lock"] = pylock_to_lock(self._pylock, data["target"], extras=document.extras,
-                                          groups=document.groups, text=document.text)
+                                          all_extras=document.all_extras, groups=document.groups,
+                                          text=document.text)
         return data
 
 
