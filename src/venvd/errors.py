@@ -8,6 +8,8 @@ Every failure that a user can cause or meet is one of these; each is mapped once
     │   ├── InvalidRequirement          .requirement
     │   ├── InvalidTarget               .detail
     │   ├── InvalidLock
+    │   ├── InvalidDocument             an input file (requirements, environment.yml, pyproject, pylock):
+    │   │                               422 (.file, .line)
     │   ├── IncompatibleInterpreter     the target does not match the interpreter that will run the venv
     │   ├── InvalidRequest              the body is not valid JSON or not of the documented shape: 422
     │   ├── LimitExceeded               a bound on the work of one request was passed: 422 (.limit, .max)
@@ -47,6 +49,7 @@ __all__ = [
     "IncompatibleInterpreter",
     "InputError",
     "InternalError",
+    "InvalidDocument",
     "InvalidLock",
     "InvalidRequest",
     "InvalidRequirement",
@@ -109,6 +112,22 @@ class InvalidTarget(InputError):
 class InvalidLock(InputError):
     code = "invalid_lock"
     http_status = 422
+
+
+class InvalidDocument(InputError):
+    """An input document (requirements.txt, environment.yml, pyproject.toml, pylock.toml) that
+    cannot be taken: the message starts with ``FILE:LINE:`` where the line is known;
+    ``details`` has ``file``, ``line`` (when known) and ``kind``."""
+
+    code = "invalid_document"
+    http_status = 422
+
+    def __init__(self, message: str, *, file: str | None = None, line: int | None = None,
+                 kind: str | None = None, **details: Any) -> None:
+        where = f"{file}:{line}: " if file and line else (f"{file}: " if file else "")
+        super().__init__(where + message, file=file, line=line, kind=kind, **details)
+        self.file = file
+        self.line = line
 
 
 class IncompatibleInterpreter(InputError):

@@ -1,16 +1,23 @@
-"""`venvd create`: one round trip to a usable venv (`venvd export` is in `_export`)."""
+"""`venvd create` (one round trip to a usable venv) and `venvd export` (an artifact as is)."""
 
 from __future__ import annotations
 
 import glob
 import json
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
-from venvd.cli._options import connect_client, index_options, requirement_options, server_options
+from venvd.cli._options import (
+    connect_client,
+    document_options,
+    index_options,
+    requirement_options,
+    server_options,
+)
 from venvd.errors import BuildError, InputError
 
 
@@ -127,18 +134,19 @@ def download(client: Any, env_id: str, dest: Path) -> dict[str, Any]:
 @click.command()
 @click.argument("dest", type=click.Path(path_type=Path))
 @requirement_options
+@document_options
 @click.option(
     "--python",
     "python",
     default=sys.executable,
-    show_default="this interpreter",
+    show_default="this interpreter, or pythonX.Y on PATH for an environment.yml's python=X.Y",
     help="Interpreter that will run the venv; the target is described from it.",
 )
 @click.option(
     "--lock",
     "lock_file",
     type=click.Path(path_type=Path),
-    help="Build exactly this JSON lock instead of resolving.",
+    help="Build exactly this lock (venvd's JSON lock, or a PEP 751 pylock.toml) instead of resolving.",
 )
 @click.option("--force", is_flag=True, help="Replace DEST if it exists and is not empty.")
 @click.option("--seed", is_flag=True,
@@ -152,6 +160,11 @@ def create(
     requirements: tuple[str, ...],
     requirement_files: tuple[Path, ...],
     constraint_files: tuple[Path, ...],
+    file_type: str | None,
+    extras: tuple[str, ...],
+    all_extras: bool,
+    groups: tuple[str, ...],
+    skip_conda_packages: bool,
     python: str,
     lock_file: Path | None,
     force: bool,
@@ -165,33 +178,61 @@ def create(
     database_url: str | None,
 ) -> None:
     """Create a ready virtual environment at DEST, built by the server for this platform."""
-    from venvd.cli._resolve import gather_requirements
+    from venvd.cli._documents import gather_document
+    from venvd.inputs import check_python, refuse_direct
     from venvd.materialize import materialize
     from venvd.target import probe_interpreter
 
     if dest.exists() and any(dest.iterdir()) and not force:
         raise InputError(f"{dest} exists and is not empty (use --force to replace it)")
-    # The command's one probe: the target, and (remembered) materialize's interpreter check.
-    interpreter = probe_interpreter(python)
-    body: dict[str, Any] = {"target": interpreter.target_json()}
-    seeds = seed_requirements(interpreter.version) if seed else []
     if lock_file is not None:
         if requirements or requirement_files:
             raise InputError("--lock cannot be combined with requirements")
+        document = _lock_document(lock_file)
+    else:
+        document = gather_document(requirements, requirement_files, constraint_files,
+                                   file_type=file_type, extras=extras, all_extras=all_extras,
+                                   groups=groups, skip_conda_packages=skip_conda_packages)
+        refuse_direct(document)
+        if document.lock is None and not document.requirements:
+            raise InputError("no requirements given (pass them as arguments, -r FILE or --lock)")
+    context = click.get_current_context()
+    if document is not None and document.python and \
+            context.get_parameter_source("python") == click.core.ParameterSource.DEFAULT:
+        python = _python_for(document.python, document.python_origin_text())
+    # The command's one probe: the target, and (remembered) materialize's interpreter check.
+    interpreter = probe_interpreter(python)
+    target = interpreter.target_json()
+    body: dict[str, Any] = {"target": target}
+    seeds = seed_requirements(interpreter.version) if seed else []
+    if document is not None:
+        check_python(document, target["marker_environment"]["python_full_version"],
+                     where=f"the interpreter {python}")
+    if document is not None and document.lock is not None:
+        from venvd.inputs import pylock_to_lock
+        from venvd.target import Target
+
+        body["lock"] = pylock_to_lock(document, Target.from_json(target), extras=extras,
+                                      all_extras=all_extras, groups=groups or None,
+                                      text=_text(document.file))
+        _check_seeded_lock(body["lock"], seeds, Path(document.file))
+    elif document is None:
         try:
-            body["lock"] = json.loads(lock_file.read_text())
+            body["lock"] = json.loads(lock_file.read_text())  # type: ignore[union-attr]
         except (OSError, ValueError) as exc:
             raise InputError(f"cannot read lock {lock_file}: {exc}") from None
-        _check_seeded_lock(body["lock"], seeds, lock_file)
+        _check_seeded_lock(body["lock"], seeds, lock_file)  # type: ignore[arg-type]
     else:
-        reqs, constraints, parsed = gather_requirements(requirements, requirement_files, constraint_files)
-        if not reqs:
-            raise InputError("no requirements given (pass them as arguments, -r FILE or --lock)")
-        reqs = [*reqs, *seeds]
-        body.update(requirements=reqs, constraints=constraints, options={"prereleases": parsed.pre})
-        index_url = index_url or parsed.index_url
+        body.update(requirements=[*document.requirements, *seeds],
+                    constraints=document.constraints,
+                    options={"prereleases": document.pre, **document.options()})
+        index_url = index_url or document.index_url
+        extra_index_url = extra_index_url + tuple(document.extra_index_urls)
+        find_links = find_links + tuple(document.find_links)
     client = connect_client(server, data_dir, database_url, index_url, extra_index_url, find_links)
     try:
+        if document is not None and document.hash_checking:
+            body = _hash_checked(client, body, document)
         doc = client.create_environment(body)
         doc = follow_build(client, doc)
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -206,8 +247,52 @@ def create(
     finally:
         client.close()
     count = len((doc.get("lock") or {}).get("packages") or [])
-    click.echo(f"venvd: created {dest} ({count} packages, environment {doc['id'][:12]})", err=True)
+    label = f"'{document.label}' " if document is not None and document.label else ""
+    click.echo(f"venvd: created {label}{dest} ({count} packages, environment {doc['id'][:12]})",
+               err=True)
     _ = result
+
+
+def _lock_document(lock_file: Path) -> Any:
+    """A pylock.toml given to --lock as its Document; None for a JSON lock (read as is)."""
+    from venvd.inputs import detect_kind, read_document
+
+    if lock_file.suffix == ".json":
+        return None
+    try:
+        text = lock_file.read_text()
+    except OSError as exc:
+        raise InputError(f"cannot read lock {lock_file}: {exc.strerror}") from None
+    if text.lstrip().startswith("{") or detect_kind(str(lock_file), text) != "pylock.toml":
+        return None
+    return read_document(lock_file, kind="pylock.toml")
+
+
+def _text(file: str) -> str:
+    try:
+        return Path(file).read_text()
+    except OSError:
+        return ""
+
+
+def _python_for(version: str, origin: str) -> str:
+    """The interpreter for a document's `python=X.Y[.Z]`: pythonX.Y on PATH."""
+    short = ".".join(version.split(".")[:2])
+    found = shutil.which(f"python{short}")
+    if found is None:
+        raise InputError(f"{origin} asks for Python {version}, and there is no python{short} on "
+                         "PATH: pass --python with an interpreter of that version")
+    return found
+
+
+def _hash_checked(client: Any, body: dict[str, Any], document: Any) -> dict[str, Any]:
+    """pip's hash-checking mode: resolve, keep only the files the --hash pins allow, and build
+    exactly that lock."""
+    from venvd.inputs import restrict_to_hashes
+
+    resolved = client.resolve({k: body[k] for k in ("requirements", "constraints", "options",
+                                                    "target")}, "json")
+    return {"target": body["target"], "lock": restrict_to_hashes(resolved, document)}
 
 
 def _check_seeded_lock(lock: Any, seeds: list[str], lock_file: Path) -> None:
