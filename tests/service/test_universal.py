@@ -268,3 +268,22 @@ def test_a_target_that_cannot_resolve_is_named(platforms: LocalIndex,
     error = response.json()["error"]
     assert error["message"].startswith("for target 1 (CPython 3.11.0 win32 AMD64")
     assert error["details"]["target"] == 1
+
+
+def test_an_environment_yml_for_several_platforms(platforms: LocalIndex,
+                                                  api: Callable[..., httpx.Client]) -> None:
+    """The document's python=3.11 is each target's Python unless a target names another."""
+    client = api(platforms)
+    document = {"kind": "environment.yml",
+                "text": "name: web\ndependencies:\n  - python=3.11\n  - pip\n  - pip:\n    - app\n"}
+    response = client.post("/v1/resolve", json={
+        "document": document,
+        "targets": [{"platform": "manylinux_2_28_x86_64"}, {"platform": "win_amd64"}]})
+    assert response.status_code == 200, response.text
+    doc = response.json()
+    assert [t["target"]["marker_environment"]["python_version"] for t in doc["targets"]] == [
+        "3.11", "3.11"]
+    assert ("winonly", "1.0") in _pins(doc) and ("linuxonly", "1.0") in _pins(doc)
+    error = _error(client.post("/v1/resolve", json={"document": document, "targets": [
+        {"platform": "manylinux_2_28_x86_64"}, {"python": "3.12", "platform": "win_amd64"}]}))
+    assert "3.12" in error["message"], error

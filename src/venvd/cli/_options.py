@@ -82,7 +82,8 @@ requirement_options = _stack(
         "requirement_files",
         multiple=True,
         type=click.Path(path_type=Path),
-        help="Read requirements from FILE.",
+        help="Read requirements from FILE: a requirements file, environment.yml, pyproject.toml "
+             "or pylock.toml (the kind found from its name and content).",
     ),
     click.option(
         "-c",
@@ -92,6 +93,24 @@ requirement_options = _stack(
         type=click.Path(path_type=Path),
         help="Constrain versions with FILE.",
     ),
+)
+
+# -- input documents (venvd.inputs): how the -r files are read ---------------------------------
+document_options = _stack(
+    click.option(
+        "--file-type",
+        type=click.Choice(["requirements.txt", "environment.yml", "pyproject.toml", "pylock.toml"]),
+        help="Read every -r FILE as this kind instead of finding it from its name and content.",
+    ),
+    click.option("--extra", "extras", multiple=True, metavar="NAME",
+                 help="pyproject.toml / pylock.toml: include this optional-dependencies extra."),
+    click.option("--all-extras", is_flag=True,
+                 help="pyproject.toml / pylock.toml: include every extra."),
+    click.option("--group", "groups", multiple=True, metavar="NAME",
+                 help="pyproject.toml / pylock.toml: include this dependency group (PEP 735)."),
+    click.option("--skip-conda-packages", is_flag=True,
+                 help="environment.yml: leave out conda packages other than python and pip "
+                      "(with a warning) instead of refusing the file."),
 )
 
 

@@ -153,6 +153,9 @@ class HttpClient:
     def environment(self, env_id: str) -> dict[str, Any]:
         return self._request("GET", f"/v1/environments/{env_id}").json()  # type: ignore[no-any-return]
 
+    def sbom(self, env_id: str) -> str:
+        return self._request("GET", f"/v1/environments/{env_id}/sbom").text
+
     def events(self, env_id: str) -> Iterator[dict[str, Any]]:
         """Progress documents until the build is ready or failed (the last one says which).
 

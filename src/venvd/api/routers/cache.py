@@ -20,7 +20,7 @@ from venvd.errors import InvalidRequest
 from venvd.service import Service
 
 router = APIRouter(prefix="/v1", tags=["operations"], dependencies=[Depends(requires("admin"))],
-                   responses={**AUTH_RESPONSES, **{s: ERROR_RESPONSES[s] for s in (422, 500)}})
+                   responses={**AUTH_RESPONSES, **{s: ERROR_RESPONSES[s] for s in (400, 413, 422, 500)}})
 
 
 class GcBody(BaseModel):
