@@ -287,3 +287,18 @@ def test_an_environment_yml_for_several_platforms(platforms: LocalIndex,
     error = _error(client.post("/v1/resolve", json={"document": document, "targets": [
         {"platform": "manylinux_2_28_x86_64"}, {"python": "3.12", "platform": "win_amd64"}]}))
     assert "3.12" in error["message"], error
+
+
+def test_a_universal_pylock_builds_for_one_target(platforms: LocalIndex,
+                                                  api: Callable[..., httpx.Client]) -> None:
+    """The pylock.toml rendering, posted back as a document, gives each target its own pins."""
+    client = api(platforms)
+    text = client.post("/v1/resolve", json={"requirements": ["app"], "targets": TARGETS},
+                       params={"format": "pylock"}).text
+    for target, platform_only in ((WINDOWS, "winonly"), (LINUX, "linuxonly")):
+        created = client.post("/v1/environments", json={
+            "document": {"kind": "pylock.toml", "text": text}, "target": target})
+        assert created.status_code in (200, 202), created.text
+        pins = {(p["name"], p["version"]) for p in created.json()["lock"]["packages"]}
+        native = "2.0" if target is LINUX else "1.0"
+        assert pins == {("app", "1.0"), ("lib", "1.0"), ("native", native), (platform_only, "1.0")}
