@@ -45,7 +45,8 @@ class Memo:
         with self._lock:
             if len(self._metadata) >= self._limit:
                 self._metadata.clear()
-            self._metadata[key] = meta
+            if self._limit:
+                self._metadata[key] = meta
 
     def forget_metadata(self, key: str) -> None:
         with self._lock:
@@ -54,11 +55,16 @@ class Memo:
     def page(self, name: NormalizedName) -> CachedPage | None:
         return self._pages.get(name)
 
+    def sizes(self) -> dict[str, int]:
+        """Entries held: metadata and pages (each within its limit)."""
+        return {"metadata": len(self._metadata), "pages": len(self._pages)}
+
     def put_page(self, page: CachedPage) -> None:
         with self._lock:
             if len(self._pages) >= self._page_limit:
                 self._pages.clear()
-            self._pages[page.name] = page
+            if self._page_limit:
+                self._pages[page.name] = page
 
 
 class StoreBackedSource:
