@@ -1,5 +1,10 @@
-"""Object store and GC figures (not a timed test): `python bench/objects_bench.py`.
+"""Object store, serving and GC figures (not a timed test): `python bench/objects_bench.py [serving]`.
 
+- serving an environment of cached fragments (the issue's "server work per 100 MB"), against a real
+  `venvd serve` on a local index of ten 10 MB wheels: the build of a new combination of cached
+  fragments (hashing them for the recipe; no copy) per 100 MB, next to what the build did before
+  (concatenating the same fragments into one file while hashing), measured in the same run; and
+  the server process's CPU time to stream the archive per 100 MB (/proc/<pid>/stat);
 - artifact download through the API (uvicorn on loopback, httpx client that verifies sha256):
   streamed from the filesystem store, streamed from S3 (moto in server mode), presigned 307 → S3;
 - one GC pass over 20,000 filesystem objects (dry run, then collecting half under a budget).
@@ -8,11 +13,15 @@
 from __future__ import annotations
 
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
+
+import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -71,6 +80,75 @@ def download_figures(root: Path) -> None:
         index.stop()
 
 
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def _ready(url: str, body: dict[str, Any]) -> dict[str, Any]:
+    doc = httpx.post(f"{url}/v1/environments", json=body, timeout=600).json()
+    while doc["status"] not in ("ready", "failed"):
+        time.sleep(0.05)
+        doc = httpx.get(f"{url}/v1/environments/{doc['id']}", timeout=60).json()
+    if doc["status"] != "ready":
+        raise SystemExit(f"build failed: {doc['error']}")
+    return doc
+
+
+def serving_figures(root: Path, runs: int = 3) -> None:
+    from tests.fleet._objects_support import ServeProcess
+
+    from venvd.builder._pack import write_concatenation
+    from venvd.objects import Recipe
+
+    index = LocalIndex(root / "serving-index").start()
+    for i in range(10):
+        index.add(make_wheel(root / "serving-src", f"blob{i}", "1.0",
+                             files={f"blob{i}/__init__.py": "", f"blob{i}/data.bin": os.urandom(10 * MB)}))
+    data = root / "serving-data"
+    node = ServeProcess(data, index, auth="off")
+    target = {"python": "3.11", "platform": "manylinux_2_28_x86_64"}
+    try:
+        cold = _ready(node.url, {"requirements": [f"blob{i}" for i in range(10)], "target": target})
+        builds, before, cpu, wall = [], [], [], []
+        for run in range(runs):
+            # A new combination of cached fragments: nine of the ten packages.
+            names = [f"blob{i}" for i in range(10) if i != run]
+            doc = _ready(node.url, {"requirements": names, "target": target})
+            per_100mb = 100 * MB / doc["size"]
+            builds.append(doc["progress"]["seconds"] * per_100mb)
+            from venvd.builder import read_recipe
+
+            recipe: Recipe = read_recipe((data / "cache" / "environments-v1" / f"{doc['id']}.json")
+                                         .read_bytes())[0]
+            head, tail = recipe.parts[0].data, recipe.parts[-1].data
+            assert head is not None and tail is not None
+            fragments = [data / "cache" / p.key for p in recipe.parts if p.key is not None]
+            started = time.perf_counter()
+            digest, size = write_concatenation(root / "before.tar.zst", head, fragments, tail)
+            before.append((time.perf_counter() - started) * per_100mb)
+            assert (digest, size) == (doc["sha256"], doc["size"])
+            (root / "before.tar.zst").unlink()
+            client = HttpClient(node.url)
+            try:
+                cpu_start, started = _cpu_seconds(node.process.pid), time.perf_counter()
+                client.download(doc["id"], root / "served.tar.zst")
+                wall.append((time.perf_counter() - started) * per_100mb)
+                cpu.append((_cpu_seconds(node.process.pid) - cpu_start) * per_100mb)
+            finally:
+                client.close()
+        print(f"serving an environment of cached fragments ({doc['size'] / MB:.0f} MB; cold build of "
+              f"{cold['size'] / MB:.0f} MB took {cold['progress']['seconds']:.2f} s), median of {runs}:")
+        new, old = statistics.median(builds), statistics.median(before)
+        print(f"  build of a new combination (hash, recipe): {new:.3f} s/100MB; the concatenation the "
+              f"build wrote before: {old:.3f} s/100MB; ratio {new / old:.2f}")
+        print(f"  download through the API: server CPU {statistics.median(cpu):.3f} s/100MB, "
+              f"wall {statistics.median(wall):.3f} s/100MB (client verifies sha256)")
+    finally:
+        node.stop()
+        index.stop()
+
+
 def gc_figures(root: Path) -> None:
     store = FileObjectStore(root / "gc")
     now = time.time()
@@ -90,5 +168,7 @@ def gc_figures(root: Path) -> None:
 
 if __name__ == "__main__":
     with tempfile.TemporaryDirectory() as tmp:
-        gc_figures(Path(tmp))
-        download_figures(Path(tmp))
+        serving_figures(Path(tmp))
+        if sys.argv[1:] != ["serving"]:
+            gc_figures(Path(tmp))
+            download_figures(Path(tmp))

@@ -53,6 +53,18 @@ def test_resolution_caches_keep_their_entry_bounds(
     assert service.resolve(oldest).cached  # from the store, which keeps every answer
 
 
+def test_pages_are_bounded_by_the_files_they_list(
+        many: LocalIndex, make_service: Callable[..., Service]) -> None:
+    """Each page of p<i> lists three files: a bound of four files holds one page at a time."""
+    service = make_service(many, memo_page_files=4)
+    seen = []
+    for i in range(8):
+        service.resolve(service.make_request([f"p{i}"], target_from_request(TARGET)))
+        seen.append(service.cache_sizes()["resolutions"])
+    assert all(s["page_files"] <= 4 and s["pages"] <= 1 for s in seen), seen
+    assert max(s["pages"] for s in seen) == 1
+
+
 def test_resolution_cache_weight_bound(many: LocalIndex,
                                        make_service: Callable[..., Service]) -> None:
     """Answers weigh their files, packages and target tags: a bound of one and a half answers'

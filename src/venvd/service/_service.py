@@ -55,7 +55,8 @@ class Service:
             page_ttl=settings.page_ttl,
             metadata_workers=settings.metadata_workers,
             timeout=settings.resolution_timeout,
-            memo=Memo(settings.memo_metadata_entries, settings.memo_page_entries),
+            memo=Memo(settings.memo_metadata_entries, settings.memo_page_entries,
+                      settings.memo_page_files),
             answers_kept=settings.resolution_cache_entries,
             answers_weight=settings.resolution_cache_weight,
         )
@@ -67,7 +68,8 @@ class Service:
         # Its caches hold build requirements only (setuptools, wheel, ...): a tenth of the bounds.
         self._build_resolutions = ResolutionService(
             store, index, ttl=settings.resolution_ttl, page_ttl=settings.page_ttl, metadata_workers=4,
-            memo=Memo(settings.memo_metadata_entries // 10, settings.memo_page_entries // 10),
+            memo=Memo(settings.memo_metadata_entries // 10, settings.memo_page_entries // 10,
+                      settings.memo_page_files // 10),
             answers_kept=settings.resolution_cache_entries // 10,
             answers_weight=settings.resolution_cache_weight // 10,
         )
@@ -246,7 +248,7 @@ class Service:
 
     def cache_sizes(self) -> dict[str, dict[str, int]]:
         """Entries in this process's memory caches, by cache; each stays within its setting
-        (memo_metadata_entries, memo_page_entries, resolution_cache_entries / _weight,
+        (memo_metadata_entries, memo_page_entries / _files, resolution_cache_entries / _weight,
         recipe_cache_entries; the build requirements' caches within a tenth of theirs)."""
         sizes = {"resolutions": self.resolutions.cache_sizes(),
                  "build_resolutions": self._build_resolutions.cache_sizes()}

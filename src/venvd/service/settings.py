@@ -85,6 +85,7 @@ class Settings(BaseSettings):
     # or, for metadata and pages, starts over: the store holds it all). See README "Memory".
     memo_metadata_entries: int = Field(default=50_000, ge=0)  # core metadata of files, by file
     memo_page_entries: int = Field(default=5_000, ge=0)  # project pages (file lists), by project
+    memo_page_files: int = Field(default=500_000, ge=0)  # files those pages list, in all
     resolution_cache_entries: int = Field(default=1_024, ge=0)  # fresh resolutions (locks)
     resolution_cache_weight: int = Field(default=500_000, ge=0)  # their files + packages in all
     recipe_cache_entries: int = Field(default=256, ge=0)  # parsed artifact recipes, for downloads
