@@ -1,6 +1,6 @@
 """Server memory after many distinct resolutions (not a timed test): `python bench/memory_bench.py`.
 
-    python bench/memory_bench.py [--resolutions 1000] [--projects 300] [--versions 5]
+    python bench/memory_bench.py [--resolutions 1000] [--projects 300] [--versions 5] [--set NAME=VALUE ...]
 
 Builds a local index (tests/support: real wheels behind a real HTTP index) of `--projects` projects
 in `--versions` versions each (m<i> depends on m<i+1/2 of the projects> for the first half: closures
@@ -78,14 +78,17 @@ def main() -> None:
     parser.add_argument("--resolutions", type=int, default=1000)
     parser.add_argument("--projects", type=int, default=300)
     parser.add_argument("--versions", type=int, default=5)
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="a server setting, e.g. resolution_cache_entries=200")
     args = parser.parse_args()
+    settings = dict(item.split("=", 1) for item in args.set)
     with tempfile.TemporaryDirectory(prefix="venvd-memory-bench-") as tmp:
         root = Path(tmp)
         started = time.perf_counter()
         index = build_index(root, args.projects, args.versions)
         print(f"index: {args.projects} projects x {args.versions} versions "
               f"({time.perf_counter() - started:.1f} s to build)")
-        node = ServeProcess(root / "data", index, auth="off")
+        node = ServeProcess(root / "data", index, auth="off", **settings)
         try:
             pid = node.process.pid
             print(f"venvd serve started: RSS {rss_mb(pid)[0]:.0f} MB")

@@ -29,6 +29,7 @@ import secrets
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, NoReturn
@@ -38,6 +39,7 @@ from venvd.errors import NoSpaceLeft, NotFound, UpstreamError
 from venvd.lock import Lock
 from venvd.objects import (
     DELETING_PREFIX,
+    ObjectStore,
     Recipe,
     artifact_key,
     is_no_space,
@@ -103,10 +105,12 @@ class Artifacts:
         self._recipes: OrderedDict[str, Recipe] = OrderedDict()
         self._recipes_max = settings.recipe_cache_entries
         self._recipes_lock = threading.Lock()
+        self._touches = ThreadPoolExecutor(max_workers=2, thread_name_prefix="venvd-touch")
 
     def close(self) -> None:
         if self._gc is not None:
             self._gc.stop()
+        self._touches.shutdown(wait=True, cancel_futures=True)
 
     # -- builds ---------------------------------------------------------------------------------
     def lease_build(self, env_id: str, lock: Lock, owner_token: str) -> str:
@@ -138,9 +142,8 @@ class Artifacts:
         if self._objects_are_cache:
             return key
         try:
-            for part_key in artifact.recipe.keys:
-                if self.objects.stat(part_key) is None:
-                    self.objects.put_file(part_key, artifact.root / part_key)
+            for part_key in self._missing(artifact.recipe.keys):
+                self.objects.put_file(part_key, artifact.root / part_key)
             self.objects.put_file(key, artifact.recipe_path)
         except OSError as exc:
             if is_no_space(exc):
@@ -253,8 +256,13 @@ class Artifacts:
         for `release`."""
         holder = f"download:{secrets.token_hex(8)}"
         self._store.lease_objects(holder, keys, datetime.now(UTC) + timedelta(seconds=seconds))
-        for key in keys:
-            self.objects.touch(key)
+        if self.objects.local_path(keys[0]) is not None:
+            for key in keys:
+                self.objects.touch(key)  # a utime each
+        else:
+            # On S3 a touch is a request (at most hourly per key): off the download's path. The
+            # lease, not the touch, is what keeps GC off the objects while they are streamed.
+            self._touches.submit(_touch_all, self.objects, keys)
         return holder
 
     def open(self, record: EnvironmentRecord, served: Served, start: int, end: int,
@@ -288,20 +296,23 @@ class Artifacts:
         after the download's lease is taken (see `venvd.objects.DeleteGuard`: with both, no part
         can vanish once streaming starts). Only for stores that are not a directory: there every
         part is opened before the first byte, which is as good."""
-        from concurrent.futures import ThreadPoolExecutor
 
         deleting = {k[len(DELETING_PREFIX):] for k in self._store.leased_objects()
                     if k.startswith(DELETING_PREFIX)}
         if deleting.intersection(served.keys):
             raise FileNotFoundError(f"a part of {served.key} is being collected")
-        keys = served.keys[1:]
+        if self._missing(served.keys[1:]):
+            raise FileNotFoundError(f"a part of {served.key} is gone")
+
+    def _missing(self, keys: list[str]) -> list[str]:
+        """The keys not in the object store, asked in parallel (on S3 a HEAD each: a recipe of a
+        few hundred fragments costs a few round trips, not a few hundred)."""
         if not keys:
-            return
-        # HEADs in parallel: a recipe of a few hundred fragments costs a few round trips.
+            return []
         with ThreadPoolExecutor(max_workers=min(16, len(keys)),
                                 thread_name_prefix="venvd-check") as pool:
-            if any(info is None for info in pool.map(self.objects.stat, keys)):
-                raise FileNotFoundError(f"a part of {served.key} is gone")
+            found = list(pool.map(self.objects.stat, keys))
+        return [key for key, info in zip(keys, found, strict=True) if info is None]
 
     def _leased(self, blocks: Iterator[bytes], holder: str, record: EnvironmentRecord,
                 served: Served) -> Iterator[bytes]:
@@ -380,3 +391,11 @@ class Artifacts:
             self._write(record, served, tmp)
             publish_once(tmp, path)
         return path
+
+
+def _touch_all(objects: ObjectStore, keys: list[str]) -> None:
+    for key in keys:
+        try:
+            objects.touch(key)
+        except OSError as exc:  # a lost touch only makes the object look older to GC
+            _log.warning("cannot record the use of %s: %s", key, exc)
