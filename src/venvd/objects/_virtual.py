@@ -111,31 +111,58 @@ def _local_blocks(store: ObjectStore, spans: list[tuple[Part, int, int]],
             if fd is not None:
                 os.close(fd)
         raise
-    return _read_local(spans, fds, block)
+    return _LocalBlocks(spans, fds, block)
 
 
-def _read_local(spans: list[tuple[Part, int, int]], fds: list[int | None],
-                block: int) -> Iterator[bytes]:
-    # pread from the page cache into one buffer per block: through ASGI (uvicorn has no sendfile
-    # or pathsend) one copy into user space is the floor, and big blocks keep the per-block Python
-    # cost (a thread hop in Starlette) negligible against the bytes.
-    try:
-        for (part, first, last), fd in zip(spans, fds, strict=True):
-            if fd is None:
-                assert part.data is not None
-                yield part.data[first:last + 1]
+class _LocalBlocks:
+    """The blocks of open parts (an iterator, closing its descriptors when exhausted, closed or
+    collected: a generator never started would keep them open)."""
+
+    def __init__(self, spans: list[tuple[Part, int, int]], fds: list[int | None],
+                 block: int) -> None:
+        self._spans, self._fds, self._block = spans, fds, block
+        self._index = 0
+        self._position = spans[0][1] if spans else 0
+
+    def __iter__(self) -> _LocalBlocks:
+        return self
+
+    def __next__(self) -> bytes:
+        # pread from the page cache into one buffer per block: through ASGI (uvicorn has no
+        # sendfile or pathsend) one copy into user space is the floor, and big blocks keep the
+        # per-block Python cost (a thread hop in Starlette) negligible against the bytes.
+        while self._index < len(self._spans):
+            part, first, last = self._spans[self._index]
+            fd = self._fds[self._index]
+            if fd is None or self._position > last:
+                data = b"" if fd is not None else (part.data or b"")[first:last + 1]
+                self._next_part()
+                if data:
+                    return data
                 continue
-            position = first
-            while position <= last:
-                data = os.pread(fd, min(block, last - position + 1), position)
-                if not data:
-                    raise OSError(f"object {part.key} is shorter than its recipe says")
-                position += len(data)
-                yield data
-    finally:
+            data = os.pread(fd, min(self._block, last - self._position + 1), self._position)
+            if not data:
+                self.close()
+                raise OSError(f"object {part.key} is shorter than its recipe says")
+            self._position += len(data)
+            return data
+        self.close()
+        raise StopIteration
+
+    def _next_part(self) -> None:
+        self._index += 1
+        if self._index < len(self._spans):
+            self._position = self._spans[self._index][1]
+
+    def close(self) -> None:
+        fds, self._fds = self._fds, [None] * len(self._fds)
+        self._index = len(self._spans)
         for fd in fds:
             if fd is not None:
                 os.close(fd)
+
+    def __del__(self) -> None:
+        self.close()
 
 
 def _store_blocks(store: ObjectStore, spans: list[tuple[Part, int, int]],

@@ -316,19 +316,12 @@ class Artifacts:
 
     def _leased(self, blocks: Iterator[bytes], holder: str, record: EnvironmentRecord,
                 served: Served) -> Iterator[bytes]:
-        try:
-            yield from blocks
-        except FileNotFoundError:
+        def vanished() -> None:
             _log.warning("environment %s: a part of its artifact vanished while it was streamed; "
                          "dropping its recipe so it is rebuilt", record.id)
             self._forget(served)
-            raise
-        finally:
-            with contextlib.suppress(Exception):
-                close = getattr(blocks, "close", None)
-                if close is not None:
-                    close()
-            self.release(holder)
+
+        return _Leased(blocks, lambda: self.release(holder), vanished)
 
     def presigned(self, record: EnvironmentRecord, served: Served, expires: float) -> str | None:
         """A presigned URL of the artifact as one object, or None when the store cannot presign
@@ -399,3 +392,46 @@ def _touch_all(objects: ObjectStore, keys: list[str]) -> None:
             objects.touch(key)
         except OSError as exc:  # a lost touch only makes the object look older to GC
             _log.warning("cannot record the use of %s: %s", key, exc)
+
+
+class _Leased:
+    """Yields `blocks`, then (exhausted, failed, closed or collected, whichever comes first)
+    closes them and calls `release` once; `vanished` is called when a part went missing."""
+
+    def __init__(self, blocks: Iterator[bytes], release: Callable[[], None],
+                 vanished: Callable[[], None]) -> None:
+        self._blocks, self._release, self._vanished = blocks, release, vanished
+        self._done = False
+
+    def __iter__(self) -> _Leased:
+        return self
+
+    def __next__(self) -> bytes:
+        try:
+            return next(self._blocks)
+        except StopIteration:
+            self.close()
+            raise
+        except FileNotFoundError:
+            self._vanished()
+            self.close()
+            raise
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        try:
+            close = getattr(self._blocks, "close", None)
+            if close is not None:
+                close()
+        except Exception:
+            _log.warning("closing the parts of a download failed", exc_info=True)
+        finally:
+            self._release()
+
+    def __del__(self) -> None:
+        self.close()
