@@ -1,10 +1,13 @@
-"""Object store, serving and GC figures (not a timed test): `python bench/objects_bench.py [serving]`.
+"""Object store, serving and GC figures (not a timed test).
+
+    python bench/objects_bench.py [serving] [--before /path/to/other/venvd/python]
+
 
 - serving an environment of cached fragments (the issue's "server work per 100 MB"), against a real
   `venvd serve` on a local index of ten 10 MB wheels: the build of a new combination of cached
-  fragments (hashing them for the recipe; no copy) per 100 MB, next to what the build did before
-  (concatenating the same fragments into one file while hashing), measured in the same run; and
-  the server process's CPU time to stream the archive per 100 MB (/proc/<pid>/stat);
+  fragments per 100 MB (wall as the server records it, and the server's CPU time from
+  /proc/<pid>/stat), and the server's CPU to stream it; with `--before PYTHON` the same rows for
+  another venvd (e.g. main's, which concatenated the fragments into one file), in the same run;
 - artifact download through the API (uvicorn on loopback, httpx client that verifies sha256):
   streamed from the filesystem store, streamed from S3 (moto in server mode), presigned 307 → S3;
 - one GC pass over 20,000 filesystem objects (dry run, then collecting half under a budget).
@@ -95,62 +98,75 @@ def _ready(url: str, body: dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
-def serving_figures(root: Path, runs: int = 3) -> None:
-    from tests.fleet._objects_support import ServeProcess
+class _Node:
+    """`python -m venvd serve` on a loopback port (`python`: this checkout's, or another venvd's)."""
 
-    from venvd.builder._pack import hash_artifact, write_concatenation
-    from venvd.objects import Recipe
+    def __init__(self, python: str, data_dir: Path, index: LocalIndex) -> None:
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        env = {**{k: v for k, v in os.environ.items() if not k.startswith("VENVD_")},
+               "VENVD_DATA_DIR": str(data_dir), "VENVD_INDEX_URL": index.url, "VENVD_AUTH": "off"}
+        self.process = subprocess.Popen(
+            [python, "-m", "venvd", "serve", "--host", "127.0.0.1", "--port", str(port),
+             "--log-level", "warning"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_http(f"{self.url}/v1/health", self.process, seconds=120)
 
-    index = LocalIndex(root / "serving-index").start()
-    for i in range(10):
-        index.add(make_wheel(root / "serving-src", f"blob{i}", "1.0",
-                             files={f"blob{i}/__init__.py": "", f"blob{i}/data.bin": os.urandom(10 * MB)}))
-    data = root / "serving-data"
-    node = ServeProcess(data, index, auth="off")
+
+def _serving_rows(python: str, data: Path, index: LocalIndex, runs: int) -> dict[str, float]:
+    """Per 100 MB, medians of `runs`: a new combination of cached fragments built from a posted
+    lock (the server's recorded build time; its CPU from request to ready, status polls
+    included), then downloaded (the server's CPU; the client's wall time, sha256 verified)."""
+    node = _Node(python, data, index)
     target = {"python": "3.11", "platform": "manylinux_2_28_x86_64"}
+    rows: dict[str, list[float]] = {"build": [], "build_cpu": [], "download_cpu": [], "download": []}
     try:
-        cold = _ready(node.url, {"requirements": [f"blob{i}" for i in range(10)], "target": target})
-        builds, hashing, before, cpu, wall = [], [], [], [], []
+        _ready(node.url, {"requirements": [f"blob{i}" for i in range(10)], "target": target})
         for run in range(runs):
-            # A new combination of cached fragments: nine of the ten packages.
-            names = [f"blob{i}" for i in range(10) if i != run]
-            doc = _ready(node.url, {"requirements": names, "target": target})
+            names = [f"blob{i}" for i in range(10) if i != run]  # nine of ten: all cached
+            lock = httpx.post(f"{node.url}/v1/resolve", json={"requirements": names, "target": target},
+                              timeout=600).json()
+            lock = {k: v for k, v in lock.items() if k not in ("cached", "timings", "stats")}
+            cpu_start = _cpu_seconds(node.process.pid)
+            doc = _ready(node.url, {"lock": lock, "target": target})
             per_100mb = 100 * MB / doc["size"]
-            builds.append(doc["progress"]["seconds"] * per_100mb)
-            from venvd.builder import read_recipe
-
-            recipe: Recipe = read_recipe((data / "cache" / "environments-v1" / f"{doc['id']}.json")
-                                         .read_bytes())[0]
-            head, tail = recipe.parts[0].data, recipe.parts[-1].data
-            assert head is not None and tail is not None
-            fragments = [data / "cache" / p.key for p in recipe.parts if p.key is not None]
-            started = time.perf_counter()
-            hash_artifact(head, fragments, tail)
-            hashing.append((time.perf_counter() - started) * per_100mb)
-            started = time.perf_counter()
-            digest, size = write_concatenation(root / "before.tar.zst", head, fragments, tail)
-            before.append((time.perf_counter() - started) * per_100mb)
-            assert (digest, size) == (doc["sha256"], doc["size"])
-            (root / "before.tar.zst").unlink()
+            rows["build_cpu"].append((_cpu_seconds(node.process.pid) - cpu_start) * per_100mb)
+            rows["build"].append(doc["progress"]["seconds"] * per_100mb)
             client = HttpClient(node.url)
             try:
                 cpu_start, started = _cpu_seconds(node.process.pid), time.perf_counter()
-                client.download(doc["id"], root / "served.tar.zst")
-                wall.append((time.perf_counter() - started) * per_100mb)
-                cpu.append((_cpu_seconds(node.process.pid) - cpu_start) * per_100mb)
+                client.download(doc["id"], data.parent / "served.tar.zst")
+                rows["download"].append((time.perf_counter() - started) * per_100mb)
+                rows["download_cpu"].append((_cpu_seconds(node.process.pid) - cpu_start) * per_100mb)
             finally:
                 client.close()
-        print(f"serving an environment of cached fragments ({doc['size'] / MB:.0f} MB; cold build of "
-              f"{cold['size'] / MB:.0f} MB took {cold['progress']['seconds']:.2f} s), median of {runs}:")
-        new, old = statistics.median(builds), statistics.median(before)
-        print(f"  build of a new combination (server-recorded build time: hash, recipe, store "
-              f"writes): {new:.3f} s/100MB, of which hashing {statistics.median(hashing):.3f}; the "
-              f"concatenation the build wrote before: {old:.3f} s/100MB; ratio {new / old:.2f}")
-        print(f"  download through the API: server CPU {statistics.median(cpu):.3f} s/100MB, "
-              f"wall {statistics.median(wall):.3f} s/100MB (client verifies sha256)")
     finally:
-        node.stop()
+        stop(node.process)
+    return {name: statistics.median(values) for name, values in rows.items()}
+
+
+def serving_figures(root: Path, before: str | None = None, runs: int = 3) -> None:
+    """The serving rows for this checkout, and for `before` (another venvd's python) if given,
+    on one local index of ten 10 MB wheels (random bytes: fragments of about 10 MB each)."""
+    index = LocalIndex(root / "serving-index").start()
+    try:
+        for i in range(10):
+            index.add(make_wheel(root / "serving-src", f"blob{i}", "1.0",
+                                 files={f"blob{i}/__init__.py": "",
+                                        f"blob{i}/data.bin": os.urandom(10 * MB)}))
+        nodes = {"this checkout": sys.executable, **({"before": before} if before else {})}
+        results = {label: _serving_rows(python, root / f"serving-{n}" / "data", index, runs)
+                   for n, (label, python) in enumerate(nodes.items())}
+    finally:
         index.stop()
+    print(f"serving an environment of cached fragments (about 90 MB), per 100 MB, median of {runs}; "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores:")
+    print(f"  {'server':15} {'build':>8} {'build CPU':>10} {'download CPU':>13} {'download':>9}")
+    for label, r in results.items():
+        print(f"  {label:15} {r['build']:8.3f} {r['build_cpu']:10.3f} {r['download_cpu']:13.3f} "
+              f"{r['download']:9.3f}")
+    if before:
+        new, old = results["this checkout"], results["before"]
+        print("  ratios this/before: " + ", ".join(f"{k} {new[k] / old[k]:.2f}" for k in new))
 
 
 def gc_figures(root: Path) -> None:
@@ -171,8 +187,16 @@ def gc_figures(root: Path) -> None:
 
 
 if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("only", nargs="?", choices=["serving"], help="the serving figures only")
+    parser.add_argument("--before", metavar="PYTHON",
+                        help="also measure the serving rows with this python's venvd "
+                             "(e.g. a checkout of main: /path/to/main/.venv/bin/python)")
+    args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        serving_figures(Path(tmp))
-        if sys.argv[1:] != ["serving"]:
+        serving_figures(Path(tmp), before=args.before)
+        if args.only is None:
             gc_figures(Path(tmp))
             download_figures(Path(tmp))
