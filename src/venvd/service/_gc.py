@@ -21,6 +21,9 @@ __all__ = ["LeaseGuard", "PeriodicGc", "run_gc"]
 _log = logging.getLogger("venvd.gc")
 # An announced removal outlives a GC that died while removing by this long at most.
 _ANNOUNCE_SECONDS = 300.0
+# What downloads stream (recipes, archives, fragments): only their removals need announcing, two
+# store writes each; wheels and built wheels are read by builds, which lease them before looking.
+_STREAMED = ("environments-v1/", "fragments-v1/")
 
 
 def gc_stores(objects: ObjectStore, cache_dir: Path) -> list[ObjectStore]:
@@ -39,11 +42,13 @@ class LeaseGuard:
         self._store = store
 
     def announce(self, key: str) -> None:
-        self._store.lease_objects(f"gc:{key}", [DELETING_PREFIX + key],
-                                  datetime.now(UTC) + timedelta(seconds=_ANNOUNCE_SECONDS))
+        if key.startswith(_STREAMED):
+            self._store.lease_objects(f"gc:{key}", [DELETING_PREFIX + key],
+                                      datetime.now(UTC) + timedelta(seconds=_ANNOUNCE_SECONDS))
 
     def withdraw(self, key: str) -> None:
-        self._store.release_objects(f"gc:{key}")
+        if key.startswith(_STREAMED):
+            self._store.release_objects(f"gc:{key}")
 
 
 def run_gc(store: Store, objects: ObjectStore, cache_dir: Path, *, max_size: int | None = None,
