@@ -23,7 +23,6 @@ other) and redirects to it; streaming through the API would defeat the setting's
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
 import secrets
 import threading
@@ -32,14 +31,13 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import NoReturn
 
 from venvd.builder import Artifact, BuildCache
 from venvd.errors import NoSpaceLeft, NotFound, UpstreamError
 from venvd.lock import Lock
 from venvd.objects import (
     DELETING_PREFIX,
-    ObjectStore,
     Recipe,
     artifact_key,
     is_no_space,
@@ -48,6 +46,7 @@ from venvd.objects import (
     parse_size,
     recipe_key,
 )
+from venvd.service._downloads import Leased, Served, touch_all
 from venvd.service._gc import PeriodicGc
 from venvd.service.settings import Settings
 from venvd.store import EnvironmentRecord, Store
@@ -59,27 +58,6 @@ _log = logging.getLogger("venvd.artifacts")
 # How long a build's leases outlive its time limit if it never releases them (a crash).
 _LEASE_SLACK_SECONDS = 300.0
 _UNFINISHED = ("queued", "building")
-
-
-@dataclasses.dataclass(frozen=True)
-class Served:
-    """What a download of an environment reads: the record's artifact `key` and the archive's
-    `size`; `recipe` the parts when the archive is virtual, None when `key` is one stored archive."""
-
-    key: str
-    size: int
-    recipe: Recipe | None
-
-    @property
-    def keys(self) -> list[str]:
-        """Every object a download reads (to lease)."""
-        return [self.key, *(self.recipe.keys if self.recipe is not None else ())]
-
-    def parts_json(self) -> list[dict[str, Any]] | None:
-        """The parts as the manifest route lists them (no inline bytes), or None."""
-        if self.recipe is None:
-            return None
-        return [{k: v for k, v in p.to_json().items() if k != "data"} for p in self.recipe.parts]
 
 
 class Artifacts:
@@ -262,7 +240,7 @@ class Artifacts:
         else:
             # On S3 a touch is a request (at most hourly per key): off the download's path. The
             # lease, not the touch, is what keeps GC off the objects while they are streamed.
-            self._touches.submit(_touch_all, self.objects, keys)
+            self._touches.submit(touch_all, self.objects, keys)
         return holder
 
     def open(self, record: EnvironmentRecord, served: Served, start: int, end: int,
@@ -321,7 +299,7 @@ class Artifacts:
                          "dropping its recipe so it is rebuilt", record.id)
             self._forget(served)
 
-        return _Leased(blocks, lambda: self.release(holder), vanished)
+        return Leased(blocks, lambda: self.release(holder), vanished)
 
     def presigned(self, record: EnvironmentRecord, served: Served, expires: float) -> str | None:
         """A presigned URL of the artifact as one object, or None when the store cannot presign
@@ -385,53 +363,3 @@ class Artifacts:
             publish_once(tmp, path)
         return path
 
-
-def _touch_all(objects: ObjectStore, keys: list[str]) -> None:
-    for key in keys:
-        try:
-            objects.touch(key)
-        except OSError as exc:  # a lost touch only makes the object look older to GC
-            _log.warning("cannot record the use of %s: %s", key, exc)
-
-
-class _Leased:
-    """Yields `blocks`, then (exhausted, failed, closed or collected, whichever comes first)
-    closes them and calls `release` once; `vanished` is called when a part went missing."""
-
-    def __init__(self, blocks: Iterator[bytes], release: Callable[[], None],
-                 vanished: Callable[[], None]) -> None:
-        self._blocks, self._release, self._vanished = blocks, release, vanished
-        self._done = False
-
-    def __iter__(self) -> _Leased:
-        return self
-
-    def __next__(self) -> bytes:
-        try:
-            return next(self._blocks)
-        except StopIteration:
-            self.close()
-            raise
-        except FileNotFoundError:
-            self._vanished()
-            self.close()
-            raise
-        except BaseException:
-            self.close()
-            raise
-
-    def close(self) -> None:
-        if self._done:
-            return
-        self._done = True
-        try:
-            close = getattr(self._blocks, "close", None)
-            if close is not None:
-                close()
-        except Exception:
-            _log.warning("closing the parts of a download failed", exc_info=True)
-        finally:
-            self._release()
-
-    def __del__(self) -> None:
-        self.close()
