@@ -26,6 +26,7 @@ import contextlib
 import logging
 import secrets
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -58,6 +59,8 @@ _log = logging.getLogger("venvd.artifacts")
 # How long a build's leases outlive its time limit if it never releases them (a crash).
 _LEASE_SLACK_SECONDS = 300.0
 _UNFINISHED = ("queued", "building")
+# How long a download waits for a GC pass to finish removing (or keeping) one of its parts.
+_ANNOUNCED_WAIT = 5.0
 
 
 class Artifacts:
@@ -270,15 +273,19 @@ class Artifacts:
         return self._leased(blocks, holder, record, served)
 
     def _check_parts(self, served: Served) -> None:
-        """FileNotFoundError unless every part is in the store and none is being removed, asked
-        after the download's lease is taken (see `venvd.objects.DeleteGuard`: with both, no part
-        can vanish once streaming starts). Only for stores that are not a directory: there every
+        """FileNotFoundError unless every part is in the store once no removal of one is
+        announced, asked after the download's lease is taken (see `venvd.objects.DeleteGuard`:
+        a removal announced before the lease ends, removing the part or not, before the parts
+        are looked at; one announced after it sees the lease and keeps the part). So no part
+        can vanish once streaming starts. Only for stores that are not a directory: there every
         part is opened before the first byte, which is as good."""
-
-        deleting = {k[len(DELETING_PREFIX):] for k in self._store.leased_objects()
-                    if k.startswith(DELETING_PREFIX)}
-        if deleting.intersection(served.keys):
-            raise FileNotFoundError(f"a part of {served.key} is being collected")
+        keys = set(served.keys)
+        deadline = time.monotonic() + _ANNOUNCED_WAIT
+        while any(k.startswith(DELETING_PREFIX) and k[len(DELETING_PREFIX):] in keys
+                  for k in self._store.leased_objects()):
+            if time.monotonic() > deadline:  # a GC that died while removing: its lease expires
+                raise FileNotFoundError(f"a part of {served.key} is being collected")
+            time.sleep(0.02)  # one DELETE request of the GC pass that announced it
         if self._missing(served.keys[1:]):
             raise FileNotFoundError(f"a part of {served.key} is gone")
 
