@@ -20,6 +20,7 @@ Every failure that a user can cause or meet is one of these; each is mapped once
     │   │                               (.package, .step, .log_tail)
     │   └── NoSpaceLeft                 a disk or the object store was full: HTTP 507, exit 3
     ├── NotFound                        an unknown resource id (environment, artifact): HTTP 404, exit 1
+    ├── NotReady                        the environment is not built (yet, or failed): HTTP 409, exit 1
     ├── ResolutionTimeout               a resolution passed its wall-time budget and was stopped: HTTP 503
     ├── InternalError                   a fault of venvd itself: HTTP 500 (the log has it by `details.id`)
     ├── UpstreamError                   an index failed us: HTTP 502, exit 3 (.url, .project)
@@ -55,6 +56,7 @@ __all__ = [
     "NoCompatibleDistribution",
     "NoSpaceLeft",
     "NotFound",
+    "NotReady",
     "ProjectNotFound",
     "RequestTooLarge",
     "ResolutionImpossible",
@@ -165,6 +167,14 @@ class BuildError(VenvdError):
 class NotFound(VenvdError):
     code = "not_found"
     http_status = 404
+
+
+class NotReady(VenvdError):
+    """What was asked for needs the environment's build, which is queued, running or failed
+    (details: `id`, `status`)."""
+
+    code = "not_ready"
+    http_status = 409
 
 
 class UpstreamError(VenvdError):

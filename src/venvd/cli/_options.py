@@ -207,3 +207,21 @@ def target_body(python: str | None, platform: str | None, target_file: Path | No
     from venvd.target import Target
 
     return Target.current().to_json()
+
+
+# The build-job queue, for `serve` (which enqueues) and `worker` (which consumes).
+queue_options = _stack(
+    click.option("--queue-url", envvar="VENVD_QUEUE_URL", metavar="URL",
+                 help="The broker of build jobs, e.g. amqp://guest:guest@127.0.0.1:5672// "
+                      "(env VENVD_QUEUE_URL); without it, `serve` builds in-process."),
+    click.option("--queue-name", envvar="VENVD_QUEUE_NAME",
+                 help="The queue of build jobs (env VENVD_QUEUE_NAME)."),
+)
+
+
+def apply_queue_options(settings: Any, queue_url: str | None, queue_name: str | None) -> None:
+    """Let the `queue_options` given on the command line override `settings`."""
+    if queue_url:
+        settings.queue_url = queue_url
+    if queue_name:
+        settings.queue_name = queue_name

@@ -11,6 +11,7 @@ process: the in-memory coalescing is the whole story.)
 from __future__ import annotations
 
 import dataclasses
+import json
 import threading
 import time
 from collections import OrderedDict
@@ -51,6 +52,14 @@ class ResolveResult:
             "timings": self.timings,
             "stats": self.stats,
         }
+
+    def json_bytes(self) -> bytes:
+        """`to_json()` as compact UTF-8 JSON (as the API's JSONResponse encodes it), the lock's
+        part encoded once per lock."""
+        tail = json.dumps({"cached": self.cached, "resolution_key": self.key,
+                           "timings": self.timings, "stats": self.stats},
+                          ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+        return self.lock.json_members + b"," + tail[1:]
 
 
 class ResolutionService:
@@ -264,6 +273,7 @@ class ResolutionService:
                 constraints=list(request.constraints),
                 options=ResolveOptions(
                     prereleases=opts.prereleases,
+                    prerelease=opts.prerelease,
                     exclude_newer=opts.exclude_newer,
                     only_binary=opts.only_binary,
                     no_binary=opts.no_binary,
