@@ -306,7 +306,7 @@ def test_cache_gc_over_http_needs_an_admin_token(tmp_path: Path, small_index: Lo
                                                  "dry_run": True})
         assert dry.status_code == 200, dry.text
         [report] = dry.json()["reports"]
-        artifact = f"environments-v1/{created['id']}.tar.zst"
+        artifact = f"environments-v1/{created['id']}.json"  # the recipe: the parts are fragments
         assert report["dry_run"] and artifact in report["keys"]
         assert (data / "cache" / artifact).exists()  # a dry run removes nothing
     # The CLI sends it with --server and an admin token; the artifact goes, the record stays.
