@@ -24,8 +24,8 @@ __all__ = ["post"]
 
 def post(server: str, path: str, body: Any, *, token: str | None = None,
          params: dict[str, str] | None = None, timeout: float = 600.0,
-         connect_timeout: float = 10.0) -> tuple[str, bytes]:
-    """POST `body` as JSON to `server` + `path`; returns (content type, body) of a 2xx/3xx answer.
+         connect_timeout: float = 10.0) -> bytes:
+    """POST `body` as JSON to `server` + `path`; returns the body of a 2xx/3xx answer.
 
     Raises InputError for a malformed server URL or token, UpstreamTimeout when the server does
     not answer within the timeouts, UpstreamError when it cannot be reached, and the server's own
@@ -78,4 +78,4 @@ def post(server: str, path: str, body: Any, *, token: str | None = None,
 
         raise error_from_response(
             httpx.Response(status, content=data, headers={"Content-Type": content_type}))
-    return content_type, data
+    return data

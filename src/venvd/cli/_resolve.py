@@ -150,8 +150,7 @@ def _resolve_on_server(server: str, body: dict[str, Any], fmt: str, index_url: s
     context = click.get_current_context(silent=True)
     token = context.meta.get("venvd.token") if context is not None else None
     with Spinner(f"Resolving {len(body['requirements'])} requirement(s)"):
-        content_type, data = post(server, "/v1/resolve", body, token=token,
-                                  params={"format": fmt})
+        data = post(server, "/v1/resolve", body, token=token, params={"format": fmt})
     if fmt == "json":
         try:
             return json.loads(data)

@@ -116,34 +116,49 @@ class Provider(AbstractProvider[Req, Candidate, str]):
         return any(r.pins_exactly(version) for r in reqs if r.is_exact)
 
     def matching_versions(self, name: NormalizedName, reqs: Iterable[Req]) -> tuple[Version, ...]:
-        """Usable versions satisfying `reqs` (constraints included by the caller) under the
-        pre-release policy, newest first. Metadata is not consulted."""
+        """Versions satisfying `reqs` (constraints included by the caller) under the pre-release
+        policy, newest first, *possibly including versions without a usable file*: usability is
+        judged lazily (`usable`), as the list is walked. The list equals the usable matches once
+        those are taken out. Empty when no version is usable. Metadata is not consulted."""
         key = (name, frozenset(reqs))
         found = self._matches.get(key)
         if found is None:
             found = self._matches[key] = self._matching(name, key[1])
         return found
 
+    def usable(self, name: NormalizedName, version: Version, reqs: Iterable[Req]) -> bool:
+        """Whether `version` has a file usable on the target (yanked ones if `reqs` pin it)."""
+        view = self.project(name)
+        return view is not None and view.is_usable(version, self.allow_yanked(version, reqs))
+
+    def usable_matches(self, name: NormalizedName, reqs: Iterable[Req]) -> tuple[Version, ...]:
+        """`matching_versions` without the unusable versions (judges them all)."""
+        reqs = tuple(reqs)
+        return tuple(v for v in self.matching_versions(name, reqs) if self.usable(name, v, reqs))
+
     def _matching(self, name: NormalizedName, reqs: frozenset[Req]) -> tuple[Version, ...]:
         view = self.project(name)
         if view is None:
             return ()
-        versions = view.usable_versions(allow_yanked=False)
-        exact = [r for r in reqs if r.is_exact]
-        if exact:  # PEP 592: an exact pin may select a yanked version
-            with_yanked = view.usable_versions(allow_yanked=True)
-            pinned = {v for v in with_yanked if self.allow_yanked(v, exact)}
-            if pinned:
-                versions = tuple(v for v in with_yanked if v in pinned or v in set(versions))
+        versions = view.versions
         pins = [r.pin for r in reqs if r.pin is not None]
         if pins:
             versions = tuple(v for v in versions if all(v == p for p in pins))
         combined = SpecifierSet()
         for r in reqs:
             combined &= r.specifier
-        explicit = self.options.prereleases or bool(pins)
+        prereleases = True if self.options.prereleases or pins else None
         narrowed = within_bounds(versions, combined)
-        return tuple(combined.filter(narrowed, prereleases=True if explicit else None))
+        # The filter's answer for a set of versions depends on the set only through its pre-release
+        # fallback (pre-releases count when no final release matches). So the matches among all
+        # versions, less the unusable ones, are the matches among the usable versions as soon as
+        # one of them is usable: then the judging can wait. Only when none is (rare) are all the
+        # candidates judged, and filtered again as they are, to keep the fallback exact.
+        found = tuple(combined.filter(narrowed, prereleases=prereleases))
+        if any(self.usable(name, v, reqs) for v in found):
+            return found
+        usable = [v for v in narrowed if self.usable(name, v, reqs)]
+        return tuple(combined.filter(usable, prereleases=prereleases))
 
     # -- resolvelib contract ------------------------------------------------------------------
     def identify(self, requirement_or_candidate: Req | Candidate) -> str:
@@ -250,7 +265,8 @@ class Provider(AbstractProvider[Req, Candidate, str]):
         for index, version in enumerate(versions):
             if self._deadline is not None:
                 self._deadline.check()
-            if version in bad or (name, version) in self._rejected:
+            if version in bad or (name, version) in self._rejected or not self.usable(
+                    name, version, exact):
                 continue
             candidate = Candidate(name, version, extras)
             if candidate in self._doomed:
@@ -275,7 +291,7 @@ class Provider(AbstractProvider[Req, Candidate, str]):
             fixed = self._roots.get(dep.name, ())
             constraints = self.constraints.get(dep.name, ())
             if self.matching_versions(dep.name, (dep, *fixed, *constraints)):
-                continue
+                continue  # not empty: some version is usable (see matching_versions)
             others = [f"the request requires {r.text}" for r in fixed if r.specifier]
             others += [f"the constraints require {c.text}" for c in constraints]
             why = (" while " + " and ".join(others)) if others else (
@@ -329,11 +345,11 @@ class Provider(AbstractProvider[Req, Candidate, str]):
             # just below, within what the constraints allow.
             floor = min(later[-1], current) if later else current
             constraints = self.constraints.get(name, ())
-            for version in view.usable_versions(allow_yanked=False):
+            for version in view.versions:
                 if len(chosen) >= count:
                     break
                 if version < floor and version not in seen and all(
-                        c.allows(version) for c in constraints):
+                        c.allows(version) for c in constraints) and view.is_usable(version, False):
                     chosen.append((version, False))
         files = []
         for version, allow_yanked in chosen:
@@ -355,10 +371,11 @@ class Provider(AbstractProvider[Req, Candidate, str]):
             if view is None:
                 continue
             reqs = self.all_reqs(req.name, (req,))
-            versions = self.matching_versions(req.name, reqs)
-            if not versions or (req.name, versions[0]) in self._metadata:
+            first = next((v for v in self.matching_versions(req.name, reqs)
+                          if self.usable(req.name, v, reqs)), None)
+            if first is None or (req.name, first) in self._metadata:
                 continue
-            file = view.metadata_file(versions[0], self.allow_yanked(versions[0], reqs))
+            file = view.metadata_file(first, self.allow_yanked(first, reqs))
             if file is not None:
                 files.append(file)
         self._prefetcher.announce(files)

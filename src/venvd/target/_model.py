@@ -131,10 +131,33 @@ class Target:
     def _tag_rank(self) -> dict[Tag, int]:
         return {tag: i for i, tag in enumerate(self.compatible_tags)}
 
+    @cached_property
+    def _set_rank(self) -> dict[frozenset[Tag], int | None]:
+        return {}
+
     def tag_rank(self, tags: Iterable[Tag]) -> int | None:
-        """Rank of the best of `tags` for this target (0 is best), or None if none is compatible."""
-        ranks = [r for r in (self._tag_rank.get(t) for t in tags) if r is not None]
-        return min(ranks) if ranks else None
+        """Rank of the best of `tags` for this target (0 is best), or None if none is compatible.
+
+        A resolution asks this of every wheel it judges, and wheels share a few tag sets
+        (`py3-none-any`, each CPython/manylinux combination): answers for a frozenset are
+        remembered, in one dict per target, bounded by the distinct tag sets of the files judged
+        for it (a target lives for one request, or for as long as a caller keeps it)."""
+        if isinstance(tags, frozenset):
+            known = self._set_rank
+            if tags in known:
+                return known[tags]
+            answer = known[tags] = self._best_rank(tags)
+            return answer
+        return self._best_rank(tags)
+
+    def _best_rank(self, tags: Iterable[Tag]) -> int | None:
+        ranks = self._tag_rank
+        best: int | None = None
+        for tag in tags:
+            rank = ranks.get(tag)
+            if rank is not None and (best is None or rank < best):
+                best = rank
+        return best
 
     def evaluate(self, marker: Marker | str | None, extras: Iterable[str] = ()) -> bool:
         """Evaluate a PEP 508 marker for this target, once with no extra and once per extra.
