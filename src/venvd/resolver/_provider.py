@@ -80,6 +80,7 @@ class Provider(AbstractProvider[Req, Candidate, str]):
         self._rejected: dict[tuple[NormalizedName, Version], Problem] = {}
         self._roots = roots  # the request's own requirements, by project: in every solution
         self._doomed: dict[Candidate, Problem] = {}
+        self._dropped: dict[tuple[NormalizedName, frozenset[NormalizedName]], set[Version]] = {}
         self._dependencies: dict[Candidate, tuple[Req, ...]] = {}
         self._announced: set[tuple[NormalizedName, Version]] = set()
         # get_preference and find_matches ask about the same sets of requirements over and over.
@@ -255,29 +256,35 @@ class Provider(AbstractProvider[Req, Candidate, str]):
             deps.append(Req.from_requirement(req))
         result = tuple(deps)
         self._dependencies[candidate] = result
-        self._prefetch_first_choices(result)
         return result
 
     # -- candidates and metadata --------------------------------------------------------------
     def _iter_candidates(self, name: NormalizedName, extras: frozenset[NormalizedName],
                          versions: tuple[Version, ...], bad: set[Version],
                          exact: list[Req]) -> Iterator[Candidate]:
+        # Versions dropped for good (metadata rejected, or doomed with these extras): a
+        # backtracking resolution walks the same long list again in every round.
+        dropped = self._dropped.setdefault((name, extras), set())
         for index, version in enumerate(versions):
             if self._deadline is not None:
                 self._deadline.check()
-            if version in bad or (name, version) in self._rejected or not self.usable(
-                    name, version, exact):
+            if version in bad or version in dropped or not self.usable(name, version, exact):
                 continue
             candidate = Candidate(name, version, extras)
-            if candidate in self._doomed:
-                continue
             ahead, older = self._prefetcher.trying(name, version)
             if ahead:
                 self._prefetch_ahead(name, version, versions[index + 1:], bad, exact, ahead,
                                      older)
-            if self._load(name, version, self.allow_yanked(version, exact)) and not self._dooms(
-                    candidate):
-                yield candidate
+            if not self._load(name, version, self.allow_yanked(version, exact)):
+                if (name, version) in self._rejected:
+                    dropped.add(version)
+                continue
+            if self._dooms(candidate):
+                dropped.add(version)
+                continue
+            # Hinted only now: a doomed candidate's dependencies are never read.
+            self._prefetch_first_choices(self._dependencies[candidate])
+            yield candidate
 
     def _dooms(self, candidate: Candidate) -> bool:
         """Whether a dependency of `candidate` can never be met: no usable version satisfies it
