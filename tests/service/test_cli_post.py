@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -116,3 +118,28 @@ def test_a_token_with_a_space_is_refused_before_sending(server: _Server) -> None
     with pytest.raises(errors.InputError):
         post(server.url, "/v1/resolve", {}, token="a b")
     assert server.seen == []
+
+
+def _run(code: str) -> str:
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def test_resolve_loads_only_its_own_command() -> None:
+    """`venvd resolve` imports neither the other commands nor the service, httpx or rich."""
+    loaded = _run(
+        "import sys\n"
+        "from venvd.cli import main\n"
+        "try:\n    main(['resolve', '--help'])\nexcept SystemExit:\n    pass\n"
+        "heavy = ('httpx', 'sqlalchemy', 'rich', 'venvd.service', 'venvd.cli._env',"
+        " 'venvd.cli._serve')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n")
+    assert loaded.strip().splitlines()[-1] == "[]"
+
+
+def test_help_still_lists_every_command() -> None:
+    text = _run("from venvd.cli import main\n"
+                "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n")
+    for command in ("create", "export", "gc", "resolve", "serve", "token", "worker"):
+        assert f"  {command} " in text or f"  {command}\n" in text, text
