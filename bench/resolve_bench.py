@@ -11,7 +11,8 @@ its own caches where the row says "warm":
 and prints venvd/uv ratios (goals: a ≤ 0.3, b ≤ 1.0, c ≤ 1.5, d ≤ 1.5). For (a) and (b) the venvd
 figure is the HTTP request as a client sees it; (c) and (d) are whole commands, Python start-up included.
 (b) gives each run a new target (another patch release of the same Python: same tags, a new key), so
-nothing judged for an earlier target is reused, and no resolution is answered from the cache; uv's
+nothing judged for an earlier target is reused, and no resolution is answered from the cache; it starts
+SETTLE seconds after the warming request, once the server's background cache writes are done. uv's
 offline run is the peer because it, too, reads only what it has cached. Results also go to
 bench/results/resolve-<time>.json.
 """
@@ -42,6 +43,7 @@ UV_PLATFORM = "x86_64-manylinux_2_28"
 # Work under the project, not /tmp: on some machines /tmp is a much slower filesystem, and both peers
 # must write to the same one.
 WORK_ROOT = ROOT / "bench" / "results"
+SETTLE = 5.0  # seconds between warming a server and measuring fresh resolutions on it
 
 
 def timed(cmd: list[str], env: dict[str, str] | None = None) -> float:
@@ -171,9 +173,12 @@ def bench_set(name: str, runs: int, index_url: str, work: Path) -> dict[str, Any
     try:
         body = request_body(req)
         post(server, body, refresh=False)  # warm the server's pages and metadata
+        # "Warm" means stored: let the server's background cache writes (every file row of every
+        # page) and metadata prefetches finish, as they do between a server's bursts of requests.
+        time.sleep(SETTLE)
         # A new target each time (3.11.1, 3.11.2, ...): fresh for the server, same pins.
         fresh = [post(server, request_body(req, f"{PYTHON}.{i + 1}"), refresh=False)
-                 for i in range(runs)]
+                 for i in range(max(runs, 5))]
         hits = [post(server, body, refresh=False) for _ in range(max(runs, 5))]
         hit_cli = [timed(venvd_cli(req, "--server", server.url)) for _ in range(max(runs, 5))]
     finally:
