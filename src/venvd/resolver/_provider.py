@@ -286,19 +286,32 @@ class Provider(AbstractProvider[Req, Candidate, str]):
             self._prefetch_first_choices(self._dependencies[candidate])
             yield candidate
 
-    def _dooms(self, candidate: Candidate) -> bool:
+    def _dooms(self, candidate: Candidate, nested: bool = False) -> bool:
         """Whether a dependency of `candidate` can never be met: no usable version satisfies it
         together with the request's own requirements and the constraints on that project, which
         hold in every solution. Such a candidate is dropped before resolvelib tries it, which
         spares whole rounds of backtracking (boto3 with `urllib3<1.25.4`: each botocore version
-        is ruled out once, instead of once per boto3 version that allows it)."""
+        is ruled out once, instead of once per boto3 version that allows it).
+
+        One level further, for a project some of whose versions were already ruled out so (and
+        only then: elsewhere it would read metadata ahead of the resolver): when every usable
+        version satisfying the dependency is itself ruled out, the candidate is too (boto3 whose
+        botocore range needs a newer urllib3 costs no round of resolvelib's backtracking)."""
         for dep in self.get_dependencies(candidate):
             if self.project(dep.name) is None:
                 continue  # resolvelib meets it, and the error names who required the project
             fixed = self._roots.get(dep.name, ())
             constraints = self.constraints.get(dep.name, ())
-            if self.matching_versions(dep.name, (dep, *fixed, *constraints)):
+            reqs = (dep, *fixed, *constraints)
+            versions = self.matching_versions(dep.name, reqs)
+            if versions and (nested or self._viable(dep, versions, reqs)):
                 continue  # not empty: some version is usable (see matching_versions)
+            if versions:
+                problem = Problem("dependency", f"requires {dep.text}, and every such version "
+                                  "is ruled out by its own dependencies", dependency=dep)
+                self._doomed[candidate] = problem
+                self._reporter.rejecting(candidate.name, str(candidate.version), problem.detail)
+                return True
             others = [f"the request requires {r.text}" for r in fixed if r.specifier]
             others += [f"the constraints require {c.text}" for c in constraints]
             why = (" while " + " and ".join(others)) if others else (
@@ -307,6 +320,26 @@ class Provider(AbstractProvider[Req, Candidate, str]):
             self._doomed[candidate] = problem
             self._reporter.rejecting(candidate.name, str(candidate.version), problem.detail)
             return True
+        return False
+
+    def _viable(self, dep: Req, versions: tuple[Version, ...], reqs: tuple[Req, ...]) -> bool:
+        """Whether some version in `versions` (usable matches of `dep`) may still be chosen: true
+        unless versions of `dep`'s project were already ruled out by their dependencies and each
+        of `versions` is (its metadata read, newest first, until one is not)."""
+        dropped = self._dropped.get((dep.name, dep.extras))
+        if not dropped:
+            return True
+        exact = [r for r in reqs if r.is_exact]
+        for version in versions:
+            if version in dropped or not self.usable(dep.name, version, exact):
+                continue
+            if not self._load(dep.name, version, self.allow_yanked(version, exact)):
+                if (dep.name, version) in self._rejected:
+                    dropped.add(version)
+                continue
+            if not self._dooms(Candidate(dep.name, version, dep.extras), nested=True):
+                return True
+            dropped.add(version)
         return False
 
     def _load(self, name: NormalizedName, version: Version, allow_yanked: bool) -> bool:
