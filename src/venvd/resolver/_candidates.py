@@ -100,6 +100,7 @@ class _Grouped:
         # as in the first file name: the spelling must not depend on the index's file order.
         self.versions: tuple[Version, ...] = tuple(
             sorted((fs[0].version for fs in self.groups.values()), reverse=True))
+        self.position = {v: i for i, v in enumerate(self.versions)}
 
     def holds(self, files: Sequence[DistFile]) -> bool:
         """Whether `files` are exactly the file objects this was built from, in order."""
@@ -165,9 +166,17 @@ class ProjectView:
         self._options = options
         grouped = (groups if groups is not None else GROUPS).get(name, files)
         self._groups = grouped.groups
+        self._position = grouped.position
         self.versions: tuple[Version, ...] = grouped.versions
         self._judged: dict[Version, _VersionFiles] = {}
         self._usable_versions: dict[bool, tuple[Version, ...]] = {}
+
+    def older_than(self, version: Version) -> Sequence[Version]:
+        """The versions older than `version` (one of `versions`), newest first."""
+        position = self._position.get(version)
+        if position is None:
+            return tuple(v for v in self.versions if v < version)
+        return self.versions[position + 1:]
 
     @property
     def judged(self) -> int:

@@ -24,6 +24,7 @@ Contract (resolvelib's `AbstractProvider`, with RT = `Req`, CT = `Candidate`, KT
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING
@@ -37,7 +38,7 @@ from venvd.dist import CoreMetadata, DistFile
 from venvd.errors import ResolutionTimeout
 from venvd.resolver._candidates import Problem, ProjectView, within_bounds
 from venvd.resolver._model import Candidate, Req
-from venvd.resolver._prefetch import Prefetcher
+from venvd.resolver._prefetch import BATCH_CAP, Prefetcher
 from venvd.resolver._reporter import ResolveReporter
 from venvd.resolver._types import PackageSource, ResolveOptions
 from venvd.target import Target
@@ -330,6 +331,7 @@ class Provider(AbstractProvider[Req, Candidate, str]):
         if not dropped:
             return True
         exact = [r for r in reqs if r.is_exact]
+        self._prefetch_unread(dep.name, versions, dropped, exact)
         for version in versions:
             if version in dropped or not self.usable(dep.name, version, exact):
                 continue
@@ -341,6 +343,30 @@ class Provider(AbstractProvider[Req, Candidate, str]):
                 return True
             dropped.add(version)
         return False
+
+    def _prefetch_unread(self, name: NormalizedName, versions: Sequence[Version],
+                         dropped: set[Version], exact: list[Req]) -> None:
+        """Announce the metadata of up to BATCH_CAP versions about to be read one by one: those
+        of `versions`, then older ones (a parent walked down its history asks for them next)."""
+        view = self.project(name)
+        if view is None or not versions:
+            return
+        # A window of the history from here down, so that walking down it costs a window per step.
+        window = itertools.islice(itertools.chain(versions, view.older_than(versions[-1])),
+                                  2 * BATCH_CAP)
+        files: list[DistFile] = []
+        for version in window:
+            if len(files) >= BATCH_CAP:
+                break
+            key = (name, version)
+            if (version in dropped or key in self._metadata or key in self._announced
+                    or not self.usable(name, version, exact)):
+                continue
+            self._announced.add(key)
+            file = view.metadata_file(version, self.allow_yanked(version, exact))
+            if file is not None:
+                files.append(file)
+        self._prefetcher.announce(files)
 
     def _load(self, name: NormalizedName, version: Version, allow_yanked: bool) -> bool:
         key = (name, version)
