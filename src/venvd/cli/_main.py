@@ -34,7 +34,8 @@ _COMMAND_MODULES = {
     "worker": "_worker",
     "gc": "_gc",
     "create": "_env",
-    "export": "_env",
+    "export": "_export",
+    "sbom": "_sbom",
 }
 
 

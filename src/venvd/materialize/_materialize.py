@@ -91,7 +91,7 @@ def materialize(archive: Path, dest: Path, *, python: str = sys.executable, forc
     existed_as_dir = _check_dest(dest, force)
     with contextlib.ExitStack() as stack:
         tf, manifest, budget = _open(Path(archive), stack, limits)
-        check_interpreter(manifest["target"], python)
+        check_interpreter(manifest["target"], python, layout=manifest["layout"])
         if existed_as_dir:
             _clear(dest)
         elif os.path.lexists(dest):
