@@ -7,9 +7,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from tests.support.dists import make_sdist, make_wheel, sha256_file
 from tests.support.index_server import LocalIndex
+from venvd.dist import parse_dist_filename
 from venvd.index import IndexClient, IndexConfig, NotModified, ProjectPage
+from venvd.index._pages import _FileNames
 
 Client = Callable[..., IndexClient]
 
@@ -133,3 +137,31 @@ def test_index_config_is_canonical(tmp_path: Path) -> None:
     assert config.find_links == ((tmp_path / "wheels").as_uri(),)
     assert IndexConfig.from_json(config.to_json()) == config
     assert IndexConfig().to_json() == {"index_urls": ["https://pypi.org/simple/"], "find_links": []}
+
+
+@pytest.mark.parametrize("filename", [
+    "foo-1.0-py3-none-any.whl",
+    "foo-1.0-1-py3-none-any.whl",  # build tag
+    "foo-1.0-1b-py3-none-any.whl",
+    "foo-1.0-x-py3-none-any.whl",  # invalid build tag
+    "foo-1.0-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+    "foo-1.0-py2.py3-none-any.whl",
+    "foo-1.0-py3-none-.whl",  # empty tag component
+    "foo-1.0-3py-none-any.whl",  # interpreter not an identifier
+    "foo-1.0-none-any.whl",  # too few parts
+    "foo-1.0-1-2-py3-none-any.whl",  # too many parts
+    "foo__bar-1.0-py3-none-any.whl",
+    "Foo.Bar-1.0-py3-none-any.whl",
+    "foo-not.a.version!-py3-none-any.whl",
+    "foo-1.0.tar.gz",
+    "foo-1.0.zip",
+    "foo-1.0-py2.7.egg",
+    "not a dist.txt",
+])
+def test_page_file_names_parse_as_packaging_does(filename: str) -> None:
+    """The page parser's remembered parts give exactly `parse_dist_filename`'s answer, whether
+    the head or the tags were seen before on the page or not."""
+    names = _FileNames()
+    for warm in ("foo-1.0-py3-none-any.whl", filename, filename):
+        names.parse(warm)
+        assert names.parse(filename) == parse_dist_filename(filename)

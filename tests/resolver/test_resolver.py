@@ -213,3 +213,23 @@ def test_request_that_rules_out_a_dependency_costs_no_backtracking() -> None:
     assert len(source.metadata_reads) == len(set(source.metadata_reads))
     rejected = [e for e in recorder.events if e[0] == "rejecting" and e[1] == "botocore"]
     assert "requires urllib3>=1.25.4 while the request requires urllib3<1.25.4" in rejected[0][3]
+
+
+def test_a_candidate_whose_dependency_is_ruled_out_in_every_version_is_dropped_when_read() -> None:
+    """boto3 versions whose whole botocore range needs a urllib3 the request forbids are dropped
+    as they are read (once botocore versions were ruled out so), instead of being pinned and
+    tried against each botocore in turn."""
+    index: dict[str, Any] = {"urllib3": {"1.25.3": {}, "1.26.0": {}}, "boto3": {}, "botocore": {}}
+    for minor in range(1, 11):
+        index["boto3"][f"1.{minor}"] = {"requires_dist": [f"botocore>=1.{minor},<1.{minor + 1}"]}
+        for patch in range(3):
+            needs = "urllib3<1.26" if minor == 1 else "urllib3>=1.25.4"
+            index["botocore"][f"1.{minor}.{patch}"] = {"requires_dist": [needs]}
+    recorder = Recorder()
+    lock = resolve(reqs("boto3", "urllib3<1.25.4"), LINUX_311, MemorySource(index),
+                   reporter=recorder)
+    assert {p.name: p.version for p in lock.packages}["boto3"] == "1.1"
+    dropped = {e[2]: e[3] for e in recorder.events if e[0] == "rejecting" and e[1] == "boto3"}
+    # 1.10 is tried as resolvelib's first choice; every older one but 1.1 is dropped when read.
+    assert set(dropped) >= {f"1.{minor}" for minor in range(2, 10)}
+    assert "every such version is ruled out by its own dependencies" in dropped["1.5"]

@@ -25,26 +25,63 @@ def report_error(exc: VenvdError) -> None:
             click.echo(f"    {line}", err=True)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+# The module defining each command, so that running one imports only its module: `_env` alone
+# (rich, the interpreter probe, ...) was a tenth of a `venvd resolve --server` command's time.
+_COMMAND_MODULES = {
+    "resolve": "_resolve",
+    "serve": "_serve",
+    "token": "_token",
+    "worker": "_worker",
+    "gc": "_gc",
+    "create": "_env",
+    "export": "_export",
+    "sbom": "_sbom",
+}
+
+
+class _LazyGroup(click.Group):
+    """A group that imports a command's module when that command runs (click's lazy-loading
+    pattern). A name it does not know, and listings (`--help`), load every module."""
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is None:
+            module = _COMMAND_MODULES.get(cmd_name)
+            if module is not None:
+                _register(module)
+            command = super().get_command(ctx, cmd_name)
+        if command is None:
+            _register(*sorted(set(_COMMAND_MODULES.values())))
+            command = super().get_command(ctx, cmd_name)
+        return command
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        _register(*sorted(set(_COMMAND_MODULES.values())))
+        return super().list_commands(ctx)
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="venvd")
 def cli() -> None:
     """venvd: resolve Python requirements for any target platform and build ready environments."""
 
 
-def _register() -> None:
-    from venvd.cli import _env, _export, _gc, _resolve, _sbom, _serve, _token, _worker
+def _register(*modules: str) -> None:
+    """Add the commands of `modules` (names in venvd.cli) to the group: each module's `COMMANDS`
+    list, else the command named like the module."""
+    import importlib
 
-    cli.add_command(_serve.serve)
-    cli.add_command(_token.token)
-    cli.add_command(_worker.worker)
-    cli.add_command(_resolve.resolve)
-    cli.add_command(_gc.gc)
-    for command in [*_env.COMMANDS, *_export.COMMANDS, *_sbom.COMMANDS]:
-        cli.add_command(command)
+    for name in modules:
+        module = importlib.import_module(f"venvd.cli.{name}")
+        commands = getattr(module, "COMMANDS", None)
+        if commands is None:
+            commands = [getattr(module, name.lstrip("_"))]
+        for command in commands:
+            if command.name not in cli.commands:
+                cli.add_command(command)
 
 
 def main(argv: list[str] | None = None) -> Any:
-    _register()
     try:
         return cli.main(args=argv, prog_name="venvd", standalone_mode=False)
     except click.exceptions.Abort:

@@ -17,7 +17,7 @@ from venvd.cli._options import (
     target_body,
 )
 from venvd.cli._progress import Spinner
-from venvd.errors import InputError
+from venvd.errors import InputError, UpstreamError
 
 
 def _target_fields(doc: Any, python: str | None, platform: str | None,
@@ -157,17 +157,19 @@ def resolve(
         },
     }
     reqs = doc.requirements
-    client = connect_client(server, data_dir, database_url, index_url, extra_index_url, find_links)
-    try:
-        with Spinner(f"Resolving {len(reqs)} requirement(s)") as spinner:
-            # Hash-checking mode narrows the JSON lock to the pinned files, then renders it here.
-            asked = "json" if doc.hash_checking else fmt
-            if server:
-                result = client.resolve(body, asked)
-            else:
+    # Hash-checking mode narrows the JSON lock to the pinned files, then renders it here.
+    asked = "json" if doc.hash_checking else fmt
+    result: Any
+    if server:
+        result = _resolve_on_server(server, body, asked, index_url, extra_index_url, find_links)
+    else:
+        client = connect_client(server, data_dir, database_url, index_url, extra_index_url,
+                                find_links)
+        try:
+            with Spinner(f"Resolving {len(reqs)} requirement(s)") as spinner:
                 result = client.resolve(body, asked, reporter=spinner.reporter())
-    finally:
-        client.close()
+        finally:
+            client.close()
     if doc.hash_checking:
         result = _hash_checked(result, doc, fmt)
     if isinstance(result, dict):
@@ -183,6 +185,29 @@ def resolve(
         click.echo(f"venvd: {summary}; wrote {output}", err=True)
     else:
         click.echo(text, nl=False)
+
+
+def _resolve_on_server(server: str, body: dict[str, Any], fmt: str, index_url: str | None,
+                       extra_index_url: tuple[str, ...], find_links: tuple[str, ...]) -> Any:
+    """POST /v1/resolve by the thin path (`_post`): the lock JSON, or the rendered text."""
+    from venvd.cli._post import post
+
+    if index_url or extra_index_url or find_links:
+        raise InputError(
+            "index options configure the in-process service; a server "
+            "(--server/VENVD_SERVER) resolves with its own indexes"
+        )
+    context = click.get_current_context(silent=True)
+    token = context.meta.get("venvd.token") if context is not None else None
+    with Spinner(f"Resolving {len(body['requirements'])} requirement(s)"):
+        data = post(server, "/v1/resolve", body, token=token, params={"format": fmt})
+    if fmt == "json":
+        try:
+            return json.loads(data)
+        except ValueError:
+            raise UpstreamError(f"venvd server {server} answered with something not JSON",
+                                url=server) from None
+    return data.decode("utf-8", errors="replace")
 
 
 def _hash_checked(result: Any, doc: Any, fmt: str) -> Any:

@@ -13,13 +13,16 @@ import json
 import re
 from collections.abc import Mapping
 from datetime import datetime
+from functools import lru_cache
 from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import unquote, urldefrag, urljoin, urlsplit
 
-from packaging.utils import NormalizedName
+from packaging.tags import Tag, parse_tag
+from packaging.utils import InvalidWheelFilename, NormalizedName, parse_wheel_filename
+from packaging.version import Version
 
-from venvd.dist import DistFile
+from venvd.dist import DistFile, FileKind, parse_dist_filename
 
 from ._config import split_credentials
 
@@ -57,18 +60,65 @@ def max_age(cache_control: str | None) -> int | None:
     return result
 
 
+class _FileNames:
+    """`venvd.dist.parse_dist_filename` for the files of one page, with what a page repeats parsed
+    once: a version's wheels share their `name-version[-build]` head, and pages share a few tag
+    triples. Parsing every wheel name in full was most of the time of parsing a page (PyPI lists
+    thousands of wheels for numpy or pyzmq); this gives the same answers, by the same packaging
+    calls: the head is validated by `parse_wheel_filename` on `head-py3-none-any.whl`, the tags by
+    `parse_tag`, exactly the two steps `parse_wheel_filename` takes."""
+
+    def __init__(self) -> None:
+        self._heads: dict[str, tuple[NormalizedName, Version] | None] = {}
+
+    def parse(self, filename: str) -> tuple[NormalizedName, Version, FileKind, frozenset[Tag]] | None:
+        if not filename.endswith(".whl"):
+            return parse_dist_filename(filename)
+        stem = filename[:-4]
+        dashes = stem.count("-")
+        if dashes not in (4, 5):
+            return None
+        tag_text = stem.split("-", dashes - 2)[-1]
+        head = stem[:-len(tag_text) - 1]
+        if head in self._heads:
+            parsed = self._heads[head]
+        else:
+            try:
+                name, version, _build, _any = parse_wheel_filename(f"{head}-py3-none-any.whl")
+            except InvalidWheelFilename:
+                parsed = None
+            else:
+                parsed = (name, version)
+            self._heads[head] = parsed
+        tags = _parse_tags(tag_text)
+        if parsed is None or tags is None:
+            return None
+        return parsed[0], parsed[1], "wheel", tags
+
+
+@lru_cache(maxsize=4096)
+def _parse_tags(text: str) -> frozenset[Tag] | None:
+    """`parse_tag`, remembered: a few hundred distinct tag triples cover most of an index."""
+    try:
+        return parse_tag(text)
+    except ValueError:  # packaging's InvalidTag / UnsortedTagsError
+        return None
+
+
 def parse_json(body: bytes, page_url: str, project: NormalizedName,
                index_url: str) -> list[DistFile]:
     data = json.loads(body)
     files = []
+    names = _FileNames()
     for entry in data.get("files", []):
         if not isinstance(entry, dict) or "filename" not in entry or "url" not in entry:
             continue
         hashes = entry.get("hashes") or {}
         meta = entry.get("core-metadata", entry.get("dist-info-metadata"))
         dist = _make(
-            project, str(entry["filename"]), _absolute(page_url, str(entry["url"])), index_url,
-            sha256=_lower(hashes.get("sha256")) if isinstance(hashes, Mapping) else None,
+            names, project, str(entry["filename"]), _absolute(page_url, str(entry["url"])),
+            index_url,
+            sha256=_lower(hashes.get("sha256")) if isinstance(hashes, dict) else None,
             size=entry.get("size") if isinstance(entry.get("size"), int) else None,
             requires_python=entry.get("requires-python") or None,
             yanked=_yanked(entry.get("yanked", False)),
@@ -96,6 +146,7 @@ def parse_html(body: bytes, page_url: str, project: NormalizedName | None,
     parser.close()
     base = urljoin(page_url, parser.base) if parser.base else page_url
     files = []
+    names = _FileNames()
     for attrs in parser.anchors:
         href = attrs.get("href")
         if not href:
@@ -104,7 +155,7 @@ def parse_html(body: bytes, page_url: str, project: NormalizedName | None,
         filename = unquote(urlsplit(url).path.rsplit("/", 1)[-1])
         meta = attrs.get("data-core-metadata", attrs.get("data-dist-info-metadata"))
         dist = _make(
-            project, filename, url, index_url,
+            names, project, filename, url, index_url,
             sha256=_fragment_sha256(fragment),
             requires_python=attrs.get("data-requires-python") or None,
             yanked=attrs.get("data-yanked"),  # present (even empty) means yanked
@@ -130,18 +181,20 @@ class _LinkParser(HTMLParser):
             self.base = values["href"]
 
 
-def _make(project: NormalizedName | None, filename: str, url: str, index_url: str,
-          **fields: Any) -> DistFile | None:
+def _make(names: _FileNames, project: NormalizedName | None, filename: str, url: str,
+          index_url: str, **fields: Any) -> DistFile | None:
     if "#" in url:
         url = urldefrag(url)[0]
     if "@" in url:
         # A page may spell credentials into its links: they are sent as headers (IndexAuth), never
         # kept in a URL that would end up in a lock, the store or a message.
         url = split_credentials(url)[0]
-    dist = DistFile.from_filename(filename, url, index_url=index_url, **fields)
-    if dist is None or (project is not None and dist.project != project):
+    parsed = names.parse(filename)
+    if parsed is None or (project is not None and parsed[0] != project):
         return None
-    return dist
+    name, version, kind, tags = parsed
+    return DistFile(project=name, filename=filename, url=url, version=version, kind=kind,
+                    tags=tags, index_url=index_url, **fields)
 
 
 def _lower(value: object) -> str | None:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Literal
@@ -82,25 +84,104 @@ class _VersionFiles:
     problem: Problem | None  # why `installable` is empty
 
 
-class ProjectView:
-    """The files of one project for one target and options; built once per resolution."""
+class _Grouped:
+    """A project's files by version, the same for every target: built once per page (see
+    `grouped`), since grouping and sorting a long history (tens of thousands of files) cost more
+    than judging the few versions a resolution asks about."""
 
-    def __init__(self, name: NormalizedName, files: Sequence[DistFile], target: Target,
-                 options: ResolveOptions) -> None:
-        self.name = name
-        self._target = target
-        self._options = options
-        grouped: dict[Version, list[DistFile]] = {}
+    def __init__(self, files: Sequence[DistFile]) -> None:
+        self.files = files  # held: the identity check in `grouped` relies on these staying alive
+        by_version: dict[Version, list[DistFile]] = {}
         for file in files:
-            grouped.setdefault(file.version, []).append(file)
-        self._groups = {v: tuple(sorted(fs, key=lambda f: (f.filename, f.url))) for v, fs in
-                        grouped.items()}
+            by_version.setdefault(file.version, []).append(file)
+        self.groups = {v: tuple(sorted(fs, key=lambda f: (f.filename, f.url))) for v, fs in
+                       by_version.items()}
         # Newest first. Equal versions spelled differently (1.0, 1.0.0) are one version, spelled
         # as in the first file name: the spelling must not depend on the index's file order.
         self.versions: tuple[Version, ...] = tuple(
-            sorted((fs[0].version for fs in self._groups.values()), reverse=True))
+            sorted((fs[0].version for fs in self.groups.values()), reverse=True))
+        self.position = {v: i for i, v in enumerate(self.versions)}
+
+    def holds(self, files: Sequence[DistFile]) -> bool:
+        """Whether `files` are exactly the file objects this was built from, in order."""
+        mine = self.files
+        return len(mine) == len(files) and all(a is b for a, b in zip(mine, files, strict=True))
+
+
+class GroupCache:
+    """Grouped pages by project name, kept across resolutions and targets, at most `max_files`
+    files in all (least recently used dropped first). An entry serves only the very file objects
+    it was built from (a refreshed page is a new sequence of new objects, and is grouped anew), so
+    the cache can never answer with stale files. Thread-safe."""
+
+    def __init__(self, max_files: int = 200_000) -> None:
+        self._max_files = max_files
+        self._entries: OrderedDict[NormalizedName, _Grouped] = OrderedDict()
+        self._files = 0
+        self._lock = threading.Lock()
+
+    def get(self, name: NormalizedName, files: Sequence[DistFile]) -> _Grouped:
+        with self._lock:
+            entry = self._entries.get(name)
+            if entry is not None and entry.holds(files):
+                self._entries.move_to_end(name)
+                return entry
+        entry = _Grouped(files)
+        if len(files) > self._max_files:
+            return entry
+        with self._lock:
+            previous = self._entries.pop(name, None)
+            if previous is not None:
+                self._files -= len(previous.files)
+            self._entries[name] = entry
+            self._files += len(files)
+            while self._files > self._max_files:
+                _, dropped = self._entries.popitem(last=False)
+                self._files -= len(dropped.files)
+        return entry
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self._files = 0
+
+
+# The process's grouped pages: the service's page memo hands out the same file objects to every
+# resolution while a page is fresh, so a new target starts from grouped files.
+GROUPS = GroupCache()
+
+
+class ProjectView:
+    """The files of one project for one target and options; built once per resolution.
+
+    Versions are judged lazily, when first asked about: a resolution looks at a few versions of
+    most projects, and judging every file of every version for the target was most of the time
+    of a resolution with warm metadata. `judged` counts the versions judged so far.
+    """
+
+    def __init__(self, name: NormalizedName, files: Sequence[DistFile], target: Target,
+                 options: ResolveOptions, groups: GroupCache | None = None) -> None:
+        self.name = name
+        self._target = target
+        self._options = options
+        grouped = (groups if groups is not None else GROUPS).get(name, files)
+        self._groups = grouped.groups
+        self._position = grouped.position
+        self.versions: tuple[Version, ...] = grouped.versions
         self._judged: dict[Version, _VersionFiles] = {}
         self._usable_versions: dict[bool, tuple[Version, ...]] = {}
+
+    def older_than(self, version: Version) -> Sequence[Version]:
+        """The versions older than `version` (one of `versions`), newest first."""
+        position = self._position.get(version)
+        if position is None:
+            return tuple(v for v in self.versions if v < version)
+        return self.versions[position + 1:]
+
+    @property
+    def judged(self) -> int:
+        """How many versions have been judged for the target so far."""
+        return len(self._judged)
 
     # -- per-file rules -------------------------------------------------------------------------
     def _is_visible(self, file: DistFile) -> bool:
@@ -164,8 +245,14 @@ class ProjectView:
             return installable
         return tuple(f for f in installable if not f.is_yanked)
 
+    def is_usable(self, version: Version, allow_yanked: bool) -> bool:
+        """Whether `version` has a usable file (counting yanked files or not)."""
+        installable = self._judge(version).installable
+        return bool(installable) and (allow_yanked or any(not f.is_yanked for f in installable))
+
     def usable_versions(self, allow_yanked: bool) -> tuple[Version, ...]:
-        """Versions with a usable file (counting yanked files or not), newest first."""
+        """Versions with a usable file (counting yanked files or not), newest first. Judges every
+        version: for explanations, not for the resolver's hot path."""
         found = self._usable_versions.get(allow_yanked)
         if found is None:
             found = tuple(v for v in self.versions if self.usable_files(v, allow_yanked))

@@ -78,7 +78,7 @@ def _explain_project(name: NormalizedName, infos: list[Information], provider: P
             lines.append(f"available versions of {name}: {_listing(view.versions)}")
         return lines
     extras = infos[0].requirement.extras
-    candidates = [v for v in provider.matching_versions(name, reqs)
+    candidates = [v for v in provider.usable_matches(name, reqs)
                   if provider.rejected(name, v, extras) is None]
     if candidates:
         return lines  # versions exist and are usable: a genuine conflict between the chains

@@ -39,19 +39,22 @@ class Req:
     specifier: SpecifierSet
     text: str  # as people wrote it, without the marker: used in explanations
     pin: Version | None = None
+    # str(specifier), when the caller has it: packaging builds it anew on every call.
+    specifier_text: dataclasses.InitVar[str | None] = None
     identifier: str = dataclasses.field(init=False)
     is_exact: bool = dataclasses.field(init=False)  # `==` without wildcard, `===`, or a pin
     _hash: int = dataclasses.field(init=False, repr=False)
     _specifier_text: str = dataclasses.field(init=False, repr=False)
     _allowed: dict[Version, bool] = dataclasses.field(init=False, repr=False)
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, specifier_text: str | None) -> None:
         exact = self.pin is not None or any(
             s.operator in _EXACT and not s.version.endswith(".*") for s in self.specifier)
         object.__setattr__(self, "identifier", identifier_for(self.name, self.extras))
         object.__setattr__(self, "is_exact", exact)
         object.__setattr__(self, "_hash", hash((self.identifier, self.text, self.pin)))
-        object.__setattr__(self, "_specifier_text", str(self.specifier))
+        object.__setattr__(self, "_specifier_text", specifier_text if specifier_text is not None
+                           else str(self.specifier))
         object.__setattr__(self, "_allowed", {})
 
     def __eq__(self, other: object) -> bool:
@@ -68,8 +71,9 @@ class Req:
         """Convert a packaging Requirement whose marker was already evaluated (a URL is ignored)."""
         extras = frozenset(canonicalize_name(e) for e in req.extras)
         shown = f"{req.name}[{','.join(sorted(req.extras))}]" if req.extras else req.name
+        specifier_text = str(req.specifier)
         return cls(name=canonicalize_name(req.name), extras=extras, specifier=req.specifier,
-                   text=f"{shown}{req.specifier}")
+                   text=f"{shown}{specifier_text}", specifier_text=specifier_text)
 
     @classmethod
     def pinned(cls, name: NormalizedName, version: Version) -> Req:

@@ -27,6 +27,7 @@ Contract (resolvelib's `AbstractProvider`, with RT = `Req`, CT = `Candidate`, KT
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING
@@ -40,7 +41,7 @@ from venvd.dist import CoreMetadata, DistFile
 from venvd.errors import ResolutionTimeout
 from venvd.resolver._candidates import Problem, ProjectView, within_bounds
 from venvd.resolver._model import Candidate, Req
-from venvd.resolver._prefetch import Prefetcher
+from venvd.resolver._prefetch import BATCH_CAP, Prefetcher
 from venvd.resolver._reporter import ResolveReporter
 from venvd.resolver._types import PackageSource, ResolveOptions
 from venvd.target import Target
@@ -83,6 +84,7 @@ class Provider(AbstractProvider[Req, Candidate, str]):
         self._rejected: dict[tuple[NormalizedName, Version], Problem] = {}
         self._roots = roots  # the request's own requirements, by project: in every solution
         self._doomed: dict[Candidate, Problem] = {}
+        self._dropped: dict[tuple[NormalizedName, frozenset[NormalizedName]], set[Version]] = {}
         self._dependencies: dict[Candidate, tuple[Req, ...]] = {}
         self._announced: set[tuple[NormalizedName, Version]] = set()
         # get_preference and find_matches ask about the same sets of requirements over and over.
@@ -123,33 +125,49 @@ class Provider(AbstractProvider[Req, Candidate, str]):
         return req in self._roots.get(req.name, ()) or req in self.constraints.get(req.name, ())
 
     def matching_versions(self, name: NormalizedName, reqs: Iterable[Req]) -> tuple[Version, ...]:
-        """Usable versions satisfying `reqs` (constraints included by the caller) under the
-        pre-release policy, newest first. Metadata is not consulted."""
+        """Versions satisfying `reqs` (constraints included by the caller) under the pre-release
+        policy, newest first, *possibly including versions without a usable file*: usability is
+        judged lazily (`usable`), as the list is walked. The list equals the usable matches once
+        those are taken out. Empty when no version is usable. Metadata is not consulted."""
         key = (name, frozenset(reqs))
         found = self._matches.get(key)
         if found is None:
             found = self._matches[key] = self._matching(name, key[1])
         return found
 
+    def usable(self, name: NormalizedName, version: Version, reqs: Iterable[Req]) -> bool:
+        """Whether `version` has a file usable on the target (yanked ones if `reqs` pin it)."""
+        view = self.project(name)
+        return view is not None and view.is_usable(version, self.allow_yanked(version, reqs))
+
+    def usable_matches(self, name: NormalizedName, reqs: Iterable[Req]) -> tuple[Version, ...]:
+        """`matching_versions` without the unusable versions (judges them all)."""
+        reqs = tuple(reqs)
+        return tuple(v for v in self.matching_versions(name, reqs) if self.usable(name, v, reqs))
+
     def _matching(self, name: NormalizedName, reqs: frozenset[Req]) -> tuple[Version, ...]:
         view = self.project(name)
         if view is None:
             return ()
-        versions = view.usable_versions(allow_yanked=False)
-        exact = [r for r in reqs if r.is_exact]
-        if exact:  # PEP 592: an exact pin may select a yanked version
-            with_yanked = view.usable_versions(allow_yanked=True)
-            pinned = {v for v in with_yanked if self.allow_yanked(v, exact)}
-            if pinned:
-                versions = tuple(v for v in with_yanked if v in pinned or v in set(versions))
+        versions = view.versions
         pins = [r.pin for r in reqs if r.pin is not None]
         if pins:
             versions = tuple(v for v in versions if all(v == p for p in pins))
         combined = SpecifierSet()
         for r in reqs:
             combined &= r.specifier
+        prereleases = self._prereleases(name, reqs, pins)
         narrowed = within_bounds(versions, combined)
-        return tuple(combined.filter(narrowed, prereleases=self._prereleases(name, reqs, pins)))
+        # The filter's answer for a set of versions depends on the set only through its pre-release
+        # fallback (pre-releases count when no final release matches). So the matches among all
+        # versions, less the unusable ones, are the matches among the usable versions as soon as
+        # one of them is usable: then the judging can wait. Only when none is (rare) are all the
+        # candidates judged, and filtered again as they are, to keep the fallback exact.
+        found = tuple(combined.filter(narrowed, prereleases=prereleases))
+        if any(self.usable(name, v, reqs) for v in found):
+            return found
+        usable = [v for v in narrowed if self.usable(name, v, reqs)]
+        return tuple(combined.filter(usable, prereleases=prereleases))
 
     def _prereleases(self, name: NormalizedName, reqs: frozenset[Req],
                      pins: list[Version]) -> bool | None:
@@ -161,8 +179,9 @@ class Provider(AbstractProvider[Req, Candidate, str]):
         if mode in ("allow", "disallow"):
             return mode == "allow"
         view = self.project(name)
-        necessary = view is not None and all(
-            v.is_prerelease for v in view.usable_versions(allow_yanked=False))
+        # Every usable version a pre-release: judged newest first, up to the first usable final.
+        necessary = view is not None and not any(
+            not v.is_prerelease and view.is_usable(v, allow_yanked=False) for v in view.versions)
         explicit = any(r.specifier.prereleases or (r.pin is not None and r.pin.is_prerelease)
                        for r in reqs if self._user_given(r))
         if mode == "if-necessary":
@@ -266,42 +285,62 @@ class Provider(AbstractProvider[Req, Candidate, str]):
             deps.append(Req.from_requirement(req))
         result = tuple(deps)
         self._dependencies[candidate] = result
-        self._prefetch_first_choices(result)
         return result
 
     # -- candidates and metadata --------------------------------------------------------------
     def _iter_candidates(self, name: NormalizedName, extras: frozenset[NormalizedName],
                          versions: tuple[Version, ...], bad: set[Version],
                          exact: list[Req]) -> Iterator[Candidate]:
+        # Versions dropped for good (metadata rejected, or doomed with these extras): a
+        # backtracking resolution walks the same long list again in every round.
+        dropped = self._dropped.setdefault((name, extras), set())
         for index, version in enumerate(versions):
             if self._deadline is not None:
                 self._deadline.check()
-            if version in bad or (name, version) in self._rejected:
+            if version in bad or version in dropped or not self.usable(name, version, exact):
                 continue
             candidate = Candidate(name, version, extras)
-            if candidate in self._doomed:
-                continue
             ahead, older = self._prefetcher.trying(name, version)
             if ahead:
                 self._prefetch_ahead(name, version, versions[index + 1:], bad, exact, ahead,
                                      older)
-            if self._load(name, version, self.allow_yanked(version, exact)) and not self._dooms(
-                    candidate):
-                yield candidate
+            if not self._load(name, version, self.allow_yanked(version, exact)):
+                if (name, version) in self._rejected:
+                    dropped.add(version)
+                continue
+            if self._dooms(candidate):
+                dropped.add(version)
+                continue
+            # Hinted only now: a doomed candidate's dependencies are never read.
+            self._prefetch_first_choices(self._dependencies[candidate])
+            yield candidate
 
-    def _dooms(self, candidate: Candidate) -> bool:
+    def _dooms(self, candidate: Candidate, nested: bool = False) -> bool:
         """Whether a dependency of `candidate` can never be met: no usable version satisfies it
         together with the request's own requirements and the constraints on that project, which
         hold in every solution. Such a candidate is dropped before resolvelib tries it, which
         spares whole rounds of backtracking (boto3 with `urllib3<1.25.4`: each botocore version
-        is ruled out once, instead of once per boto3 version that allows it)."""
+        is ruled out once, instead of once per boto3 version that allows it).
+
+        One level further, for a project some of whose versions were already ruled out so (and
+        only then: elsewhere it would read metadata ahead of the resolver): when every usable
+        version satisfying the dependency is itself ruled out, the candidate is too (boto3 whose
+        botocore range needs a newer urllib3 costs no round of resolvelib's backtracking)."""
         for dep in self.get_dependencies(candidate):
             if self.project(dep.name) is None:
                 continue  # resolvelib meets it, and the error names who required the project
             fixed = self._roots.get(dep.name, ())
             constraints = self.constraints.get(dep.name, ())
-            if self.matching_versions(dep.name, (dep, *fixed, *constraints)):
-                continue
+            reqs = (dep, *fixed, *constraints)
+            versions = self.matching_versions(dep.name, reqs)
+            if versions and (nested or self._viable(dep, versions, reqs)):
+                continue  # not empty: some version is usable (see matching_versions)
+            if versions:
+                problem = Problem("dependency", f"requires {dep.text}, and every such version "
+                                  "is ruled out by its own dependencies", dependency=dep)
+                self._doomed[candidate] = problem
+                self._reporter.rejecting(candidate.name, str(candidate.version), problem.detail)
+                return True
             others = [f"the request requires {r.text}" for r in fixed if r.specifier]
             others += [f"the constraints require {c.text}" for c in constraints]
             why = (" while " + " and ".join(others)) if others else (
@@ -311,6 +350,51 @@ class Provider(AbstractProvider[Req, Candidate, str]):
             self._reporter.rejecting(candidate.name, str(candidate.version), problem.detail)
             return True
         return False
+
+    def _viable(self, dep: Req, versions: tuple[Version, ...], reqs: tuple[Req, ...]) -> bool:
+        """Whether some version in `versions` (usable matches of `dep`) may still be chosen: true
+        unless versions of `dep`'s project were already ruled out by their dependencies and each
+        of `versions` is (its metadata read, newest first, until one is not)."""
+        dropped = self._dropped.get((dep.name, dep.extras))
+        if not dropped:
+            return True
+        exact = [r for r in reqs if r.is_exact]
+        self._prefetch_unread(dep.name, versions, dropped, exact)
+        for version in versions:
+            if version in dropped or not self.usable(dep.name, version, exact):
+                continue
+            if not self._load(dep.name, version, self.allow_yanked(version, exact)):
+                if (dep.name, version) in self._rejected:
+                    dropped.add(version)
+                continue
+            if not self._dooms(Candidate(dep.name, version, dep.extras), nested=True):
+                return True
+            dropped.add(version)
+        return False
+
+    def _prefetch_unread(self, name: NormalizedName, versions: Sequence[Version],
+                         dropped: set[Version], exact: list[Req]) -> None:
+        """Announce the metadata of up to BATCH_CAP versions about to be read one by one: those
+        of `versions`, then older ones (a parent walked down its history asks for them next)."""
+        view = self.project(name)
+        if view is None or not versions:
+            return
+        # A window of the history from here down, so that walking down it costs a window per step.
+        window = itertools.islice(itertools.chain(versions, view.older_than(versions[-1])),
+                                  2 * BATCH_CAP)
+        files: list[DistFile] = []
+        for version in window:
+            if len(files) >= BATCH_CAP:
+                break
+            key = (name, version)
+            if (version in dropped or key in self._metadata or key in self._announced
+                    or not self.usable(name, version, exact)):
+                continue
+            self._announced.add(key)
+            file = view.metadata_file(version, self.allow_yanked(version, exact))
+            if file is not None:
+                files.append(file)
+        self._prefetcher.announce(files)
 
     def _load(self, name: NormalizedName, version: Version, allow_yanked: bool) -> bool:
         key = (name, version)
@@ -355,11 +439,11 @@ class Provider(AbstractProvider[Req, Candidate, str]):
             # just below, within what the constraints allow.
             floor = min(later[-1], current) if later else current
             constraints = self.constraints.get(name, ())
-            for version in view.usable_versions(allow_yanked=False):
+            for version in view.versions:
                 if len(chosen) >= count:
                     break
                 if version < floor and version not in seen and all(
-                        c.allows(version) for c in constraints):
+                        c.allows(version) for c in constraints) and view.is_usable(version, False):
                     chosen.append((version, False))
         files = []
         for version, allow_yanked in chosen:
@@ -381,10 +465,11 @@ class Provider(AbstractProvider[Req, Candidate, str]):
             if view is None:
                 continue
             reqs = self.all_reqs(req.name, (req,))
-            versions = self.matching_versions(req.name, reqs)
-            if not versions or (req.name, versions[0]) in self._metadata:
+            first = next((v for v in self.matching_versions(req.name, reqs)
+                          if self.usable(req.name, v, reqs)), None)
+            if first is None or (req.name, first) in self._metadata:
                 continue
-            file = view.metadata_file(versions[0], self.allow_yanked(versions[0], reqs))
+            file = view.metadata_file(first, self.allow_yanked(first, reqs))
             if file is not None:
                 files.append(file)
         self._prefetcher.announce(files)

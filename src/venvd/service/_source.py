@@ -122,7 +122,9 @@ class StoreBackedSource:
         pages load lazily, from memory when they can); returns the closure's size."""
         closure = self._store.closure([canonicalize_name(n) for n in names], pages=False)
         for key, meta in closure.metadata.items():
-            self._memo.put_metadata(key, meta)
+            # Keep the object already in memory: it carries its parsed requirements.
+            if self._memo.metadata(key) is None:
+                self._memo.put_metadata(key, meta)
         return len(closure.names)
 
     # -- pages --------------------------------------------------------------------------------

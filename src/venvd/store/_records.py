@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, Literal
 
 from packaging.tags import Tag, parse_tag
@@ -130,18 +131,30 @@ def file_values(project_id: int, position: int, f: DistFile) -> dict[str, Any]:
     }
 
 
+@lru_cache(maxsize=4096)
+def _tag_set(texts: tuple[str, ...]) -> frozenset[Tag]:
+    """The tags a row's tag strings name: the same few sets recur across thousands of rows."""
+    tags: set[Tag] = set()
+    for text in texts:
+        tags.update(parse_tag(text))
+    return frozenset(tags)
+
+
+@lru_cache(maxsize=8192)
+def _version(text: str) -> Version:
+    """Versions are immutable: a page's rows share one per version string."""
+    return Version(text)
+
+
 def file_from_row(project: str, row: Any) -> DistFile:
     """The DistFile of a `files` row (a `FileRow` or a result row with its columns)."""
-    tags: set[Tag] = set()
-    for text in row.tags:
-        tags.update(parse_tag(text))
     return DistFile(
         project=NormalizedName(project),
         filename=row.filename,
         url=row.url,
-        version=Version(row.version),
+        version=_version(row.version),
         kind="wheel" if row.kind == "wheel" else "sdist",
-        tags=frozenset(tags),
+        tags=_tag_set(tuple(row.tags)),
         sha256=row.sha256,
         size=row.size,
         requires_python=row.requires_python,

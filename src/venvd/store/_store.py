@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from packaging.requirements import InvalidRequirement, Requirement
@@ -159,7 +159,9 @@ class Store:
             project_id = s.execute(stmt).scalar_one()
             s.execute(sa.delete(FileRow).where(FileRow.project_id == project_id))
             if rows:
-                s.execute(sa.insert(FileRow), [{**row, "project_id": project_id} for row in rows])
+                for row in rows:
+                    row["project_id"] = project_id
+                _insert_many(s, cast(sa.Table, FileRow.__table__), rows)
 
     def touch_project_page(self, name: str, fetched_at: datetime,
                            etag: str | None = None) -> bool:
@@ -524,3 +526,28 @@ class Store:
         with self._session(write=True) as s:
             s.execute(sa.delete(ObjectLeaseRow).where(ObjectLeaseRow.expires_at <= now))
             return sorted(set(s.scalars(sa.select(ObjectLeaseRow.key))))
+
+
+def _insert_many(s: Session, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+    """Insert `rows` (dicts with the same keys) into `table` in one executemany.
+
+    On SQLite straight through the driver, each value converted by its column type's own bind
+    processor: SQLAlchemy's per-row parameter handling was most of the cost of storing a page of
+    thousands of files (about 35 µs a row, measured on pyzmq's 4,500 files), and a cold resolution
+    stores tens of thousands of rows. Elsewhere, SQLAlchemy Core's executemany.
+    """
+    connection = s.connection()
+    dialect = connection.dialect
+    if dialect.name != "sqlite" or dialect.paramstyle != "qmark":
+        s.execute(sa.insert(table), rows)
+        return
+    names = list(rows[0])
+    processors = [table.c[name].type.bind_processor(dialect) for name in names]
+    converters = [(name, fn) for name, fn in zip(names, processors, strict=True)]
+    values = [tuple(fn(row[name]) if fn is not None else row[name] for name, fn in converters)
+              for row in rows]
+    columns = ", ".join(dialect.identifier_preparer.quote(name) for name in names)
+    marks = ", ".join("?" * len(names))
+    connection.exec_driver_sql(
+        f"INSERT INTO {dialect.identifier_preparer.quote(table.name)} ({columns}) VALUES ({marks})",
+        values)

@@ -29,6 +29,9 @@ MAX_TAG_LENGTH = 200  # characters of one (possibly compressed) tag string
 MAX_MARKER_ENTRIES = 32
 MAX_MARKER_VALUE_LENGTH = 256
 
+# Entries of each per-target memo (tag sets, marker answers) before it is dropped whole.
+_MEMO_LIMIT = 50_000
+
 MARKER_KEYS = (
     "implementation_name",
     "implementation_version",
@@ -131,10 +134,35 @@ class Target:
     def _tag_rank(self) -> dict[Tag, int]:
         return {tag: i for i, tag in enumerate(self.compatible_tags)}
 
+    @cached_property
+    def _set_rank(self) -> dict[frozenset[Tag], int | None]:
+        return {}
+
     def tag_rank(self, tags: Iterable[Tag]) -> int | None:
-        """Rank of the best of `tags` for this target (0 is best), or None if none is compatible."""
-        ranks = [r for r in (self._tag_rank.get(t) for t in tags) if r is not None]
-        return min(ranks) if ranks else None
+        """Rank of the best of `tags` for this target (0 is best), or None if none is compatible.
+
+        A resolution asks this of every wheel it judges, and wheels share a few tag sets
+        (`py3-none-any`, each CPython/manylinux combination): answers for a frozenset are
+        remembered, in one dict per target, bounded by the distinct tag sets of the files judged
+        for it (a target lives for one request, or for as long as a caller keeps it)."""
+        if isinstance(tags, frozenset):
+            known = self._set_rank
+            if tags in known:
+                return known[tags]
+            if len(known) >= _MEMO_LIMIT:
+                known.clear()  # a target may be kept across requests (the service's LRU)
+            answer = known[tags] = self._best_rank(tags)
+            return answer
+        return self._best_rank(tags)
+
+    def _best_rank(self, tags: Iterable[Tag]) -> int | None:
+        ranks = self._tag_rank
+        best: int | None = None
+        for tag in tags:
+            rank = ranks.get(tag)
+            if rank is not None and (best is None or rank < best):
+                best = rank
+        return best
 
     def evaluate(self, marker: Marker | str | None, extras: Iterable[str] = ()) -> bool:
         """Evaluate a PEP 508 marker for this target, once with no extra and once per extra.
@@ -148,6 +176,24 @@ class Target:
                 marker = Marker(marker)
             except InvalidMarker:
                 return False
+        # Answers are remembered per Marker object (held, so that its id stays its own) and extras:
+        # a resolution evaluates the same requirements' markers again and again (dependencies,
+        # prefetch hints, the lock), and packaging parses a specifier for every comparison.
+        key = (id(marker), tuple(extras))
+        known = self._marker_answers.get(key)
+        if known is not None and known[0] is marker:
+            return known[1]
+        answer = self._evaluate(marker, key[1])
+        if len(self._marker_answers) >= _MEMO_LIMIT:
+            self._marker_answers.clear()
+        self._marker_answers[key] = (marker, answer)
+        return answer
+
+    @cached_property
+    def _marker_answers(self) -> dict[tuple[int, tuple[str, ...]], tuple[Marker, bool]]:
+        return {}
+
+    def _evaluate(self, marker: Marker, extras: Iterable[str]) -> bool:
         env = dict(self.marker_environment)
         candidates = [""] + [e for e in extras if e]
         for extra in candidates:
