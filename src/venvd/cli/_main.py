@@ -32,13 +32,14 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from venvd.cli import _env, _gc, _resolve, _serve, _token, _worker
+    from venvd.cli import _cache, _env, _gc, _resolve, _serve, _token, _worker
 
     cli.add_command(_serve.serve)
     cli.add_command(_token.token)
     cli.add_command(_worker.worker)
     cli.add_command(_resolve.resolve)
     cli.add_command(_gc.gc)
+    cli.add_command(_cache.cache)
     for command in _env.COMMANDS:
         cli.add_command(command)
 

@@ -47,9 +47,10 @@ class ArtifactSource(Protocol):
     def close(self) -> None: ...
 
 
-def read_first_frame(read: Callable[[int], bytes], max_window: int) -> tuple[bytes, int]:
-    """The first zstd frame of the stream `read` gives: its decompressed bytes and compressed
-    length (see `ArtifactSource.first_frame`)."""
+def read_first_frame(read: Callable[[int], bytes],
+                     max_window: int) -> tuple[bytes, int, bytes]:
+    """The first zstd frame of the stream `read` gives: its decompressed bytes, its compressed
+    length (see `ArtifactSource.first_frame`) and the bytes read past it."""
     obj = zstandard.ZstdDecompressor(max_window_size=max_window).decompressobj()
     parts: list[bytes] = []
     out = consumed = 0
@@ -63,7 +64,7 @@ def read_first_frame(read: Callable[[int], bytes], max_window: int) -> tuple[byt
         if out > MAX_FRAME_BYTES:
             raise UnsafeArchive("the archive's manifest frame is implausibly large")
         parts.append(data)
-    return b"".join(parts), consumed - len(obj.unused_data)
+    return b"".join(parts), consumed - len(obj.unused_data), obj.unused_data
 
 
 class FileSource:
@@ -76,7 +77,8 @@ class FileSource:
 
     def first_frame(self, max_window: int) -> tuple[bytes, int]:
         self._file.seek(0)
-        return read_first_frame(self._file.read, max_window)
+        frame, length, _rest = read_first_frame(self._file.read, max_window)
+        return frame, length
 
     def size(self) -> int | None:
         return self.path.stat().st_size
