@@ -51,6 +51,7 @@ class HttpArtifact:
         self._pos = 0  # offset in the artifact of self._buf's first byte
         self._size: int | None = None
         self._want = _HEAD
+        self._head: tuple[int, bytes] = (0, b"")  # what the first response held past the frame
 
     # -- ArtifactSource ---------------------------------------------------------------------
     def first_frame(self, max_window: int) -> tuple[bytes, int]:
@@ -59,14 +60,24 @@ class HttpArtifact:
         self._want = _HEAD
         self._open(0, _HEAD - 1)
         with self._broken_off():
-            frame, length, _rest = read_first_frame(self._read_on, max_window)
-            self._drain()
+            frame, length, rest = read_first_frame(self._read_on, max_window)
+            # The rest of that response is kept: a small artifact's fragments are all there.
+            start = self._pos - len(rest)
+            self._head = (start, rest + self._buf + b"".join(self._chunks))
+            self._close()
         return frame, length
 
     def size(self) -> int | None:
         return self._size
 
     def read_ranges(self, ranges: list[tuple[int, int]]) -> Iterator[bytes]:
+        ranges = list(ranges)
+        head_start, head = self._head
+        self._head = (0, b"")
+        while ranges and ranges[0][0] >= head_start and sum(ranges[0]) <= head_start + len(head):
+            offset, length = ranges.pop(0)
+            yield head[offset - head_start:offset - head_start + length]
+        del head
         if not ranges:
             return
         span = ranges[-1][0] + ranges[-1][1] - ranges[0][0]

@@ -50,6 +50,7 @@ def place_fragments(source: ArtifactSource, frame_length: int, plan: FragmentPla
     UnsafeArchive, OSError, zstandard.ZstdError, or what `source` raises; when it raises, no
     worker is writing any more."""
     root = os.path.realpath(dest)
+    futures: list[Future[None]] = []
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="venvd-place")
     try:
         entries = _cached(cache, plan, pool) if cache is not None else {}
@@ -81,7 +82,6 @@ def place_fragments(source: ArtifactSource, frame_length: int, plan: FragmentPla
             return run
 
         budget = _Budget(_MAX_IN_FLIGHT)
-        futures: list[Future[None]] = []
         fetched_bytes = 0
         ranges = [(frame_length + p.offset, p.size) for p in missing]
         pieces = zip(missing, source.read_ranges(ranges), strict=True)
@@ -111,7 +111,10 @@ def place_fragments(source: ArtifactSource, frame_length: int, plan: FragmentPla
         return Placed(len(pairs), len(missing), fetched_bytes, len(plan.packages) - len(missing),
                       method, tuple(entries[p.index] for p in plan.packages))
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        # Fragments already read are still unpacked (into the cache, they spare the next run a
+        # download) unless one of them failed; either way no worker writes once this returns.
+        pool.shutdown(wait=True, cancel_futures=any(
+            f.done() and f.exception() is not None for f in futures))
 
 
 def _cached(cache: FileCache, plan: FragmentPlan,
