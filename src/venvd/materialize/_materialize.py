@@ -282,13 +282,15 @@ class _VenvProcess:
         """The venv's interpreter once the skeleton is made; BuildError(step="venv") if not."""
         if self.result is not None:
             return self.result
-        assert self.proc is not None
+        proc = self.proc
+        assert proc is not None
         try:
-            _out, err = self.proc.communicate(timeout=300)
+            _out, err = proc.communicate(timeout=300)
         except subprocess.TimeoutExpired:
             self.kill()
             raise BuildError(f"{self.python} -m venv {self.dest} timed out", step="venv") from None
-        if self.proc.returncode != 0:
+        self.proc = None  # reaped
+        if proc.returncode != 0:
             raise BuildError(f"{self.python} -m venv {self.dest} failed", step="venv",
                              log_tail="\n".join(err.splitlines()[-40:]))
         if not self.venv_python.exists():
@@ -297,10 +299,14 @@ class _VenvProcess:
         return self.result
 
     def kill(self) -> None:
-        """Stop a skeleton still being made (DEST is about to be removed)."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.communicate()
+        """Stop a skeleton still being made (DEST is about to be removed); reap it and close its
+        pipes in any case."""
+        if self.proc is None:
+            return
+        proc, self.proc = self.proc, None
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
 
 
 def _skeleton(dest: Path) -> frozenset[str]:
