@@ -132,7 +132,7 @@ def bench_set(name: str, runs: int, index_url: str, work: Path) -> dict[str, Any
     resolve_pins(second_req, index_url, work, second_pins)
 
     def create(dest: Path, requirements: Path, cache: Path, url: str) -> float:
-        env = {"VENVD_CACHE_DIR": str(cache)}
+        env = {"VENVD_CLIENT_CACHE_DIR": str(cache)}
         return timed([str(BIN / "venvd"), "create", str(dest), "-r", str(requirements), "--server", url],
                      env=env)
 

@@ -103,7 +103,7 @@ def test_prune_keeps_the_cache_within_its_bound_and_clean_empties_it(
     os.utime(Path(cache.get(sha_a).tree).parent / "entry.json", (1, 1))  # type: ignore[union-attr]
     removed, freed = cache.prune(max_size=size_b)
     assert (removed, freed) == (1, size_a) and [e[0] for e in cache.entries()] == [sha_b]
-    env = {**os.environ, "VENVD_CACHE_DIR": str(tmp_path / "cache")}
+    env = {**os.environ, "VENVD_CLIENT_CACHE_DIR": str(tmp_path / "cache")}
     run = subprocess.run([sys.executable, "-m", "venvd", "cache", "dir"], capture_output=True,
                          text=True, env=env, check=True)
     assert run.stdout.strip() == str(tmp_path / "cache")

@@ -45,7 +45,7 @@ def served(world: LocalIndex, make_service: Callable[..., Service],
 
 
 def _create(dest: Path, server: str, cache: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "VENVD_CACHE_DIR": str(cache)}
+    env = {**os.environ, "VENVD_CLIENT_CACHE_DIR": str(cache)}
     env.pop("VENVD_SERVER", None)
     return subprocess.run(
         [sys.executable, "-m", "venvd", "create", str(dest), "--server", server, *args],

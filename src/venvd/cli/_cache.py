@@ -32,7 +32,7 @@ def clean(cache_dir: Path | None) -> None:
 @cache.command()
 @cache_dir_option
 @click.option("--max-size", metavar="SIZE",
-              help="Keep at most SIZE (10G, 500M ...; default VENVD_CACHE_MAX_SIZE or 10G).")
+              help="Keep at most SIZE (10G, 500M ...; default VENVD_CLIENT_CACHE_MAX_SIZE or 10G).")
 def prune(cache_dir: Path | None, max_size: str | None) -> None:
     """Remove leftovers of interrupted runs and the least recently used entries past the bound."""
     from venvd.materialize import parse_size

@@ -98,9 +98,9 @@ requirement_options = _stack(
 # The client's cache of unpacked fragments (`venvd create` and `venvd cache`).
 cache_dir_option = click.option(
     "--cache-dir",
-    envvar="VENVD_CACHE_DIR",
+    envvar="VENVD_CLIENT_CACHE_DIR",
     type=click.Path(path_type=Path),
-    help="The client cache directory (env VENVD_CACHE_DIR; default: the user cache dir).",
+    help="The client cache directory (env VENVD_CLIENT_CACHE_DIR; default: the user cache dir).",
 )
 
 cache_options = _stack(
@@ -125,7 +125,7 @@ cache_options = _stack(
 
 
 def file_cache(cache_dir: Path | None) -> Any:
-    """The client cache at `cache_dir`, else the default (VENVD_CACHE_DIR or the user cache dir)."""
+    """The client cache at `cache_dir`, else the default (VENVD_CLIENT_CACHE_DIR or the user cache dir)."""
     from venvd.materialize import FileCache
 
     cache = FileCache.default()

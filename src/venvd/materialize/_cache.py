@@ -77,14 +77,14 @@ class FileCache:
 
     @classmethod
     def default(cls) -> FileCache:
-        """The user's cache: ``VENVD_CACHE_DIR``, else platformdirs' user cache dir for venvd;
-        bounded by ``VENVD_CACHE_MAX_SIZE`` (default 10 GiB)."""
-        root = os.environ.get("VENVD_CACHE_DIR")
+        """The user's cache: ``VENVD_CLIENT_CACHE_DIR``, else platformdirs' user cache dir for venvd;
+        bounded by ``VENVD_CLIENT_CACHE_MAX_SIZE`` (default 10 GiB)."""
+        root = os.environ.get("VENVD_CLIENT_CACHE_DIR")
         if not root:
             import platformdirs
 
             root = platformdirs.user_cache_dir("venvd", appauthor=False)
-        limit = os.environ.get("VENVD_CACHE_MAX_SIZE")
+        limit = os.environ.get("VENVD_CLIENT_CACHE_MAX_SIZE")
         return cls(Path(root), parse_size(limit) if limit else DEFAULT_MAX_SIZE)
 
     def _path(self, sha256: str) -> Path:
