@@ -33,7 +33,10 @@ _BATCH = 64
 
 
 def _reflink(src: str, dst: str) -> None:
-    import fcntl
+    try:
+        import fcntl
+    except ImportError:  # Windows: no FICLONE here (a copy or a hard link instead)
+        raise OSError(errno.EOPNOTSUPP, "reflinks are not supported here") from None
 
     fd_src = os.open(src, os.O_RDONLY)
     try:
