@@ -109,7 +109,9 @@ class HttpArtifact:
             response = self._get({"Range": f"bytes={start}-{last}"})
             if response.status_code < 400:
                 announced = response.history[0].headers if response.history else response.headers
-                size = announced.get("X-Venvd-Size")
+                # The whole size: the server's header, else the total of a Content-Range.
+                size = announced.get("X-Venvd-Size") or response.headers.get(
+                    "Content-Range", "").rpartition("/")[2]
                 if size and size.isdigit():
                     self._size = int(size)
                 self._start(response, start)
