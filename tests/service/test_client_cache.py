@@ -154,3 +154,12 @@ def test_a_changed_cache_entry_is_fetched_again_never_linked(
     assert len(_ranges(proxy, seen)) == 2  # the manifest, then big-a's fragment again
     fresh = next((tmp_path / "two").glob("lib/python*/site-packages/big_a/blob.bin"))
     assert fresh.read_bytes() == _noise(1)
+
+
+def test_missing_fragments_are_grouped_into_few_range_requests() -> None:
+    from venvd.client._artifact import _MERGE_GAP, _runs
+
+    ranges = [(100, 10), (110, 5), (115 + _MERGE_GAP, 1), (10**9, 7)]
+    assert _runs(ranges, _MERGE_GAP) == [ranges[:3], ranges[3:]]
+    assert _runs(ranges, 10**9) == [ranges]
+    assert _runs([], 0) == []
