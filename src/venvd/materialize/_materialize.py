@@ -115,6 +115,7 @@ def materialize(archive: Path | ArtifactSource, dest: Path, *, python: str = sys
         elif os.path.lexists(dest):
             dest.unlink()  # a file or a link where DEST should be, and `force` was given
         layout = manifest["layout"]
+        venv: _VenvProcess | None = None
         try:
             report("venv", 0, 1)
             venv = _VenvProcess(python, dest, layout)
@@ -144,7 +145,8 @@ def materialize(archive: Path | ArtifactSource, dest: Path, *, python: str = sys
                 _verify(dest, venv_python, manifest)
                 report("verify", 1, 1)
         except BaseException:
-            venv.kill()
+            if venv is not None:
+                venv.kill()
             _clear(dest)
             if not existed_as_dir and dest.is_dir():
                 dest.rmdir()
