@@ -42,3 +42,19 @@ def test_a_well_formed_lock_parses() -> None:
 def test_malformed_fields_are_invalid_lock(overrides: dict[str, Any]) -> None:
     with pytest.raises(InvalidLock):
         Lock.from_json(_lock(**overrides))
+
+
+def test_the_encoded_result_is_the_json_of_to_json() -> None:
+    """A cache hit's response body splices the lock's members, encoded once, with its own; the
+    bytes must be what encoding the whole document gives (non-ASCII text included)."""
+    import json
+
+    from starlette.responses import JSONResponse
+
+    from venvd.service._resolve import ResolveResult
+
+    lock = Lock.from_json(_lock(requirements=["a; python_version > '3' # café"]))
+    for cached, timings in ((True, {"total_ms": 0.12}), (False, {"total_ms": 3.5, "fetch": 1.0})):
+        result = ResolveResult(lock, "k" * 64, cached, timings, {"pages": 2})
+        assert result.json_bytes() == JSONResponse(result.to_json()).body
+        assert json.loads(result.json_bytes()) == result.to_json()

@@ -8,6 +8,8 @@ Every failure that a user can cause or meet is one of these; each is mapped once
     │   ├── InvalidRequirement          .requirement
     │   ├── InvalidTarget               .detail
     │   ├── InvalidLock
+    │   ├── InvalidDocument             an input file (requirements, environment.yml, pyproject, pylock):
+    │   │                               422 (.file, .line)
     │   ├── IncompatibleInterpreter     the target does not match the interpreter that will run the venv
     │   ├── InvalidRequest              the body is not valid JSON or not of the documented shape: 422
     │   ├── LimitExceeded               a bound on the work of one request was passed: 422 (.limit, .max)
@@ -20,6 +22,7 @@ Every failure that a user can cause or meet is one of these; each is mapped once
     │   │                               (.package, .step, .log_tail)
     │   └── NoSpaceLeft                 a disk or the object store was full: HTTP 507, exit 3
     ├── NotFound                        an unknown resource id (environment, artifact): HTTP 404, exit 1
+    ├── NotReady                        the environment is not built (yet, or failed): HTTP 409, exit 1
     ├── ResolutionTimeout               a resolution passed its wall-time budget and was stopped: HTTP 503
     ├── InternalError                   a fault of venvd itself: HTTP 500 (the log has it by `details.id`)
     ├── UpstreamError                   an index failed us: HTTP 502, exit 3 (.url, .project)
@@ -46,6 +49,7 @@ __all__ = [
     "IncompatibleInterpreter",
     "InputError",
     "InternalError",
+    "InvalidDocument",
     "InvalidLock",
     "InvalidRequest",
     "InvalidRequirement",
@@ -55,6 +59,7 @@ __all__ = [
     "NoCompatibleDistribution",
     "NoSpaceLeft",
     "NotFound",
+    "NotReady",
     "ProjectNotFound",
     "RequestTooLarge",
     "ResolutionImpossible",
@@ -107,6 +112,22 @@ class InvalidTarget(InputError):
 class InvalidLock(InputError):
     code = "invalid_lock"
     http_status = 422
+
+
+class InvalidDocument(InputError):
+    """An input document (requirements.txt, environment.yml, pyproject.toml, pylock.toml) that
+    cannot be taken: the message starts with ``FILE:LINE:`` where the line is known;
+    ``details`` has ``file``, ``line`` (when known) and ``kind``."""
+
+    code = "invalid_document"
+    http_status = 422
+
+    def __init__(self, message: str, *, file: str | None = None, line: int | None = None,
+                 kind: str | None = None, **details: Any) -> None:
+        where = f"{file}:{line}: " if file and line else (f"{file}: " if file else "")
+        super().__init__(where + message, file=file, line=line, kind=kind, **details)
+        self.file = file
+        self.line = line
 
 
 class IncompatibleInterpreter(InputError):
@@ -165,6 +186,14 @@ class BuildError(VenvdError):
 class NotFound(VenvdError):
     code = "not_found"
     http_status = 404
+
+
+class NotReady(VenvdError):
+    """What was asked for needs the environment's build, which is queued, running or failed
+    (details: `id`, `status`)."""
+
+    code = "not_ready"
+    http_status = 409
 
 
 class UpstreamError(VenvdError):

@@ -87,6 +87,13 @@ class Lock:
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, **self._cached_body}
 
+    @cached_property
+    def json_members(self) -> bytes:
+        """`to_json()` as compact UTF-8 JSON without its closing brace, encoded once: a response
+        that adds members of its own appends them (a cache hit then encodes only those)."""
+        return json.dumps(self.to_json(), ensure_ascii=False, allow_nan=False,
+                          separators=(",", ":")).encode()[:-1]
+
     def package(self, name: str) -> LockedPackage | None:
         return next((p for p in self.packages if p.name == name), None)
 

@@ -324,8 +324,9 @@ def test_concurrent_identical_builds_publish_one_artifact(tmp_path: Path, index:
     for thread in threads:
         thread.join()
     assert len(results) == 3 and len({r.sha256 for r in results}) == 1
-    assert [p.name for p in cache.environments.iterdir() if p.suffix == ".zst"] == [
-        f"{results[0].key}.tar.zst"]
+    # One recipe and no concatenated copy (nor a temp name) is left: the parts are the artifact.
+    assert [p.name for p in cache.environments.iterdir()] == [f"{results[0].key}.json"]
+    assert hashlib.sha256(results[0].path.read_bytes()).hexdigest() == results[0].sha256
 
 
 @pytest.mark.parametrize(("name", "filename", "sha256"), [

@@ -196,8 +196,12 @@ class Fleet:
         """A started `venvd serve` (its own data dir); its process and URL."""
         name = f"api-{len(self.processes)}"
         port = free_port()
-        process = Process(name, ["serve", "--port", str(port), "--log-level", "warning"],
-                          self._env(name, **extra), self.root / f"{name}.log")
+        env = self._env(name, **extra)
+        # The queue by its command-line options here (the workers take it from the environment).
+        queue = ["--queue-url", env.pop("VENVD_QUEUE_URL"), "--queue-name",
+                 env.pop("VENVD_QUEUE_NAME")] if "VENVD_QUEUE_URL" in env else []
+        process = Process(name, ["serve", "--port", str(port), "--log-level", "warning", *queue],
+                          env, self.root / f"{name}.log")
         self.processes.append(process)
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60

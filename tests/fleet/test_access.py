@@ -280,3 +280,42 @@ def test_http_client_sends_the_token(monkeypatch: pytest.MonkeyPatch) -> None:
     for bad in ("two words", "venvd_\n", "vénvd"):
         with pytest.raises(InputError, match="token"):
             HttpClient("http://127.0.0.1:1", token=bad)
+
+
+def test_cache_gc_over_http_needs_an_admin_token(tmp_path: Path, small_index: LocalIndex,
+                                                 serve: Callable[..., ServeProcess]) -> None:
+    data = tmp_path / "data"
+    build = _create_token(data, "ci", "build")
+    admin = _create_token(data, "root", "admin")
+    server = serve(data, small_index, "--auth", "required")
+    with server.client(build) as builder:
+        created = builder.post("/v1/environments", json=RESOLVE).json()
+        deadline = time.monotonic() + 120
+        while builder.get(f"/v1/environments/{created['id']}").json()["status"] != "ready":
+            assert time.monotonic() < deadline, "the environment was not built"
+            time.sleep(0.1)
+        refused = builder.post("/v1/gc", json={"max_size": "0"})
+        assert refused.status_code == 403 and _error(refused)["details"]["needed"] == "admin"
+    with server.client(admin) as administrator:
+        for body, field in (({"max_size": "lots"}, "max_size"), ({"older_than": "soon"},
+                            "older_than"), ({}, "max_size"), ({"max_size": "0", "x": 1}, None)):
+            answer = administrator.post("/v1/gc", json=body)
+            assert answer.status_code == 422, (body, answer.text)
+            assert field is None or _error(answer)["details"]["field"] == field
+        dry = administrator.post("/v1/gc", json={"max_size": "0", "min_age": "0",
+                                                 "dry_run": True})
+        assert dry.status_code == 200, dry.text
+        [report] = dry.json()["reports"]
+        artifact = f"environments-v1/{created['id']}.json"  # the recipe: the parts are fragments
+        assert report["dry_run"] and artifact in report["keys"]
+        assert (data / "cache" / artifact).exists()  # a dry run removes nothing
+    # The CLI sends it with --server and an admin token; the artifact goes, the record stays.
+    done = venvd("gc", "--server", server.url, "--token", admin, "--max-size", "0",
+                 "--min-age", "0")
+    assert done.returncode == 0, done.stderr
+    assert "removed" in done.stderr and "objects" in done.stderr
+    assert not (data / "cache" / artifact).exists()
+    with server.client(build) as builder:
+        assert builder.get(f"/v1/environments/{created['id']}").status_code == 200
+    refused_cli = venvd("gc", "--server", server.url, "--token", build, "--max-size", "0")
+    assert refused_cli.returncode == 4 and "admin" in refused_cli.stderr, refused_cli.stderr

@@ -320,8 +320,10 @@ def test_records_written_before_the_object_store_still_serve(tmp_path: Path,
         doc = _ready(service, ["app"])
         envs = service.environments
         record = service.store.get_environment(doc["id"])
-        assert record is not None and record.artifact_path == f"environments-v1/{doc['id']}.tar.zst"
-        old_style = str(envs.cache.artifact_path(doc["id"]))
+        assert record is not None and record.artifact_path == f"environments-v1/{doc['id']}.json"
+        # Earlier versions stored the archive as one file (written here from the parts).
+        old_style = str(envs.artifact_path(doc["id"]))
+        assert old_style == str(envs.cache.artifact_path(doc["id"]))
         service.store.update_environment(doc["id"], artifact_path=old_style)
         with server.client() as http:
             answer = http.get(f"/v1/environments/{doc['id']}/artifact")

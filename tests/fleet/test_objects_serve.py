@@ -17,7 +17,7 @@ from tests.fleet import _objects_support as support
 from tests.service.conftest import ApiServer
 from tests.support.index_server import LocalIndex
 from venvd.client._http import HttpClient
-from venvd.objects import artifact_key
+from venvd.objects import artifact_key, recipe_key
 from venvd.service import Service, Settings
 
 # The suite's fixtures, collected by pytest from this module's globals.
@@ -47,9 +47,12 @@ def test_artifact_built_by_one_node_streams_from_another_with_ranges(
     service, doc = _build_on_node_a(tmp_path, objects_world, postgres_url, s3_url, moto_endpoint)
     try:
         record = service.store.get_environment(doc["id"])
-        assert record is not None and record.artifact_path == artifact_key(doc["id"])
-        # The worker's local copy is gone: the shared one is the only one.
+        assert record is not None and record.artifact_path == recipe_key(doc["id"])
+        # No concatenated copy anywhere: the recipe names the shared fragments it is made of.
         assert not service.environments.cache.artifact_path(doc["id"]).exists()
+        shared = service.environments.artifacts.objects
+        assert shared.stat(artifact_key(doc["id"])) is None
+        assert shared.stat(recipe_key(doc["id"])) is not None
         node_b = serve_process(tmp_path / "node-b", objects_world, database_url=postgres_url,
                                object_store=s3_url, s3_endpoint_url=moto_endpoint)
         with httpx.Client(base_url=node_b.url, timeout=60) as http:
@@ -63,6 +66,26 @@ def test_artifact_built_by_one_node_streams_from_another_with_ranges(
             past = http.get(f"/v1/environments/{doc['id']}/artifact",
                             headers={"Range": f"bytes={doc['size']}-"})
             assert past.status_code == 416
+            # The parts tile the archive; a Range of one part is that fragment's bytes as stored,
+            # and a Range across part boundaries is the concatenation's.
+            listing = http.get(f"/v1/environments/{doc['id']}/manifest").json()
+            parts = listing["parts"]
+            assert listing["size"] == doc["size"] and listing["sha256"] == doc["sha256"]
+            assert [p["kind"] for p in parts] == ["manifest", "fragment", "fragment", "end"]
+            assert [p["offset"] for p in parts] == [
+                sum(q["size"] for q in parts[:i]) for i in range(len(parts))]
+            for part in parts[1:-1]:
+                first, last = part["offset"], part["offset"] + part["size"] - 1
+                one = http.get(f"/v1/environments/{doc['id']}/artifact",
+                               headers={"Range": f"bytes={first}-{last}"})
+                assert one.status_code == 206 and one.content == whole.content[first:last + 1]
+                assert b"".join(shared.open_range(part["key"])) == one.content
+            across = parts[2]["offset"] - 10
+            span = http.get(f"/v1/environments/{doc['id']}/artifact",
+                            headers={"Range": f"bytes={across}-{across + 19}"})
+            assert span.content == whole.content[across:across + 20]
+            tail = http.get(f"/v1/environments/{doc['id']}/artifact", headers={"Range": "bytes=-7"})
+            assert tail.status_code == 206 and tail.content == whole.content[-7:]
         # The client resumes a partial download with a Range request and verifies the whole.
         dest = tmp_path / "env.tar.zst"
         dest.with_name(dest.name + ".part").write_bytes(whole.content[:1000])

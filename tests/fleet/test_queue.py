@@ -21,6 +21,7 @@ import pytest
 
 from tests.fleet._queue_support import LINUX_311, Fleet, TcpGate
 from tests.service.proxy import FaultProxy
+from tests.support.ports import free_port
 from venvd.store import EnvironmentRecord, Store
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -52,7 +53,8 @@ def builds_started(fleet: Fleet, env_id: str) -> int:
 
 def test_a_build_runs_on_a_worker_and_downloads_through_the_api(fleet: Fleet) -> None:
     api, url = fleet.api()
-    workers = [fleet.worker(), fleet.worker()]
+    ports = [free_port(), free_port()]
+    workers = [fleet.worker(VENVD_WORKER_METRICS_PORT=str(port)) for port in ports]
     response = httpx.post(f"{url}/v1/environments",
                           json={"requirements": ["tool"], "target": LINUX_311}, timeout=60)
     assert response.status_code == 202, response.text
@@ -66,6 +68,11 @@ def test_a_build_runs_on_a_worker_and_downloads_through_the_api(fleet: Fleet) ->
     assert artifact.status_code == 200
     assert hashlib.sha256(artifact.content).hexdigest() == doc["sha256"]
     assert builds_started(fleet, env_id) == 1
+    # The worker that built it counts the build in its own metrics (the API nodes do not run it).
+    port = ports[[w.pid for w in workers].index(built.owner_pid)]
+    scraped = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    assert re.search(r'^venvd_builds_finished_total\{outcome="ready"\} 1\.0$', scraped, re.M), scraped
+    assert re.search(r"^venvd_build_duration_seconds_count(\{[^}]*\})? 1\.0$", scraped, re.M), scraped
 
 
 def test_identical_concurrent_requests_and_duplicate_jobs_make_one_build(

@@ -102,3 +102,12 @@ def test_windows_launchers_are_pointed_at_the_venv(tmp_path: Path, index: LocalI
     with zipfile.ZipFile(io.BytesIO(console)) as zf:  # the appended zip still reads
         assert b"from tool import main" in zf.read("__main__.py")
     assert (dest / "Scripts" / "plain").read_bytes() == f'#!"{python}"\nprint(1)\n'.encode()
+
+
+def test_a_layout_other_than_the_interpreters_venvs_is_refused() -> None:
+    site = f"lib/python{sys.version_info[0]}.{sys.version_info[1]}/site-packages"
+    same = {"site_packages": site, "scripts": "bin", "kind": "posix"}
+    check_interpreter(Target.current().to_json(), sys.executable, layout=same)
+    free_threaded = {**same, "site_packages": site.replace("/site", "t/site")}
+    with pytest.raises(IncompatibleInterpreter, match=r"puts site_packages in lib/python3\.\d+t/"):
+        check_interpreter(Target.current().to_json(), sys.executable, layout=free_threaded)

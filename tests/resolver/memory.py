@@ -134,6 +134,7 @@ def case_options(case: dict[str, Any]) -> ResolveOptions:
         newer = datetime.fromisoformat(newer)
     return ResolveOptions(
         prereleases=spec.get("prereleases", False),
+        prerelease=spec.get("prerelease", "pep440"),
         exclude_newer=newer,
         only_binary=frozenset(spec.get("only_binary", [])),
         no_binary=frozenset(spec.get("no_binary", [])),

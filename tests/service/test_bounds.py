@@ -350,7 +350,8 @@ def test_remembered_answers_are_bounded_by_weight(
     target = target_from_request(LINUX_311)
     first = service.resolve(service.make_request(["app"], target))
     one = _resolve._weight(first)
-    monkeypatch.setattr(_resolve, "_ANSWERS_WEIGHT", 2 * one + 5)
+    # The bound is the setting resolution_cache_weight, read when the service is made.
+    monkeypatch.setattr(service.resolutions, "_answers_max_weight", 2 * one + 5)
     for names in (["lib"], ["tool"], ["shared"], ["left"]):
         service.resolve(service.make_request(names, target))
         assert service.resolutions._answers_weight <= 2 * one + 5

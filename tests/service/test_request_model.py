@@ -31,6 +31,7 @@ BAD_RESOLVE_BODIES: list[dict[str, Any]] = [
     {"requirements": ["app"], "target": LINUX_311, "options": {"only_binary": 5}},
     {"requirements": ["app"], "target": LINUX_311, "options": {"only_binary": "app"}},
     {"requirements": ["app"], "target": LINUX_311, "options": {"surprise": True}},
+    {"requirements": ["app"], "target": LINUX_311, "options": {"prerelease": "sometimes"}},
     {"requirements": ["app"], "target": LINUX_311, "options": {"exclude_newer": "yesterday"}},
     {"requirements": ["app"], "target": LINUX_311, "options": {"exclude_newer": 5}},
     {"requirements": ["app"], "target": {"python": "3.11", "surprise": 1}},

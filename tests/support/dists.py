@@ -39,9 +39,11 @@ def core_metadata(
     extras: Iterable[str] = (),
     metadata_version: str = "2.1",
     dynamic: Iterable[str] = (),
+    extra_lines: Iterable[str] = (),
 ) -> str:
     lines = [f"Metadata-Version: {metadata_version}", f"Name: {name}", f"Version: {version}"]
     lines += [f"Dynamic: {d}" for d in dynamic]
+    lines += list(extra_lines)
     if requires_python:
         lines.append(f"Requires-Python: {requires_python}")
     lines += [f"Provides-Extra: {e}" for e in extras]
@@ -63,13 +65,15 @@ def make_wheel(
     data: Mapping[str, bytes | str] | None = None,
     extra_members: Mapping[str, bytes | str] | None = None,
     record_extra: Iterable[str] = (),
+    metadata_lines: Iterable[str] = (),
 ) -> Path:
     """Write `<name>-<version>-<tag>.whl` into `directory` and return its path.
 
     `files` are paths inside the wheel root (default: a `<module>/__init__.py` that sets `__version__`);
     `data` maps `<scheme>/<path>` (scheme in scripts, data, headers, purelib, platlib) to content in the
     `.data` directory; `extra_members` are written as is and listed in RECORD (for hostile wheels);
-    `record_extra` are RECORD lines appended verbatim.
+    `record_extra` are RECORD lines appended verbatim; `metadata_lines` are METADATA header lines
+    (``License-Expression: MIT``, ``Classifier: ...``) added after Name and Version.
     """
     module = canonicalize_name(name).replace("-", "_")
     dist = f"{name.replace('-', '_')}-{version}"
@@ -84,7 +88,7 @@ def make_wheel(
     for path, body in (extra_members or {}).items():
         contents[path] = body.encode() if isinstance(body, str) else body
     contents[f"{distinfo}/METADATA"] = core_metadata(
-        name, version, requires_dist, requires_python, extras
+        name, version, requires_dist, requires_python, extras, extra_lines=metadata_lines
     ).encode()
     root_is_purelib = "true" if tag.endswith("-none-any") else "false"
     wheel_lines = [

@@ -9,13 +9,16 @@ with .exe launchers + ``Lib/site-packages``), console scripts pointing at `PLACE
 packed as a per-wheel fragment (a zstd frame of tar members), cached, so a build whose fragments are
 cached is only a concatenation.
 
-The artifact (``environments-v1/<key>.tar.zst``) is a zstd stream of a tar stream: first the member
-`MANIFEST_NAME` (JSON: format, builder, environment key, request, target, lock, options, layout with
-the placeholder, per package its file, wheel and installed files, the scripts whose interpreter line
-the client rewrites, and the `members` count and `expanded_size` the client holds it to), then every
-package's files (regular files only, relative paths, fixed mtimes and owners), then the
-end-of-archive blocks. The same inputs give the same bytes; an environment key's bytes, once
-published, never change. Read it with ``read_across_frames=True`` and ``tarfile`` mode ``"r|"``.
+The artifact is a zstd stream of a tar stream: first the member `MANIFEST_NAME` (JSON: format,
+builder, environment key, request, target, lock, options, layout with the placeholder, per package
+its file, wheel and installed files, the scripts whose interpreter line the client rewrites, and the
+`members` count and `expanded_size` the client holds it to), then every package's files (regular
+files only, relative paths, fixed mtimes and owners), then the end-of-archive blocks. The same inputs
+give the same bytes; an environment key's bytes, once published, never change. Read it with
+``read_across_frames=True`` and ``tarfile`` mode ``"r|"``. A build records it as its recipe
+(``environments-v1/<key>.json``: the manifest frame, the cached fragments by key, the end frame,
+with the whole's sha256 and size; `read_recipe`), not as one more file: `Artifact.path` writes that
+file for a caller that wants one.
 
 This package imports only the shared modules (errors, dist, lock, target), never index, resolver or
 store: the fetcher is injected.
@@ -23,7 +26,7 @@ store: the fetcher is injected.
 
 from __future__ import annotations
 
-from venvd.builder._build import build_environment
+from venvd.builder._build import build_environment, read_recipe
 from venvd.builder._cache import BuildCache
 from venvd.builder._layout import Layout
 from venvd.builder._model import (
@@ -55,4 +58,5 @@ __all__ = [
     "MetadataSource",
     "build_environment",
     "environment_key",
+    "read_recipe",
 ]

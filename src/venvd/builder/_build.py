@@ -1,16 +1,15 @@
 """`build_environment`: (lock, target, options) → an immutable artifact in the cache.
 
 Per pin, in a thread pool: reuse its installed fragment if cached (a warm build is then only the
-concatenation); else get the wheel (wheel cache or `fetch`; for an sdist-only pin the built-wheel
-cache or a sandboxed build), install it into a staging dir, pack it as a fragment. Then concatenate
-the manifest, the fragments in package-name order and the end frame under a temp name, and publish
-it first-writer-wins. Any failure cancels the pins not started, waits for those running, and raises;
-no artifact or temp file is left behind.
+hashing); else get the wheel (wheel cache or `fetch`; for an sdist-only pin the built-wheel cache or
+a sandboxed build), install it into a staging dir, pack it as a fragment. Then hash the manifest
+frame, the fragments in package-name order and the end frame, and record the artifact as its recipe
+(those parts; no concatenated copy, see `Artifact`). Any failure cancels the pins not started, waits
+for those running, and raises; no artifact or temp file is left behind.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import threading
 from collections import Counter
@@ -21,7 +20,7 @@ from typing import Any
 from packaging.utils import InvalidName, canonicalize_name
 
 from venvd import __version__
-from venvd.builder._cache import BuildCache, atomic_path, no_space, publish_once, temp_sibling
+from venvd.builder._cache import BuildCache, atomic_path, no_space
 from venvd.builder._consistency import Installed, dependency_problems
 from venvd.builder._fragment import Fragment, FragmentJob
 from venvd.builder._layout import Layout
@@ -37,14 +36,15 @@ from venvd.builder._model import (
     MetadataSource,
     environment_key,
 )
-from venvd.builder._pack import read_first_member, write_artifact
+from venvd.builder._pack import end_frame, hash_artifact, member_frame
 from venvd.builder._select import choose_file
 from venvd.errors import InvalidLock
 from venvd.lock import Lock
+from venvd.objects import RECIPE_FORMAT, Part, Recipe
 from venvd.sandbox import Sandbox
 from venvd.target import Target
 
-__all__ = ["build_environment"]
+__all__ = ["build_environment", "read_recipe"]
 
 _SHA256_HEX = frozenset("0123456789abcdef")
 
@@ -174,56 +174,66 @@ def _manifest(key: str, lock: Lock, target: Target, options: BuildOptions, layou
 
 def _assemble(cache: BuildCache, key: str, manifest: dict[str, Any], fragments: list[Fragment],
               reporter: _Reporter) -> Artifact:
+    """Hash the artifact's bytes (manifest frame, fragments, end frame) without writing them, and
+    record its recipe (`environments-v1/<key>.json`): the parts, sha256, size and manifest. Same
+    inputs, same recipe, so concurrent builders of one key write the same file."""
     body = json.dumps(manifest, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-    final = cache.artifact_path(key)
-    total = len(fragments)
-    with no_space("pack"), temp_sibling(final) as tmp:
-        sha256, size = write_artifact(tmp, MANIFEST_NAME, body, [f.path for f in fragments],
-                                      on_fragment=lambda i: reporter.event("pack", None, i, total))
-        won = publish_once(tmp, final)
-    if won:
-        with no_space("pack"):
-            _write_info(cache, key, sha256, size, manifest)
-        return Artifact(key=key, path=final, sha256=sha256, size=size, manifest=manifest)
-    existing = _existing(cache, key)  # another worker published the same key first: theirs stands
-    assert existing is not None
-    return existing
+    head, tail = member_frame(MANIFEST_NAME, body), end_frame()
+    sha256, sizes = hash_artifact(head, [f.path for f in fragments], tail)
+    parts = [Part(offset=0, size=len(head), data=head, kind="manifest")]
+    offset = len(head)
+    for fragment, size in zip(fragments, sizes, strict=True):
+        parts.append(Part(offset=offset, size=size, key=cache.key(fragment.path),
+                          package=canonicalize_name(fragment.choice.package.name)))
+        offset += size
+    parts.append(Part(offset=offset, size=len(tail), data=tail, kind="end"))
+    recipe = Recipe(sha256=sha256, size=offset + len(tail), parts=tuple(parts))
+    reporter.event("pack", None, len(fragments), len(fragments))
+    with no_space("pack"):
+        _write_recipe(cache, key, recipe, manifest)
+    return Artifact(key=key, sha256=sha256, size=recipe.size, manifest=manifest, recipe=recipe,
+                    root=cache.root)
 
 
-def _write_info(cache: BuildCache, key: str, sha256: str, size: int,
-                manifest: dict[str, Any]) -> None:
-    info = {"sha256": sha256, "size": size, "manifest": manifest}
+def _write_recipe(cache: BuildCache, key: str, recipe: Recipe, manifest: dict[str, Any]) -> None:
+    doc = {"format": RECIPE_FORMAT, "sha256": recipe.sha256, "size": recipe.size,
+           "parts": [p.to_json() for p in recipe.parts], "manifest": manifest}
     with atomic_path(cache.artifact_info_path(key)) as tmp:
-        tmp.write_text(json.dumps(info, sort_keys=True))
+        tmp.write_text(json.dumps(doc, sort_keys=True))
+
+
+def read_recipe(data: bytes | str) -> tuple[Recipe, dict[str, Any]]:
+    """A recipe file's recipe and manifest; ValueError when it is not a valid one of this format
+    (a sidecar of an older format, a torn write)."""
+    try:
+        doc = json.loads(data)
+        if doc.get("format") != RECIPE_FORMAT:
+            raise ValueError(f"recipe format {doc.get('format')!r}, not {RECIPE_FORMAT}")
+        recipe = Recipe(sha256=str(doc["sha256"]), size=int(doc["size"]),
+                        parts=tuple(Part.from_json(p) for p in doc["parts"]))
+        manifest = doc["manifest"]
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise ValueError(f"not a recipe: {exc}") from None
+    recipe.check()
+    if len(recipe.parts) < 2 or recipe.parts[0].data is None or recipe.parts[-1].data is None:
+        raise ValueError("a recipe starts with the manifest frame and ends with the end frame")
+    return recipe, manifest
 
 
 def _existing(cache: BuildCache, key: str) -> Artifact | None:
-    """The published artifact of `key`, or None. Its sidecar is trusted when its size matches; else
-    (a writer died between publishing and recording) hash and manifest are recomputed."""
-    path = cache.artifact_path(key)
+    """The recorded artifact of `key` when its recipe is there and every fragment it names is in
+    the local cache with its recorded size; else None (build: cached fragments make it cheap)."""
+    path = cache.artifact_info_path(key)
     try:
-        size = path.stat().st_size
-    except FileNotFoundError:
+        recipe, manifest = read_recipe(path.read_bytes())
+        for part in recipe.parts:
+            if part.key is not None and (cache.root / part.key).stat().st_size != part.size:
+                return None
+    except (OSError, ValueError):
         return None
-    try:
-        info = json.loads(cache.artifact_info_path(key).read_text())
-        if info["size"] == size:
-            cache.touch(path, cache.artifact_info_path(key))
-            return Artifact(key=key, path=path, sha256=info["sha256"], size=size,
-                            manifest=info["manifest"])
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
-    manifest_bytes = read_first_member(path, MANIFEST_NAME)
-    if manifest_bytes is None:
-        path.unlink(missing_ok=True)  # not one of ours: rebuild rather than serve it
-        return None
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(1024 * 1024):
-            digest.update(chunk)
-    manifest = json.loads(manifest_bytes)
-    _write_info(cache, key, digest.hexdigest(), size, manifest)
-    return Artifact(key=key, path=path, sha256=digest.hexdigest(), size=size, manifest=manifest)
+    cache.touch(path, *(cache.root / k for k in recipe.keys))
+    return Artifact(key=key, sha256=recipe.sha256, size=recipe.size, manifest=manifest,
+                    recipe=recipe, root=cache.root)
 
 
 class _Reporter:

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from venvd.dist import CoreMetadata
 from venvd.lock import Lock, LockedFile, canonical_json
+from venvd.objects import Recipe
 from venvd.target import Target
 
 __all__ = [
@@ -99,13 +100,45 @@ def environment_key(lock: Lock, target: Target, options: BuildOptions) -> str:
 
 @dataclasses.dataclass(frozen=True)
 class Artifact:
-    """A built environment: `path` holds `size` bytes whose sha256 is `sha256`."""
+    """A built environment: `size` bytes whose sha256 is `sha256`, the concatenation of the parts
+    of `recipe` (the manifest frame, cached fragments by object key, the end frame), described by
+    the recipe file `recipe_path` in the cache under `root`.
+
+    No concatenated copy is made by the build: the service serves the parts. `path` writes one
+    (``environments-v1/<key>.tar.zst``) on first use, for callers that want a single file."""
 
     key: str
-    path: Path
     sha256: str
     size: int
     manifest: dict[str, Any]
+    recipe: Recipe
+    root: Path
+
+    @property
+    def recipe_path(self) -> Path:
+        return self.root / "environments-v1" / f"{self.key}.json"
+
+    @property
+    def path(self) -> Path:
+        """The artifact as one file in the cache, written (first writer wins) if it is not there;
+        OSError when a fragment it needs is gone (build again)."""
+        from venvd.builder._cache import publish_once, temp_sibling
+        from venvd.builder._pack import write_concatenation
+
+        final = self.root / "environments-v1" / f"{self.key}.tar.zst"
+        if final.exists():
+            if final.stat().st_size == self.size:
+                return final
+            final.unlink()  # not these bytes (an older format's leftover): write them
+        head, tail = self.recipe.parts[0], self.recipe.parts[-1]
+        assert head.data is not None and tail.data is not None
+        fragments = [self.root / p.key for p in self.recipe.parts[1:-1] if p.key is not None]
+        with temp_sibling(final) as tmp:
+            digest, size = write_concatenation(tmp, head.data, fragments, tail.data)
+            if (digest, size) != (self.sha256, self.size):
+                raise OSError(f"the fragments of environment {self.key} changed since its build")
+            publish_once(tmp, final)
+        return final
 
 
 @dataclasses.dataclass(frozen=True)

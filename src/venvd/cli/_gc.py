@@ -2,13 +2,15 @@
 
 An operator's command: it runs against the store and object store of the settings (the same
 VENVD_* variables as `serve`), so it can run on any node, and it keeps what any node's running builds
-and in-flight downloads lease.
+and in-flight downloads lease. With `--server URL` (and an admin token) the server runs the pass
+instead (`POST /v1/gc`), for an operator who has no access to the store.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -29,10 +31,27 @@ from venvd.errors import InputError
               help="Data directory (env VENVD_DATA_DIR).")
 @click.option("--database-url", envvar="VENVD_DATABASE_URL", metavar="URL",
               help="The store (default: SQLite in the data dir).")
+@click.option("--server", metavar="URL",
+              help="Ask this venvd server to run the pass (POST /v1/gc; an admin token in "
+                   "--token or VENVD_TOKEN) instead of running it on the settings' store.")
+@click.option("--token", envvar="VENVD_TOKEN", metavar="TOKEN", default="",
+              help="Bearer token for --server (env VENVD_TOKEN).")
 def gc(max_size: str | None, older_than: str | None, min_age: str | None, dry_run: bool,
-       as_json: bool, data_dir: Path | None, database_url: str | None) -> None:
+       as_json: bool, data_dir: Path | None, database_url: str | None, server: str | None,
+       token: str) -> None:
     """Collect cached objects under a size budget and/or an age; environment records stay (a
     collected environment is rebuilt, identical, when asked for again)."""
+    if server:
+        from venvd.client._http import HttpClient
+
+        client = HttpClient(server, token=token)
+        try:
+            docs = client.gc({"max_size": max_size, "older_than": older_than,
+                              "min_age": min_age, "dry_run": dry_run})
+        finally:
+            client.close()
+        _print(docs, as_json)
+        return
     from pydantic import ValidationError
 
     from venvd.cli._options import build_settings, check_fleet_extras
@@ -67,14 +86,19 @@ def gc(max_size: str | None, older_than: str | None, min_age: str | None, dry_ru
                          dry_run=dry_run)
     finally:
         store.close()
+    _print([r.to_json() for r in reports], as_json)
+
+
+def _print(docs: list[dict[str, Any]], as_json: bool) -> None:
+    """The reports (`GcReport.to_json()` documents, local or from the server)."""
     if as_json:
-        click.echo(json.dumps([r.to_json() for r in reports], indent=2))
+        click.echo(json.dumps(docs, indent=2))
         return
-    verb = "would remove" if dry_run else "removed"
-    for report in reports:
-        click.echo(f"venvd gc ({report.store}): {verb} {len(report.removed)} objects, "
-                   f"{_human(report.freed)}; {_human(report.total_before)} → "
-                   f"{_human(report.total_after)}; {report.in_use} kept in use", err=True)
+    for doc in docs:
+        verb = "would remove" if doc["dry_run"] else "removed"
+        click.echo(f"venvd gc ({doc['store']}): {verb} {doc['removed']} objects, "
+                   f"{_human(doc['freed'])}; {_human(doc['total_before'])} → "
+                   f"{_human(doc['total_after'])}; {doc['kept_in_use']} kept in use", err=True)
 
 
 def _human(size: int) -> str:

@@ -32,7 +32,7 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from venvd.cli import _cache, _env, _gc, _resolve, _serve, _token, _worker
+    from venvd.cli import _cache, _env, _export, _gc, _resolve, _sbom, _serve, _token, _worker
 
     cli.add_command(_serve.serve)
     cli.add_command(_token.token)
@@ -40,7 +40,7 @@ def _register() -> None:
     cli.add_command(_resolve.resolve)
     cli.add_command(_gc.gc)
     cli.add_command(_cache.cache)
-    for command in _env.COMMANDS:
+    for command in [*_env.COMMANDS, *_export.COMMANDS, *_sbom.COMMANDS]:
         cli.add_command(command)
 
 

@@ -82,7 +82,8 @@ requirement_options = _stack(
         "requirement_files",
         multiple=True,
         type=click.Path(path_type=Path),
-        help="Read requirements from FILE.",
+        help="Read requirements from FILE: a requirements file, environment.yml, pyproject.toml "
+             "or pylock.toml (the kind found from its name and content).",
     ),
     click.option(
         "-c",
@@ -92,6 +93,24 @@ requirement_options = _stack(
         type=click.Path(path_type=Path),
         help="Constrain versions with FILE.",
     ),
+)
+
+# -- input documents (venvd.inputs): how the -r files are read ---------------------------------
+document_options = _stack(
+    click.option(
+        "--file-type",
+        type=click.Choice(["requirements.txt", "environment.yml", "pyproject.toml", "pylock.toml"]),
+        help="Read every -r FILE as this kind instead of finding it from its name and content.",
+    ),
+    click.option("--extra", "extras", multiple=True, metavar="NAME",
+                 help="pyproject.toml / pylock.toml: include this optional-dependencies extra."),
+    click.option("--all-extras", is_flag=True,
+                 help="pyproject.toml / pylock.toml: include every extra."),
+    click.option("--group", "groups", multiple=True, metavar="NAME",
+                 help="pyproject.toml / pylock.toml: include this dependency group (PEP 735)."),
+    click.option("--skip-conda-packages", is_flag=True,
+                 help="environment.yml: leave out conda packages other than python and pip "
+                      "(with a warning) instead of refusing the file."),
 )
 
 
@@ -246,3 +265,21 @@ def target_body(python: str | None, platform: str | None, target_file: Path | No
     from venvd.target import Target
 
     return Target.current().to_json()
+
+
+# The build-job queue, for `serve` (which enqueues) and `worker` (which consumes).
+queue_options = _stack(
+    click.option("--queue-url", envvar="VENVD_QUEUE_URL", metavar="URL",
+                 help="The broker of build jobs, e.g. amqp://guest:guest@127.0.0.1:5672// "
+                      "(env VENVD_QUEUE_URL); without it, `serve` builds in-process."),
+    click.option("--queue-name", envvar="VENVD_QUEUE_NAME",
+                 help="The queue of build jobs (env VENVD_QUEUE_NAME)."),
+)
+
+
+def apply_queue_options(settings: Any, queue_url: str | None, queue_name: str | None) -> None:
+    """Let the `queue_options` given on the command line override `settings`."""
+    if queue_url:
+        settings.queue_url = queue_url
+    if queue_name:
+        settings.queue_name = queue_name

@@ -10,6 +10,7 @@ import click
 
 from venvd.cli._options import (
     connect_client,
+    document_options,
     index_options,
     requirement_options,
     server_options,
@@ -19,24 +20,11 @@ from venvd.cli._progress import Spinner
 from venvd.errors import InputError
 
 
-def gather_requirements(
-    requirements: tuple[str, ...],
-    requirement_files: tuple[Path, ...],
-    constraint_files: tuple[Path, ...],
-) -> tuple[list[str], list[str], Any]:
-    from venvd.cli._reqfile import RequirementFile, read_requirement_file
-
-    merged = RequirementFile(requirements=list(requirements))
-    for path in requirement_files:
-        read_requirement_file(path, into=merged)
-    for path in constraint_files:
-        read_requirement_file(path, as_constraints=True, into=merged)
-    return merged.requirements, merged.constraints, merged
-
-
 @click.command()
 @requirement_options
-@click.option("--python", "python", metavar="X.Y[.Z]", help="Target Python version.")
+@document_options
+@click.option("--python", "python", metavar="X.Y[.Z]",
+              help="Target Python version (default: an environment.yml's python=X.Y).")
 @click.option(
     "--platform",
     metavar="NAME",
@@ -79,6 +67,11 @@ def resolve(
     requirements: tuple[str, ...],
     requirement_files: tuple[Path, ...],
     constraint_files: tuple[Path, ...],
+    file_type: str | None,
+    extras: tuple[str, ...],
+    all_extras: bool,
+    groups: tuple[str, ...],
+    skip_conda_packages: bool,
     python: str | None,
     platform: str | None,
     target_file: Path | None,
@@ -96,40 +89,70 @@ def resolve(
     database_url: str | None,
 ) -> None:
     """Resolve REQUIREMENTS to exact pins with hashes for a target platform."""
-    reqs, constraints, parsed = gather_requirements(requirements, requirement_files, constraint_files)
-    index_url = index_url or parsed.index_url
-    extra_index_url = extra_index_url + tuple(parsed.extra_index_urls)
-    find_links = find_links + tuple(parsed.find_links)
-    if not reqs:
+    from venvd.cli._documents import gather_document, shorthand_python, target_python
+    from venvd.inputs import check_python, refuse_direct
+
+    doc = gather_document(requirements, requirement_files, constraint_files, file_type=file_type,
+                          extras=extras, all_extras=all_extras, groups=groups,
+                          skip_conda_packages=skip_conda_packages)
+    if doc.lock is not None:
+        raise doc.error("a pylock.toml is already a lock: build it with `venvd create DEST --lock "
+                        f"{doc.file}`")
+    refuse_direct(doc)
+    index_url = index_url or doc.index_url
+    extra_index_url = extra_index_url + tuple(doc.extra_index_urls)
+    find_links = find_links + tuple(doc.find_links)
+    if not doc.requirements:
         raise InputError("no requirements given (pass them as arguments or with -r FILE)")
+    target = target_body(shorthand_python(doc, python, target_file), platform, target_file)
+    check_python(doc, target_python(target))
+    options = doc.options()
     body = {
-        "requirements": reqs,
-        "constraints": constraints,
-        "target": target_body(python, platform, target_file),
+        "requirements": doc.requirements,
+        "constraints": doc.constraints,
+        "target": target,
         "options": {
-            "prereleases": pre or parsed.pre,
+            "prereleases": pre or doc.pre,
             "exclude_newer": exclude_newer,
-            "only_binary": list(only_binary),
-            "no_binary": list(no_binary),
+            "only_binary": list(only_binary) + options.get("only_binary", []),
+            "no_binary": list(no_binary) + options.get("no_binary", []),
         },
     }
+    reqs = doc.requirements
     client = connect_client(server, data_dir, database_url, index_url, extra_index_url, find_links)
     try:
         with Spinner(f"Resolving {len(reqs)} requirement(s)") as spinner:
+            # Hash-checking mode narrows the JSON lock to the pinned files, then renders it here.
+            asked = "json" if doc.hash_checking else fmt
             if server:
-                result = client.resolve(body, fmt)
+                result = client.resolve(body, asked)
             else:
-                result = client.resolve(body, fmt, reporter=spinner.reporter())
+                result = client.resolve(body, asked, reporter=spinner.reporter())
     finally:
         client.close()
+    if doc.hash_checking:
+        result = _hash_checked(result, doc, fmt)
     if isinstance(result, dict):
         text = json.dumps(result, indent=2, sort_keys=False) + "\n"
         summary = f"{len(result['packages'])} packages pinned" + (" (cached)" if result.get("cached") else "")
     else:
         text = result
         summary = "resolved"
+    if doc.label:
+        summary = f"{doc.label}: {summary}"
     if output:
         output.write_text(text)
         click.echo(f"venvd: {summary}; wrote {output}", err=True)
     else:
         click.echo(text, nl=False)
+
+
+def _hash_checked(result: Any, doc: Any, fmt: str) -> Any:
+    """The resolved JSON lock restricted to the files the document's --hash pins allow (pip's
+    hash-checking mode), as `fmt`."""
+    from venvd.formats import render
+    from venvd.inputs import restrict_to_hashes
+    from venvd.lock import Lock
+
+    lock = Lock.from_json(restrict_to_hashes(result, doc))
+    return lock.to_json() if fmt == "json" else render(lock, fmt)[0]

@@ -10,10 +10,12 @@ import click
 
 from venvd.cli._options import (
     apply_build_flags,
+    apply_queue_options,
     build_flags,
     build_settings,
     check_fleet_extras,
     index_options,
+    queue_options,
 )
 from venvd.errors import AccessDenied
 
@@ -36,6 +38,7 @@ _SHUTDOWN_GRACE_SECONDS = 10
     metavar="URL",
     help="postgresql+psycopg://... for a shared store (default: SQLite in the data dir).",
 )
+@queue_options
 @index_options
 @build_flags
 @click.option("--log-level", default="info", show_default=True)
@@ -63,6 +66,8 @@ def serve(
     port: int,
     data_dir: Path | None,
     database_url: str | None,
+    queue_url: str | None,
+    queue_name: str | None,
     index_url: str | None,
     extra_index_url: tuple[str, ...],
     find_links: tuple[str, ...],
@@ -86,6 +91,7 @@ def serve(
     from venvd.api._logging import configure_logging
 
     settings = build_settings(data_dir, database_url, index_url, extra_index_url, find_links)
+    apply_queue_options(settings, queue_url, queue_name)
     if log_format:
         settings.log_format = log_format
     if auth:
@@ -102,7 +108,7 @@ def serve(
         "serving on http://%s:%s (data: %s, store: %s, tokens: %s, builds: %s)", host, port,
         settings.data_dir, settings.resolved_database_url.split("://")[0],
         "required" if auth_required(settings.auth, host) else "off", builds)
-    app = create_app(settings=settings, host=host)
+    app = create_app(settings=settings, host=host, freeze_gc=True)
     config = uvicorn.Config(
         app,
         host=host,

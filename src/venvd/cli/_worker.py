@@ -11,10 +11,12 @@ import click
 
 from venvd.cli._options import (
     apply_build_flags,
+    apply_queue_options,
     build_flags,
     build_settings,
     check_fleet_extras,
     index_options,
+    queue_options,
 )
 
 
@@ -31,16 +33,14 @@ from venvd.cli._options import (
     metavar="URL",
     help="postgresql+psycopg://... the store shared with the API nodes (env VENVD_DATABASE_URL).",
 )
-@click.option(
-    "--queue-url",
-    envvar="VENVD_QUEUE_URL",
-    metavar="URL",
-    help="The broker, e.g. amqp://guest:guest@127.0.0.1:5672// (env VENVD_QUEUE_URL).",
-)
-@click.option("--queue-name", envvar="VENVD_QUEUE_NAME",
-              help="The queue of build jobs (env VENVD_QUEUE_NAME).")
+@queue_options
 @index_options
 @build_flags
+@click.option("--metrics-port", type=click.IntRange(1, 65535), envvar="VENVD_WORKER_METRICS_PORT",
+              help="Serve this worker's Prometheus metrics (builds it ran: started, finished by "
+                   "outcome, durations) on this port (env VENVD_WORKER_METRICS_PORT).")
+@click.option("--metrics-host", default="127.0.0.1", show_default=True,
+              help="Address of the metrics endpoint.")
 @click.option("--log-level", default="info", show_default=True)
 def worker(
     data_dir: Path | None,
@@ -53,6 +53,8 @@ def worker(
     no_build: bool,
     build_workers: int | None,
     unsafe_builds: bool,
+    metrics_port: int | None,
+    metrics_host: str,
     log_level: str,
 ) -> None:
     """Run a build worker: take build jobs from the queue and build them (Ctrl-C: stop after the
@@ -60,10 +62,7 @@ def worker(
     from venvd.service import Service
 
     settings = build_settings(data_dir, database_url, index_url, extra_index_url, find_links)
-    if queue_url:
-        settings.queue_url = queue_url
-    if queue_name:
-        settings.queue_name = queue_name
+    apply_queue_options(settings, queue_url, queue_name)
     apply_build_flags(settings, no_build, build_workers, unsafe_builds)
     if not settings.queue_url:
         raise click.UsageError("a worker needs a queue: give --queue-url or set VENVD_QUEUE_URL")
@@ -74,12 +73,26 @@ def worker(
     )
     from venvd.queue import BuildQueue
 
+    if metrics_port is not None:
+        # Builds run here, not on the API nodes: their counters and durations are this process's.
+        from prometheus_client import start_http_server
+
+        from venvd.service import _metrics
+
+        _metrics.enable()
+        try:
+            start_http_server(metrics_port, addr=metrics_host)
+        except OSError as exc:
+            raise click.UsageError(f"cannot serve metrics on {metrics_host}:{metrics_port}: "
+                                   f"{exc.strerror}") from None
     service = Service.open(settings, relay=False)
     queue = BuildQueue(settings.queue_url, settings.queue_name)
     click.echo(
         f"venvd: worker {os.getpid()} taking jobs from queue {settings.queue_name!r} "
         f"({settings.build_workers} at once; data: {settings.data_dir}, "
-        f"store: {settings.resolved_database_url.split('://')[0]})",
+        f"store: {settings.resolved_database_url.split('://')[0]}"
+        + (f"; metrics: http://{metrics_host}:{metrics_port}/metrics" if metrics_port else "")
+        + ")",
         err=True,
     )
     try:

@@ -143,11 +143,19 @@ class HttpClient:
         response = self._request("POST", "/v1/resolve", json=body, params={"format": fmt})
         return response.json() if fmt == "json" else response.text
 
+    def gc(self, body: dict[str, Any]) -> list[dict[str, Any]]:
+        """One cache GC pass on the server (`POST /v1/gc`, an admin token): its reports."""
+        reports: list[dict[str, Any]] = self._request("POST", "/v1/gc", json=body).json()["reports"]
+        return reports
+
     def create_environment(self, body: dict[str, Any]) -> dict[str, Any]:
         return self._request("POST", "/v1/environments", json=body).json()  # type: ignore[no-any-return]
 
     def environment(self, env_id: str) -> dict[str, Any]:
         return self._request("GET", f"/v1/environments/{env_id}").json()  # type: ignore[no-any-return]
+
+    def sbom(self, env_id: str) -> str:
+        return self._request("GET", f"/v1/environments/{env_id}/sbom").text
 
     def events(self, env_id: str) -> Iterator[dict[str, Any]]:
         """Progress documents until the build is ready or failed (the last one says which).

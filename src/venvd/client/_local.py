@@ -46,6 +46,11 @@ class LocalClient:
         doc: dict[str, Any] = self.service.environments.status(env_id)
         return doc
 
+    def sbom(self, env_id: str) -> str:
+        from venvd.outputs import environment_sbom
+
+        return environment_sbom(self.service, env_id)
+
     def events(self, env_id: str) -> Iterator[dict[str, Any]]:
         events: Iterator[dict[str, Any]] = self.service.environments.events(env_id)
         return events

@@ -19,6 +19,9 @@ class Client(Protocol):
     def environment(self, env_id: str) -> dict[str, Any]:
         """GET /v1/environments/{id}."""
 
+    def sbom(self, env_id: str) -> str:
+        """GET /v1/environments/{id}/sbom: CycloneDX 1.6 JSON text (NotReady until it is built)."""
+
     def events(self, env_id: str) -> Iterator[dict[str, Any]]:
         """Progress events of a build until it is ready or failed."""
 

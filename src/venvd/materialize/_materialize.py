@@ -109,7 +109,7 @@ def materialize(archive: Path | ArtifactSource, dest: Path, *, python: str = sys
         if isinstance(archive, Path):
             stack.callback(source.close)
         manifest, budget, frame_length = _open(source, limits)
-        check_interpreter(manifest["target"], python)
+        check_interpreter(manifest["target"], python, layout=manifest["layout"])
         if existed_as_dir:
             _clear(dest)
         elif os.path.lexists(dest):

@@ -2,11 +2,13 @@
 
     store = open_object_store(settings)      # FileObjectStore(data_dir/cache) or S3ObjectStore
     store.put_file(key, path); store.open_range(key, start, end); store.presigned_url(key, 3600)
+    open_recipe_range(store, recipe, start, end)   # a virtual object: inline bytes + stored objects
     collect(store, max_size=parse_size("20GB"), leased=db.leased_objects)
 
 Keys are the builder's cache paths (content-addressed: ``wheels-v1/<sha[:2]>/<sha>/<file>``,
 ``built-v1/<sdist sha>/<build key>/...``, ``fragments-v1/<wheel sha>/<layout>.tar.zst``,
-``environments-v1/<env key>.tar.zst``), so the filesystem default is today's cache layout itself.
+``environments-v1/<env key>.json``: an artifact's recipe, and ``environments-v1/<env key>.tar.zst``
+when an artifact is materialized as one object), so the filesystem default is today's cache layout itself.
 The S3 implementation (boto3) is imported only when configured.
 """
 
@@ -17,27 +19,41 @@ from typing import Any
 
 from venvd.objects._base import PREFIXES, TEMP_PREFIX, ObjectInfo, ObjectStore, is_no_space
 from venvd.objects._fs import FileObjectStore
-from venvd.objects._gc import GcReport, collect, parse_age, parse_size
+from venvd.objects._gc import DELETING_PREFIX, DeleteGuard, GcReport, collect, parse_age, parse_size
+from venvd.objects._virtual import RECIPE_FORMAT, Part, Recipe, open_recipe_range
 
 __all__ = [
+    "DELETING_PREFIX",
     "PREFIXES",
+    "RECIPE_FORMAT",
     "TEMP_PREFIX",
+    "DeleteGuard",
     "FileObjectStore",
     "GcReport",
     "ObjectInfo",
     "ObjectStore",
+    "Part",
+    "Recipe",
     "artifact_key",
     "collect",
     "is_no_space",
     "open_object_store",
+    "open_recipe_range",
     "parse_age",
     "parse_size",
+    "recipe_key",
 ]
 
 
 def artifact_key(env_key: str) -> str:
     """The object key of an environment's archive."""
     return f"environments-v1/{env_key}.tar.zst"
+
+
+def recipe_key(env_key: str) -> str:
+    """The object key of an environment's recipe: the parts its archive is the concatenation of
+    (`Recipe`), with its sha256, size and manifest."""
+    return f"environments-v1/{env_key}.json"
 
 
 def open_object_store(url: str | None, cache_dir: Path, *, endpoint_url: str | None = None,

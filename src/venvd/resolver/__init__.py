@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from venvd.resolver._reporter import NullReporter, ResolveReporter
 from venvd.resolver._resolve import resolve
-from venvd.resolver._types import PackageSource, ResolveOptions
+from venvd.resolver._types import PRERELEASE_MODES, PackageSource, ResolveOptions
 
-__all__ = ["NullReporter", "PackageSource", "ResolveOptions", "ResolveReporter", "resolve"]
+__all__ = ["PRERELEASE_MODES", "NullReporter", "PackageSource", "ResolveOptions", "ResolveReporter",
+           "resolve"]

@@ -178,7 +178,8 @@ class ProjectView:
         if judged.problem is not None:
             return judged.problem
         if not self.usable_files(version, allow_yanked):
-            return Problem("yanked", "is yanked (only an exact == pin selects it)")
+            return Problem("yanked", "is yanked (only an exact == or === pin in the request or a "
+                                     "constraint selects it)")
         return None
 
     def metadata_file(self, version: Version, allow_yanked: bool) -> DistFile | None:

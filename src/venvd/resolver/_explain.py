@@ -116,8 +116,8 @@ def _summarize(name: str, problems: list[tuple[Version, Problem]], provider: Pro
         return (f"no version of {name} has a file compatible with the target "
                 f"({target_tag_text(target)})")
     if kinds == {"yanked"}:
-        return (f"every matching version of {name} is yanked "
-                "(only an exact == pin selects a yanked version)")
+        return (f"every matching version of {name} is yanked (only an exact == or === pin in "
+                "the request or a constraint selects a yanked version)")
     if kinds == {"newer"}:
         limit = provider.options.exclude_newer
         return (f"no matching version of {name} was uploaded before "

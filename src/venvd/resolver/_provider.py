@@ -10,10 +10,13 @@ Contract (resolvelib's `AbstractProvider`, with RT = `Req`, CT = `Candidate`, KT
 - `get_dependencies` gives Requires-Dist entries whose markers hold for the target (never the
   host), with the candidate's extras; an extras candidate also depends on its base at the same
   version.
-- Pre-releases (PEP 440, uv's default): allowed if `options.prereleases`, if a specifier on the
-  identifier names one, or if no final release among the usable versions satisfies the specifiers
-  (packaging's `SpecifierSet.filter`). The decision ignores incompatibilities so that backtracking
-  cannot flip it.
+- Pre-releases, by `options.prerelease` (`options.prereleases` means "allow"):
+  "pep440" (default, as pip): allowed if a specifier on the identifier names one, or if no final
+  release among the usable versions satisfies the specifiers (packaging's `SpecifierSet.filter`);
+  uv's modes: "allow" always, "disallow" never, "if-necessary" when every usable version of the
+  project is a pre-release, "explicit" when a requirement or constraint the user wrote on the
+  project names a pre-release, "if-necessary-or-explicit" (uv's default) either. The decision ignores
+  incompatibilities so that backtracking cannot flip it.
 - A candidate with a dependency that no usable version satisfies together with the request's own
   requirements and the constraints on that project is skipped when read: those hold in every
   solution, so it can never be part of one (this spares resolvelib whole rounds of backtracking).
@@ -111,9 +114,13 @@ class Provider(AbstractProvider[Req, Candidate, str]):
     def all_reqs(self, name: NormalizedName, reqs: Iterable[Req]) -> tuple[Req, ...]:
         return (*reqs, *self.constraints.get(name, ()))
 
-    @staticmethod
-    def allow_yanked(version: Version, reqs: Iterable[Req]) -> bool:
-        return any(r.pins_exactly(version) for r in reqs if r.is_exact)
+    def allow_yanked(self, version: Version, reqs: Iterable[Req]) -> bool:
+        """PEP 592: a yanked version only for an exact pin the user wrote (a requirement of the
+        request or a constraint), never for one that another package's metadata declares."""
+        return any(r.pins_exactly(version) for r in reqs if r.is_exact and self._user_given(r))
+
+    def _user_given(self, req: Req) -> bool:
+        return req in self._roots.get(req.name, ()) or req in self.constraints.get(req.name, ())
 
     def matching_versions(self, name: NormalizedName, reqs: Iterable[Req]) -> tuple[Version, ...]:
         """Usable versions satisfying `reqs` (constraints included by the caller) under the
@@ -141,9 +148,28 @@ class Provider(AbstractProvider[Req, Candidate, str]):
         combined = SpecifierSet()
         for r in reqs:
             combined &= r.specifier
-        explicit = self.options.prereleases or bool(pins)
         narrowed = within_bounds(versions, combined)
-        return tuple(combined.filter(narrowed, prereleases=True if explicit else None))
+        return tuple(combined.filter(narrowed, prereleases=self._prereleases(name, reqs, pins)))
+
+    def _prereleases(self, name: NormalizedName, reqs: frozenset[Req],
+                     pins: list[Version]) -> bool | None:
+        """The pre-release policy for `name` as `SpecifierSet.filter` takes it: True (allowed),
+        False (never) or None (PEP 440: when named or when nothing else fits)."""
+        mode = "allow" if self.options.prereleases else self.options.prerelease
+        if mode == "pep440":
+            return True if pins else None
+        if mode in ("allow", "disallow"):
+            return mode == "allow"
+        view = self.project(name)
+        necessary = view is not None and all(
+            v.is_prerelease for v in view.usable_versions(allow_yanked=False))
+        explicit = any(r.specifier.prereleases or (r.pin is not None and r.pin.is_prerelease)
+                       for r in reqs if self._user_given(r))
+        if mode == "if-necessary":
+            return necessary
+        if mode == "explicit":
+            return explicit
+        return necessary or explicit  # if-necessary-or-explicit
 
     # -- resolvelib contract ------------------------------------------------------------------
     def identify(self, requirement_or_candidate: Req | Candidate) -> str:

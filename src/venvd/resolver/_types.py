@@ -35,6 +35,10 @@ class PackageSource(Protocol):
         ...
 
 
+PRERELEASE_MODES = ("pep440", "disallow", "allow", "if-necessary", "explicit",
+                    "if-necessary-or-explicit")
+
+
 @dataclasses.dataclass(frozen=True)
 class ResolveOptions:
     """Options that change which files and versions are candidates.
@@ -45,6 +49,10 @@ class ResolveOptions:
 
     prereleases: bool = False
     exclude_newer: datetime | None = None
+    # Pre-release policy: "pep440" (the default; see the provider's docstring) or one of uv's
+    # modes ("disallow", "allow", "if-necessary", "explicit", "if-necessary-or-explicit").
+    # `prereleases=True` means "allow" whatever this says.
+    prerelease: str = "pep440"
     only_binary: frozenset[str] = frozenset()
     no_binary: frozenset[str] = frozenset()
 

@@ -5,6 +5,15 @@ in-process client validates its dicts with `parse_body`, which fails as the API 
 `InvalidRequest` (422) listing the problems. Their `options` are the service's own
 `RequestOptions`. Bounds that are settings (counts, lengths, tags) are checked by the service
 before work starts.
+
+Both bodies take an input document as an alternative to `requirements` (`DocumentBody`:
+``{"document": {"kind", "text", "name", "extras", "all_extras", "groups",
+"skip_conda_packages"}}``): a requirements file, a conda environment.yml or a pyproject.toml is
+read into the body's requirements, constraints and options when the body is validated (its
+``python=3.X`` becomes the target's Python, its ``requires-python`` is checked against the target);
+a pylock.toml (environments only) becomes the body's lock for the target in `to_service`. A
+server takes no index option, hash pin, direct URL or nested file from a client's document
+(`venvd.inputs.refuse_for_server`); errors are `InvalidDocument` (422) naming the line.
 """
 
 from __future__ import annotations
@@ -12,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from venvd.errors import InputError, InvalidRequest
 from venvd.service._request import RequestOptions
@@ -20,6 +29,7 @@ from venvd.target import Target, target_from_request
 
 __all__ = [
     "CompletePlatform",
+    "DocumentBody",
     "EnvironmentBody",
     "Format",
     "LockBody",
@@ -47,15 +57,100 @@ class CompletePlatform(BaseModel):
     compatible_tags: list[str]
 
 
-class ResolveBody(BaseModel):
-    """`POST /v1/resolve`: requirements to resolve for a target."""
+DocumentKind = Literal["requirements.txt", "environment.yml", "pyproject.toml", "pylock.toml"]
+
+
+class DocumentBody(BaseModel):
+    """An input document, as its text: `kind` (else found from `name` and the text), `name` (the
+    file name errors show), and what to take from it: `extras` / `all_extras` and `groups` (a
+    pyproject.toml's, or a pylock.toml's; for a pylock, null groups mean its default groups),
+    `skip_conda_packages` (an environment.yml's conda packages left out instead of refused)."""
 
     model_config = ConfigDict(extra="forbid")
-    requirements: list[str] = Field(..., min_length=1, examples=[["django>=1.8", "requests>=2.7"]])
+    kind: DocumentKind | None = Field(default=None, examples=["environment.yml"])
+    text: str = Field(..., examples=["name: web\ndependencies:\n  - python=3.11\n  - pip:\n"
+                                     "    - django>=4\n"])
+    name: str | None = Field(default=None, max_length=255, examples=["environment.yml"])
+    extras: list[str] = Field(default_factory=list, max_length=100)
+    all_extras: bool = False
+    groups: list[str] | None = Field(default=None, max_length=100)
+    skip_conda_packages: bool = False
+
+    def parse(self) -> Any:
+        """The `venvd.inputs.Document` this text is, with nothing a server may not take from a
+        client (InvalidDocument naming the line)."""
+        from venvd.inputs import parse_document, refuse_for_server
+
+        doc = parse_document(self.text, kind=self.kind, file=self.name,
+                             extras=self.extras, all_extras=self.all_extras,
+                             groups=self.groups or (), skip_conda_packages=self.skip_conda_packages)
+        refuse_for_server(doc)
+        return doc
+
+
+def _apply_document(body: ResolveBody | EnvironmentBody, document: DocumentBody) -> Any:
+    """Fill `body`'s requirements, constraints, options and target Python from `document`; the
+    parsed document. A pylock.toml is left for `EnvironmentBody.to_service`."""
+    from venvd.inputs import check_python
+
+    doc = document.parse()
+    if doc.lock is not None:
+        return doc
+    if body.requirements:
+        raise InputError("give either 'requirements' or 'document', not both", field="document")
+    if not doc.requirements:
+        raise doc.error("lists no requirements")
+    body.requirements = list(doc.requirements)
+    body.constraints = [*doc.constraints, *body.constraints]
+    extra = doc.options()
+    if extra:
+        merged = body.options.to_json()
+        merged["prereleases"] = merged["prereleases"] or extra.get("prereleases", False)
+        for key in ("only_binary", "no_binary"):
+            merged[key] = [*merged[key], *extra.get(key, [])]
+        body.options = RequestOptions.from_json(merged)
+    target = body.target
+    if doc.python is not None and (target is None or isinstance(target, ShorthandTarget)):
+        if target is None:
+            body.target = ShorthandTarget(python=doc.python, platform=None)
+        elif target.python is None:
+            target.python = doc.python
+    check_python(doc, _python_of(body.target))
+    return doc
+
+
+def _python_of(target: Any) -> str:
+    """python_full_version of a body's target (shorthand, complete, "current" or None)."""
+    if isinstance(target, CompletePlatform):
+        return target.marker_environment.get("python_full_version", "")
+    if isinstance(target, ShorthandTarget):
+        target = target.model_dump(exclude_none=True)
+    return str(target_from_request(target).python_full_version)
+
+
+class ResolveBody(BaseModel):
+    """`POST /v1/resolve`: requirements (or a `document` listing them) to resolve for a target."""
+
+    model_config = ConfigDict(extra="forbid")
+    requirements: list[str] = Field(default_factory=list,
+                                    examples=[["django>=1.8", "requests>=2.7"]])
     constraints: list[str] = Field(default_factory=list)
     target: ShorthandTarget | CompletePlatform
     options: RequestOptions = Field(default_factory=lambda: RequestOptions())
     format: Format | None = None
+    document: DocumentBody | None = None
+
+    @model_validator(mode="after")
+    def _read_document(self) -> ResolveBody:
+        if self.document is None:
+            if not self.requirements:
+                raise ValueError("'requirements' must list at least one requirement "
+                                 "(or give a 'document')")
+            return self
+        doc = _apply_document(self, self.document)
+        if doc.lock is not None:
+            raise doc.error("a pylock.toml is already a lock: POST it to /v1/environments")
+        return self
 
     def target_json(self) -> dict[str, Any]:
         return self.target.model_dump(exclude_none=True)
@@ -96,7 +191,8 @@ class LockBody(BaseModel):
 
 
 class EnvironmentBody(BaseModel):
-    """`POST /v1/environments`: requirements to resolve, or a lock to build, for a target."""
+    """`POST /v1/environments`: requirements (or a `document`) to resolve, or a lock (or a
+    pylock.toml `document`) to build, for a target."""
 
     model_config = ConfigDict(extra="forbid")
     requirements: list[str] | None = Field(default=None, examples=[["django>=1.8"]])
@@ -104,6 +200,22 @@ class EnvironmentBody(BaseModel):
     options: RequestOptions = Field(default_factory=lambda: RequestOptions())
     target: ShorthandTarget | CompletePlatform | Literal["current"] | None = None
     lock: LockBody | None = None
+    document: DocumentBody | None = None
+    _pylock: Any = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _read_document(self) -> EnvironmentBody:
+        if self.document is None:
+            return self
+        if self.lock is not None:
+            raise InputError("give either 'lock' or 'document', not both", field="document")
+        doc = _apply_document(self, self.document)
+        if doc.lock is not None:
+            if self.requirements:
+                raise InputError("give either 'requirements' or a pylock.toml 'document'",
+                                 field="document")
+            self._pylock = doc
+        return self
 
     def target_json(self) -> Any:
         if isinstance(self.target, BaseModel):
@@ -119,8 +231,8 @@ class EnvironmentBody(BaseModel):
     def to_service(self, max_tags: int) -> dict[str, Any]:
         """What `EnvironmentService.create_from_json` takes: the lock and options as JSON, the
         target parsed. InputError when neither requirements nor a lock is given."""
-        if self.requirements is None and self.lock is None:
-            raise InputError("give either 'requirements' or 'lock'", field="body")
+        if self.requirements is None and self.lock is None and self._pylock is None:
+            raise InputError("give either 'requirements', 'lock' or 'document'", field="body")
         data: dict[str, Any] = {"constraints": list(self.constraints),
                                 "options": self.options.to_json()}
         if self.requirements is not None:
@@ -128,6 +240,14 @@ class EnvironmentBody(BaseModel):
         if self.lock is not None:
             data["lock"] = self.lock.to_json()
         data["target"] = self.parsed_target(max_tags)
+        if self._pylock is not None:
+            from venvd.inputs import pylock_to_lock
+
+            document = self.document
+            assert document is not None
+            data["lock"] = pylock_to_lock(self._pylock, data["target"], extras=document.extras,
+                                          all_extras=document.all_extras, groups=document.groups,
+                                          text=document.text)
         return data
 
 

@@ -26,9 +26,8 @@ from venvd.builder import BuildCache, BuildOptions, environment_key
 from venvd.dist import DistFile
 from venvd.errors import InvalidLock, LimitExceeded, NotFound
 from venvd.lock import Lock
-from venvd.objects import ObjectInfo
 from venvd.service import _metrics
-from venvd.service._artifacts import Artifacts
+from venvd.service._artifacts import Artifacts, Served
 from venvd.service._builds import BuildRunner
 from venvd.service._jobs import BuildJobs, QueueJobs
 from venvd.service._request import RequestLimits
@@ -299,8 +298,8 @@ class EnvironmentService:
             time.sleep(interval)
 
     # -- artifacts ----------------------------------------------------------------------------
-    def artifact(self, env_id: str) -> tuple[EnvironmentRecord, ObjectInfo]:
-        """The ready environment's record and its artifact in the object store (see
+    def artifact(self, env_id: str) -> tuple[EnvironmentRecord, Served]:
+        """The ready environment's record and what serves its artifact from the object store (see
         `Artifacts.get`: NotFound, with ``details.building`` while it is (re)built)."""
         record = self._record(env_id)
         return record, self.artifacts.get(record)

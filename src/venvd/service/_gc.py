@@ -10,14 +10,20 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from venvd.objects import FileObjectStore, GcReport, ObjectStore, collect
+from venvd.objects import DELETING_PREFIX, FileObjectStore, GcReport, ObjectStore, collect
 from venvd.store import Store
 
-__all__ = ["PeriodicGc", "run_gc"]
+__all__ = ["LeaseGuard", "PeriodicGc", "run_gc"]
 
 _log = logging.getLogger("venvd.gc")
+# An announced removal outlives a GC that died while removing by this long at most.
+_ANNOUNCE_SECONDS = 300.0
+# What downloads stream (recipes, archives, fragments): only their removals need announcing, two
+# store writes each; wheels and built wheels are read by builds, which lease them before looking.
+_STREAMED = ("environments-v1/", "fragments-v1/")
 
 
 def gc_stores(objects: ObjectStore, cache_dir: Path) -> list[ObjectStore]:
@@ -27,12 +33,30 @@ def gc_stores(objects: ObjectStore, cache_dir: Path) -> list[ObjectStore]:
     return [objects, FileObjectStore(cache_dir)]
 
 
+class LeaseGuard:
+    """Announces a removal as a lease on ``gc/<key>`` (see `venvd.objects.DeleteGuard`): a download
+    from a store that is not a directory reads the leases after taking its own and answers
+    "collected" when one of its objects is being removed."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def announce(self, key: str) -> None:
+        if key.startswith(_STREAMED):
+            self._store.lease_objects(f"gc:{key}", [DELETING_PREFIX + key],
+                                      datetime.now(UTC) + timedelta(seconds=_ANNOUNCE_SECONDS))
+
+    def withdraw(self, key: str) -> None:
+        if key.startswith(_STREAMED):
+            self._store.release_objects(f"gc:{key}")
+
+
 def run_gc(store: Store, objects: ObjectStore, cache_dir: Path, *, max_size: int | None = None,
            older_than: float | None = None, min_age: float = 60.0,
            dry_run: bool = False) -> list[GcReport]:
     """One GC pass over every store (see the module docstring); a report per store."""
     return [collect(s, max_size=max_size, older_than=older_than, leased=store.leased_objects,
-                    min_age=min_age, dry_run=dry_run)
+                    min_age=min_age, dry_run=dry_run, guard=LeaseGuard(store))
             for s in gc_stores(objects, cache_dir)]
 
 

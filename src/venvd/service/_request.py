@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from packaging.requirements import InvalidRequirement as _PackagingInvalidRequirement
 from packaging.requirements import Requirement
@@ -160,6 +163,10 @@ class RequestOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     prereleases: bool = False
+    prerelease: Literal["pep440", "disallow", "allow", "if-necessary", "explicit",
+                        "if-necessary-or-explicit"] = Field(
+        default="pep440", description="Pre-release policy: PEP 440 as pip applies it (default), or "
+        "one of uv's modes; `prereleases: true` means allow")
     exclude_newer: _Timestamp = Field(default=None, examples=["2024-06-01T00:00:00Z"])
     only_binary: _Names = Field(default_factory=frozenset)
     no_binary: _Names = Field(default_factory=frozenset)
@@ -173,12 +180,15 @@ class RequestOptions(BaseModel):
         return parse_body(cls, data or {}, where="options")
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        doc: dict[str, Any] = {
             "prereleases": self.prereleases,
             "exclude_newer": self.exclude_newer.isoformat() if self.exclude_newer else None,
             "only_binary": sorted(self.only_binary),
             "no_binary": sorted(self.no_binary),
         }
+        if self.prerelease != "pep440":  # absent by default: keys made before it stay valid
+            doc["prerelease"] = self.prerelease
+        return doc
 
 
 @dataclasses.dataclass(frozen=True)
@@ -215,15 +225,48 @@ class ResolveRequest:
         return cls(reqs, cons, target, options or RequestOptions(), dict(index or {}))
 
     def canonical(self) -> dict[str, Any]:
+        return {**self.canonical_without_target(), "target": self.target.to_json()}
+
+    @functools.cached_property
+    def key(self) -> str:
+        """sha256 of `canonical_json(self.canonical())`, computed without serializing the target
+        each time: its part (hundreds of tags, most of a cache hit's cost) is serialized once per
+        target. "target" sorts last among the canonical keys, so the canonical bytes are the
+        other keys' object, its closing brace replaced by the target member."""
+        doc = self.canonical_without_target()
+        head = canonical_json(doc)
+        digest = hashlib.sha256(head[:-1])
+        digest.update(b',"target":')
+        digest.update(_target_json(self.target))
+        digest.update(b"}")
+        return digest.hexdigest()
+
+    def canonical_without_target(self) -> dict[str, Any]:
+        # Every key sorts before "target" (see `key`).
         return {
             "format": RESOLUTION_FORMAT,
             "requirements": sorted({_canonical_requirement(r) for r in self.requirements}),
             "constraints": sorted({_canonical_requirement(c) for c in self.constraints}),
-            "target": self.target.to_json(),
             "options": self.options.to_json(),
             "index": dict(self.index),
         }
 
-    @property
-    def key(self) -> str:
-        return hashlib.sha256(canonical_json(self.canonical())).hexdigest()
+
+# Canonical JSON of the targets requests named lately, by `Target.key` (cached on each target).
+_TARGETS_KEPT = 256
+_target_json_memo: OrderedDict[str, bytes] = OrderedDict()
+_target_json_lock = threading.Lock()
+
+
+def _target_json(target: Target) -> bytes:
+    with _target_json_lock:
+        found = _target_json_memo.get(target.key)
+        if found is not None:
+            _target_json_memo.move_to_end(target.key)
+            return found
+    encoded = canonical_json(target.to_json())
+    with _target_json_lock:
+        _target_json_memo[target.key] = encoded
+        while len(_target_json_memo) > _TARGETS_KEPT:
+            _target_json_memo.popitem(last=False)
+    return encoded

@@ -11,6 +11,7 @@ process: the in-memory coalescing is the whole story.)
 from __future__ import annotations
 
 import dataclasses
+import json
 import threading
 import time
 from collections import OrderedDict
@@ -52,6 +53,14 @@ class ResolveResult:
             "stats": self.stats,
         }
 
+    def json_bytes(self) -> bytes:
+        """`to_json()` as compact UTF-8 JSON (as the API's JSONResponse encodes it), the lock's
+        part encoded once per lock."""
+        tail = json.dumps({"cached": self.cached, "resolution_key": self.key,
+                           "timings": self.timings, "stats": self.stats},
+                          ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+        return self.lock.json_members + b"," + tail[1:]
+
 
 class ResolutionService:
     def __init__(
@@ -63,6 +72,9 @@ class ResolutionService:
         page_ttl: float,
         metadata_workers: int = 16,
         timeout: float | None = None,
+        memo: Memo | None = None,
+        answers_kept: int | None = None,
+        answers_weight: int | None = None,
     ) -> None:
         self._timeout = timeout  # wall-time budget of one resolution (warming included)
         self._store = store
@@ -70,7 +82,10 @@ class ResolutionService:
         self._ttl = ttl
         self._page_ttl = page_ttl
         self._pool = ThreadPoolExecutor(max_workers=metadata_workers, thread_name_prefix="venvd-metadata")
-        self._memo = Memo()
+        self._memo = memo if memo is not None else Memo()
+        # Bounds of the remembered answers (settings resolution_cache_entries / _weight).
+        self._answers_kept = _ANSWERS_KEPT if answers_kept is None else answers_kept
+        self._answers_max_weight = _ANSWERS_WEIGHT if answers_weight is None else answers_weight
         self._writer = BackgroundWriter()
         self._inflight: dict[str, Future[ResolveResult]] = {}
         # Fresh answers by key, newest last: a cache hit in this process costs a dict lookup.
@@ -184,9 +199,15 @@ class ResolutionService:
                 self._answers_weight -= _weight(previous[0])
             self._answers[result.key] = (result, expires_at)
             self._answers_weight += weight
-            while len(self._answers) > _ANSWERS_KEPT or self._answers_weight > _ANSWERS_WEIGHT:
+            while self._answers and (len(self._answers) > self._answers_kept
+                                     or self._answers_weight > self._answers_max_weight):
                 _, (dropped, _) = self._answers.popitem(last=False)
                 self._answers_weight -= _weight(dropped)
+
+    def cache_sizes(self) -> dict[str, int]:
+        """Entries held by this service's memory caches (each within its setting)."""
+        return {**self._memo.sizes(), "resolutions": len(self._answers),
+                "resolution_weight": self._answers_weight}
 
     def listed_files(
         self, names: list[str], target: Target
@@ -252,6 +273,7 @@ class ResolutionService:
                 constraints=list(request.constraints),
                 options=ResolveOptions(
                     prereleases=opts.prereleases,
+                    prerelease=opts.prerelease,
                     exclude_newer=opts.exclude_newer,
                     only_binary=opts.only_binary,
                     no_binary=opts.no_binary,

@@ -26,6 +26,7 @@ from venvd.service._owner import Owner
 from venvd.service._ready import ReadyCheck, default_checks
 from venvd.service._request import RequestLimits, RequestOptions, ResolveRequest
 from venvd.service._resolve import ResolutionService, ResolveResult
+from venvd.service._source import Memo
 from venvd.service.settings import Settings
 from venvd.store import Store
 from venvd.target import Target, target_from_request
@@ -54,14 +55,23 @@ class Service:
             page_ttl=settings.page_ttl,
             metadata_workers=settings.metadata_workers,
             timeout=settings.resolution_timeout,
+            memo=Memo(settings.memo_metadata_entries, settings.memo_page_entries,
+                      settings.memo_page_files),
+            answers_kept=settings.resolution_cache_entries,
+            answers_weight=settings.resolution_cache_weight,
         )
         self.limits = RequestLimits.from_settings(settings)
         self._environments: EnvironmentService | None = None
         # sdist builds (metadata and wheels) get their build requirements through our own indexes,
         # resolved on a pool of their own: a metadata build runs on a worker of `resolutions`, and
         # waiting there for that same pool could deadlock. Wheels only, so it never nests further.
+        # Its caches hold build requirements only (setuptools, wheel, ...): a tenth of the bounds.
         self._build_resolutions = ResolutionService(
-            store, index, ttl=settings.resolution_ttl, page_ttl=settings.page_ttl, metadata_workers=4
+            store, index, ttl=settings.resolution_ttl, page_ttl=settings.page_ttl, metadata_workers=4,
+            memo=Memo(settings.memo_metadata_entries // 10, settings.memo_page_entries // 10,
+                      settings.memo_page_files // 10),
+            answers_kept=settings.resolution_cache_entries // 10,
+            answers_weight=settings.resolution_cache_weight // 10,
         )
         self.sandbox = sandbox if sandbox is not None else index.sandbox
         self.sandbox.requirements = BuildRequirementWheels(
@@ -235,6 +245,16 @@ class Service:
         result = self.resolutions.resolve(request, reporter=reporter, refresh=refresh)
         _metrics.resolution_lookup(result.cached)
         return result
+
+    def cache_sizes(self) -> dict[str, dict[str, int]]:
+        """Entries in this process's memory caches, by cache; each stays within its setting
+        (memo_metadata_entries, memo_page_entries / _files, resolution_cache_entries / _weight,
+        recipe_cache_entries; the build requirements' caches within a tenth of theirs)."""
+        sizes = {"resolutions": self.resolutions.cache_sizes(),
+                 "build_resolutions": self._build_resolutions.cache_sizes()}
+        if self._environments is not None:
+            sizes["artifacts"] = {"recipes": self._environments.artifacts.cached_recipes()}
+        return sizes
 
     def remembered(self, request: ResolveRequest) -> ResolveResult | None:
         """A fresh answer this process holds in memory (never blocks), or None: then `resolve`."""

@@ -28,15 +28,20 @@ __all__ = ["Memo", "StoreBackedSource"]
 class Memo:
     """Process-wide memory of metadata (immutable, by file key) and project pages (by name).
 
-    Bounded by entry count; when full it is dropped whole, which is safe: the store holds it all.
+    Bounded by entry count, and pages also by the files they list in all (one page of a project
+    with thousands of releases weighs as much as hundreds of small ones); when the metadata is full
+    it is dropped whole, pages go oldest first. Either is safe: the store holds it all.
     """
 
-    def __init__(self, limit: int = 200_000, page_limit: int = 5_000) -> None:
+    def __init__(self, limit: int = 200_000, page_limit: int = 5_000,
+                 page_files: int = 2_000_000) -> None:
         self._metadata: dict[str, CoreMetadata] = {}
         self._pages: dict[NormalizedName, CachedPage] = {}
         self._lock = threading.Lock()
         self._limit = limit
         self._page_limit = page_limit
+        self._page_files_limit = page_files
+        self._page_files = 0  # files listed by the pages held
 
     def metadata(self, key: str) -> CoreMetadata | None:
         return self._metadata.get(key)
@@ -45,7 +50,8 @@ class Memo:
         with self._lock:
             if len(self._metadata) >= self._limit:
                 self._metadata.clear()
-            self._metadata[key] = meta
+            if self._limit:
+                self._metadata[key] = meta
 
     def forget_metadata(self, key: str) -> None:
         with self._lock:
@@ -54,11 +60,24 @@ class Memo:
     def page(self, name: NormalizedName) -> CachedPage | None:
         return self._pages.get(name)
 
+    def sizes(self) -> dict[str, int]:
+        """Entries held: metadata, pages and the pages' files (each within its limit)."""
+        return {"metadata": len(self._metadata), "pages": len(self._pages),
+                "page_files": self._page_files}
+
     def put_page(self, page: CachedPage) -> None:
         with self._lock:
-            if len(self._pages) >= self._page_limit:
-                self._pages.clear()
+            previous = self._pages.pop(page.name, None)
+            if previous is not None:
+                self._page_files -= len(previous.files)
+            if len(page.files) > self._page_files_limit or not self._page_limit:
+                return
             self._pages[page.name] = page
+            self._page_files += len(page.files)
+            while (len(self._pages) > self._page_limit
+                   or self._page_files > self._page_files_limit):
+                dropped = self._pages.pop(next(iter(self._pages)))
+                self._page_files -= len(dropped.files)
 
 
 class StoreBackedSource:

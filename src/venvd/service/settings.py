@@ -81,6 +81,14 @@ class Settings(BaseSettings):
 
             parse_size(value)  # ValueError → a settings error at start, naming the variable
         return value or None
+    # Bounds on this process's memory caches (entries; a full cache drops its least recently used
+    # or, for metadata and pages, starts over: the store holds it all). See README "Memory".
+    memo_metadata_entries: int = Field(default=50_000, ge=0)  # core metadata of files, by file
+    memo_page_entries: int = Field(default=5_000, ge=0)  # project pages (file lists), by project
+    memo_page_files: int = Field(default=500_000, ge=0)  # files those pages list, in all
+    resolution_cache_entries: int = Field(default=1_024, ge=0)  # fresh resolutions (locks)
+    resolution_cache_weight: int = Field(default=500_000, ge=0)  # their files + packages in all
+    recipe_cache_entries: int = Field(default=256, ge=0)  # parsed artifact recipes, for downloads
     # Fleet: build jobs on a queue (Celery on RabbitMQ) taken by `venvd worker`s; "" = in-process pool.
     queue_url: str = ""  # e.g. amqp://guest:guest@127.0.0.1:5672//
     queue_name: str = "venvd-builds"  # the broker queue of build jobs

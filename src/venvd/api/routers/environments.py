@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Header, Request
@@ -14,7 +14,6 @@ from venvd.api._auth import requires
 from venvd.api._progress import progress_hub
 from venvd.api.dependencies import get_service
 from venvd.api.schemas import ERROR_RESPONSES, EnvironmentBody
-from venvd.errors import UpstreamError
 from venvd.service import Service
 
 # Every route: an unknown id (404), a bad path or header (422), a fault (500).
@@ -117,15 +116,18 @@ def artifact(
     service: Service = Depends(get_service),
     range_header: str | None = Header(None, alias="Range"),
 ) -> Response:
-    """Streamed from the object store, whichever node built it, with `Range` support; or, with
-    `presign_downloads` on an S3 store, a 307 to a presigned URL. Either way the headers
-    `X-Venvd-Sha256` and `X-Venvd-Size` give what the client must verify. An artifact that cache GC
-    removed is rebuilt: 404 with `details.building` (follow the build, then ask again). The
-    artifact is leased while it is served, so GC leaves it alone."""
+    """Streamed from the object store, whichever node built it, with `Range` support: the archive
+    is the concatenation of its parts (manifest frame, cached fragments, end frame; see
+    `/manifest`), sent in order without a copy being made. With `presign_downloads` on an S3
+    store, a 307 to a presigned URL. Either way the headers `X-Venvd-Sha256` and `X-Venvd-Size`
+    give what the client must verify. An artifact that cache GC removed is rebuilt: 404 with
+    `details.building` (follow the build, then ask again). What is served is leased while it is
+    served, so GC leaves it alone."""
     environments = service.environments
+    artifacts = environments.artifacts
     settings = service.settings
-    record, info = environments.artifact(env_id)
-    size = info.size
+    record, served = environments.artifact(env_id)
+    size = served.size
     headers = {
         "Accept-Ranges": "bytes",
         "X-Venvd-Sha256": record.sha256 or "",
@@ -134,9 +136,8 @@ def artifact(
         "Content-Disposition": f'attachment; filename="{env_id}.tar.zst"',
     }
     if settings.presign_downloads:
-        url = environments.artifacts.objects.presigned_url(info.key, settings.presign_expiry)
+        url = artifacts.presigned(record, served, settings.presign_expiry)
         if url is not None:
-            environments.artifacts.lease_download(info.key, settings.presign_expiry)  # expires with the URL
             return Response(status_code=307, headers={**headers, "Location": url,
                                                       "Cache-Control": "no-store"})
     headers["Cache-Control"] = "public, max-age=31536000, immutable"
@@ -158,26 +159,22 @@ def artifact(
         headers["Content-Range"] = f"bytes {start}-{end}/{size}"
     headers["Content-Length"] = str(end - start + 1)
     # A generous bound at 1 MB/s: a stalled client's lease lapses, a live one is released at the end.
-    holder = environments.artifacts.lease_download(info.key, 600.0 + (end - start + 1) / 1e6)
-    try:
-        blocks = environments.artifacts.objects.open_range(info.key, start, end)
-    except FileNotFoundError:  # collected between the look-up and the open
-        environments.artifacts.release(holder)
-        environments.artifacts.collected(record)
-    except OSError as exc:  # the object store failed: a clean 502, the client may retry
-        environments.artifacts.release(holder)
-        raise UpstreamError(f"the object store ({environments.artifacts.objects.name}) failed: "
-                            f"{exc.strerror or exc}") from None
-    except BaseException:
-        environments.artifacts.release(holder)
-        raise
+    blocks = artifacts.open(record, served, start, end, 600.0 + (end - start + 1) / 1e6)
+    return StreamingResponse(blocks, status_code=status, headers=headers,
+                             media_type="application/zstd")
 
-    def chunks() -> Iterator[bytes]:
-        try:
-            yield from blocks
-        finally:
-            environments.artifacts.release(holder)
 
-    return StreamingResponse(
-        chunks(), status_code=status, headers=headers, media_type="application/zstd"
-    )
+@router.get("/{env_id}/manifest", summary="The parts of the environment archive, with offsets")
+def manifest(env_id: str, service: Service = Depends(get_service)) -> dict[str, Any]:
+    """Where each part lies in the archive that `/artifact` serves, so a client can fetch single
+    fragments with `Range: bytes=<offset>-<offset+size-1>`:
+
+    `{"id", "sha256", "size", "parts": [{"kind": "manifest"|"fragment"|"end", "offset", "size",
+    "package"?, "key"?}, ...]}`, in archive order, tiling it exactly. A fragment's `key`
+    (``fragments-v1/<wheel sha256>/<layout>.tar.zst``) names its content: the same key is the
+    same bytes in every environment. Each part is whole zstd frames (a fragment: one frame with a
+    content checksum, of tar members without the end blocks). `parts` is null for an archive
+    stored as one object (records of earlier versions): download it whole."""
+    record, served = service.environments.artifact(env_id)
+    return {"id": record.id, "sha256": record.sha256, "size": served.size,
+            "parts": served.parts_json()}

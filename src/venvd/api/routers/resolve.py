@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Header, Query
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 
 from venvd.api.dependencies import get_service
 from venvd.api.schemas import ERROR_RESPONSES, Format, ResolveBody
@@ -70,7 +70,7 @@ async def resolve(
         "X-Venvd-Resolution-Key": result.key,
         "X-Venvd-Lock-Id": result.lock.id,
     }
-    if fmt == "json":
-        return JSONResponse(result.to_json(), headers=headers)
+    if fmt == "json":  # the lock's JSON is encoded once per lock (Lock.json_members)
+        return Response(result.json_bytes(), media_type="application/json", headers=headers)
     text, media_type = render(result.lock, fmt)
     return Response(text, media_type=media_type, headers=headers)

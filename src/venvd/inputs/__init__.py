@@ -1,0 +1,47 @@
+"""Input documents: requirements files, conda environment.yml, pyproject.toml and PEP 751
+pylock.toml, read into one `Document` that the CLI and the API's bodies turn into a request.
+
+    read_document(path, kind=None, extras=..., groups=..., skip_conda_packages=...)   a file
+    parse_document(text, kind=..., file=...)                                          a text
+        → Document(requirements, constraints, label, python, requires_python, index options,
+                   options, hashes, lock, notices, warnings)
+    check_python(doc, python_full_version)      the target against python=3.X / requires-python
+    pylock_to_lock(doc, target, extras, groups) a pylock's selection for a target, as a JSON lock
+    restrict_to_hashes(lock, doc)               pip's hash-checking mode on a resolved lock
+    refuse_for_server(doc) / refuse_direct(doc) what a server may not take from a client
+
+This package is layer-neutral: it imports only `packaging`, PyYAML (lazily) and `venvd.errors`.
+Every error is an `InvalidDocument` (exit 2, HTTP 422) naming the file, the line and the problem.
+"""
+
+from __future__ import annotations
+
+from venvd.inputs._document import KINDS, Document, Kind, Provenance
+from venvd.inputs._hashes import restrict_to_hashes
+from venvd.inputs._pylock import pylock_to_lock
+from venvd.inputs._read import (
+    check_python,
+    detect_kind,
+    parse_document,
+    read_document,
+    refuse_direct,
+    refuse_for_server,
+)
+from venvd.inputs._requirements import read_requirements_file, read_text
+
+__all__ = [
+    "KINDS",
+    "Document",
+    "Kind",
+    "Provenance",
+    "check_python",
+    "detect_kind",
+    "parse_document",
+    "pylock_to_lock",
+    "read_document",
+    "read_requirements_file",
+    "read_text",
+    "refuse_direct",
+    "refuse_for_server",
+    "restrict_to_hashes",
+]
