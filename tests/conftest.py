@@ -19,6 +19,11 @@ def pytest_configure(config: pytest.Config) -> None:
 
     if bwrap_path() is None and os.environ.get("CI") != "true":
         os.environ["VENVD_UNSAFE_BUILDS"] = "true"
+    # `venvd create` fills the client cache: never the user's own, in tests (subprocesses too).
+    if "VENVD_CLIENT_CACHE_DIR" not in os.environ:
+        import tempfile
+
+        os.environ["VENVD_CLIENT_CACHE_DIR"] = tempfile.mkdtemp(prefix="venvd-test-client-cache-")
 
 
 @pytest.fixture

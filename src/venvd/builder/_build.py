@@ -21,6 +21,7 @@ from packaging.utils import InvalidName, canonicalize_name
 
 from venvd import __version__
 from venvd.builder._cache import BuildCache, atomic_path, no_space
+from venvd.builder._consistency import Installed, dependency_problems
 from venvd.builder._fragment import Fragment, FragmentJob
 from venvd.builder._layout import Layout
 from venvd.builder._model import (
@@ -133,6 +134,7 @@ def _manifest(key: str, lock: Lock, target: Target, options: BuildOptions, layou
               request: dict[str, Any] | None, fragments: list[Fragment]) -> dict[str, Any]:
     packages = []
     scripts: list[str] = []
+    offset = 0
     for fragment in fragments:
         choice = fragment.choice
         packages.append({
@@ -142,8 +144,15 @@ def _manifest(key: str, lock: Lock, target: Target, options: BuildOptions, layou
             "wheel": fragment.wheel_filename,
             "built_from_sdist": choice.kind == "sdist",
             "files": list(fragment.files),
+            # Where its bytes are: `offset` counts from the end of the manifest frame (the
+            # artifact is that frame, the fragments in this order, then the end frame).
+            "fragment": {"sha256": fragment.sha256, "size": fragment.size, "offset": offset,
+                         "expanded_size": fragment.expanded_size},
         })
+        offset += fragment.size
         scripts.extend(fragment.scripts)
+    installed: Installed = {canonicalize_name(f.choice.package.name): (f.choice.package.version, f.requires)
+                 for f in fragments}
     return {
         "format": MANIFEST_FORMAT,
         "builder": {"name": "venvd", "version": __version__, "format": BUILDER_FORMAT_VERSION},
@@ -158,6 +167,8 @@ def _manifest(key: str, lock: Lock, target: Target, options: BuildOptions, layou
         # What extraction will find: the client refuses an archive holding more.
         "members": sum(len(f.files) for f in fragments),
         "expanded_size": sum(f.expanded_size for f in fragments),
+        # Checked here, from each wheel's own METADATA, so that clients need not parse them.
+        "checked": {"dependencies": dependency_problems(installed, target, lock.requirements)},
     }
 
 

@@ -24,7 +24,7 @@ from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel
 from venvd.builder._cache import BuildCache, atomic_path, no_space
 from venvd.builder._install import install_wheel
 from venvd.builder._layout import Layout
-from venvd.builder._metadata_check import metadata_disagreement, wheel_metadata
+from venvd.builder._metadata_check import metadata_disagreement, requires_dist, wheel_metadata
 from venvd.builder._model import BuildOptions, Fetcher, MetadataSource
 from venvd.builder._pack import FragmentWriter
 from venvd.builder._select import Choice
@@ -35,7 +35,9 @@ from venvd.target import Target
 
 __all__ = ["Fragment", "FragmentJob"]
 
-_FRAGMENT_FORMAT = 2  # 2: the info records the expanded size
+# 2: the info records the expanded size; 3: its sha256 (clients fetch and verify fragments one by
+# one) and the Requires-Dist of the installed METADATA (the build checks consistency).
+_FRAGMENT_FORMAT = 3
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,6 +48,9 @@ class Fragment:
     files: tuple[str, ...]
     scripts: tuple[str, ...]
     expanded_size: int  # bytes of its members' data
+    sha256: str  # of the fragment's bytes (its zstd frame)
+    size: int  # of the fragment's bytes
+    requires: tuple[str, ...]  # Requires-Dist of the installed METADATA, as written there
 
 
 class FragmentJob:
@@ -182,14 +187,15 @@ class FragmentJob:
 
     def _install(self, wheel: Path, sha: str) -> Fragment:
         self._check_zip(wheel)
-        if self.choice.kind == "wheel":
-            self._check_metadata(wheel)
+        requires = self._check_metadata(wheel)
         final = self.cache.fragment_path(sha, self.layout.key)
         with atomic_path(final) as tmp:
             with tmp.open("wb") as out, FragmentWriter(out) as writer:
                 installed = install_wheel(wheel, writer, self.layout, self.name)
             self.report("install", self.name)
-            info = {"format": _FRAGMENT_FORMAT, "wheel": wheel.name, "size": tmp.stat().st_size,
+            digest, size = _sha256(tmp)
+            info = {"format": _FRAGMENT_FORMAT, "wheel": wheel.name, "size": size,
+                    "sha256": digest, "requires": list(requires),
                     "files": list(installed.files), "scripts": list(installed.scripts),
                     "expanded_size": writer.expanded_size}
             # The info first: the fragment's rename, on leaving this block, commits both.
@@ -197,7 +203,7 @@ class FragmentJob:
                 info_tmp.write_text(json.dumps(info, sort_keys=True))
         self.cache.share(final, self.cache.fragment_info_path(sha, self.layout.key))
         return Fragment(self.choice, final, wheel.name, installed.files, installed.scripts,
-                        writer.expanded_size)
+                        writer.expanded_size, digest, size, requires)
 
     def _check_zip(self, wheel: Path) -> None:
         """Refuse an ambiguous or oversized zip before anything of it is installed or cached; its
@@ -210,19 +216,23 @@ class FragmentJob:
             raise BuildError(f"refusing to install {wheel.name} of {self.name}: {exc}",
                              package=self.name, step="install") from None
 
-    def _check_metadata(self, wheel: Path) -> None:
+    def _check_metadata(self, wheel: Path) -> tuple[str, ...]:
         """The wheel's own METADATA must be what the lock and resolution took it for; else the
-        metadata source forgets what it had (so no cache keeps it) and the build fails."""
+        metadata source forgets what it had (so no cache keeps it) and the build fails. Its
+        Requires-Dist, for the environment's consistency check. A wheel built from an sdist is
+        compared with the lock's name and version only (resolution read the sdist's metadata)."""
         file, package = self.choice.file, self.choice.package
         try:
             data = wheel_metadata(wheel)
         except (ValueError, OSError) as exc:
             raise BuildError(f"cannot read the METADATA of {wheel.name}: {exc}", package=self.name,
                              step="verify metadata") from None
-        expected = self.metadata.expected(file) if self.metadata is not None else None
+        expected = None
+        if self.metadata is not None and self.choice.kind == "wheel":
+            expected = self.metadata.expected(file)
         problem = metadata_disagreement(data, package, expected)
         if problem is None:
-            return
+            return requires_dist(data)
         if self.metadata is not None:
             self.metadata.forget(file)
         raise BuildError(f"{wheel.name} is not what {package.name} {package.version} was resolved "
@@ -241,7 +251,8 @@ class FragmentJob:
                 return None
             self.cache.touch(path, self.cache.fragment_info_path(sha, self.layout.key))
             return Fragment(self.choice, path, wheel_filename, tuple(info["files"]),
-                            tuple(info["scripts"]), int(info["expanded_size"]))
+                            tuple(info["scripts"]), int(info["expanded_size"]),
+                            str(info["sha256"]), int(info["size"]), tuple(info["requires"]))
         except (OSError, ValueError, KeyError, TypeError):
             return None
 

@@ -23,7 +23,7 @@ from packaging.version import InvalidVersion, Version
 from venvd.dist import CoreMetadata
 from venvd.lock import LockedPackage
 
-__all__ = ["metadata_disagreement", "wheel_metadata"]
+__all__ = ["metadata_disagreement", "requires_dist", "wheel_metadata"]
 
 
 def wheel_metadata(wheel: Path) -> str:
@@ -39,6 +39,12 @@ def wheel_metadata(wheel: Path) -> str:
         # installer's messages carry the wheel's full path (the server's data dir): not shown.
         raise ValueError("it has no single .dist-info directory with a readable METADATA "
                          f"({type(exc).__name__})") from None
+
+
+def requires_dist(data: str | bytes) -> tuple[str, ...]:
+    """The Requires-Dist lines of METADATA `data`, as written."""
+    raw, _unparsed = parse_email(data)
+    return tuple(raw.get("requires_dist", []))
 
 
 def metadata_disagreement(data: str | bytes, package: LockedPackage,

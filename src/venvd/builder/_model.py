@@ -34,7 +34,8 @@ __all__ = [
 ]
 
 # 2: the manifest declares its `members` count and `expanded_size` (the client's bounds).
-BUILDER_FORMAT_VERSION = 2
+# 3: packages carry their fragment's sha256, size and offset; "checked" holds the dependency check.
+BUILDER_FORMAT_VERSION = 3
 MANIFEST_NAME = "venvd-manifest.json"
 MANIFEST_FORMAT = "venvd-environment/1"
 # The interpreter written into console scripts; the client replaces it with the venv's own python.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import glob
 import json
 import shutil
 import sys
@@ -12,8 +11,10 @@ from typing import Any
 import click
 
 from venvd.cli._options import (
+    cache_options,
     connect_client,
     document_options,
+    file_cache,
     index_options,
     requirement_options,
     server_options,
@@ -99,18 +100,6 @@ def _stderr_console() -> Any:
     return Console(stderr=True)
 
 
-def partial_archive(dest: Path, doc: dict[str, Any]) -> Path:
-    """Where `venvd create DEST` keeps the archive while downloading it: next to DEST, named by the
-    environment id and sha256, so a rerun finds its own partial download (and no other). Partial
-    downloads of other environments for the same DEST are removed."""
-    sha = doc.get("sha256") or "unknown"
-    archive = dest.parent / f".{dest.name}.venvd-{doc['id'][:16]}-{sha[:16]}.tar.zst"
-    for other in dest.parent.glob(f".{glob.escape(dest.name)}.venvd-*.tar.zst.part"):
-        if other.name != archive.name + ".part":
-            other.unlink(missing_ok=True)
-    return archive
-
-
 def download(client: Any, env_id: str, dest: Path) -> dict[str, Any]:
     from rich.progress import DownloadColumn, Progress, TransferSpeedColumn
 
@@ -153,6 +142,7 @@ def download(client: Any, env_id: str, dest: Path) -> dict[str, Any]:
               help="Install pip into the venv (with setuptools and wheel below Python 3.12), "
                    "as `uv venv --seed` does.")
 @click.option("--no-verify", is_flag=True, help="Skip the import and dependency checks.")
+@cache_options
 @index_options
 @server_options
 def create(
@@ -170,6 +160,9 @@ def create(
     force: bool,
     seed: bool,
     no_verify: bool,
+    cache_dir: Path | None,
+    no_cache: bool,
+    link_mode: str,
     index_url: str | None,
     extra_index_url: tuple[str, ...],
     find_links: tuple[str, ...],
@@ -236,14 +229,16 @@ def create(
         doc = client.create_environment(body)
         doc = follow_build(client, doc)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        archive = partial_archive(dest, doc)
-        # An interrupted download leaves `<archive>.part` here; the next run resumes it (Range).
-        download(client, doc["id"], archive)
+        # Fragments the cache holds are linked, the others read from the artifact by range; an
+        # interrupted run keeps what it unpacked in the cache, so the next one resumes there.
+        source = client.open_artifact(doc["id"])
         try:
-            result = materialize(archive, dest, python=interpreter.executable, force=force,
-                                 verify=not no_verify)
+            result = materialize(source, dest, python=interpreter.executable, force=force,
+                                 verify=not no_verify,
+                                 cache=None if no_cache else file_cache(cache_dir),
+                                 link_mode=link_mode)
         finally:
-            archive.unlink(missing_ok=True)
+            source.close()
     finally:
         client.close()
     count = len((doc.get("lock") or {}).get("packages") or [])

@@ -36,6 +36,7 @@ _COMMAND_MODULES = {
     "create": "_env",
     "export": "_export",
     "sbom": "_sbom",
+    "cache": "_cache",
 }
 
 

@@ -114,6 +114,45 @@ document_options = _stack(
 )
 
 
+# The client's cache of unpacked fragments (`venvd create` and `venvd cache`).
+cache_dir_option = click.option(
+    "--cache-dir",
+    envvar="VENVD_CLIENT_CACHE_DIR",
+    type=click.Path(path_type=Path),
+    help="The client cache directory (env VENVD_CLIENT_CACHE_DIR; default: the user cache dir).",
+)
+
+cache_options = _stack(
+    cache_dir_option,
+    click.option(
+        "--no-cache",
+        is_flag=True,
+        envvar="VENVD_NO_CACHE",
+        help="Neither read nor fill the client cache: unpack the fragments into DEST.",
+    ),
+    click.option(
+        "--link-mode",
+        type=click.Choice(["auto", "reflink", "hardlink", "copy"]),
+        default="auto",
+        envvar="VENVD_LINK_MODE",
+        show_default=True,
+        help="How cached files get into DEST (env VENVD_LINK_MODE): auto = reflink where the "
+        "filesystem can, else hardlink; with hardlink, editing an installed file in place edits "
+        "the cache (it is then fetched again); copy for environments you edit.",
+    ),
+)
+
+
+def file_cache(cache_dir: Path | None) -> Any:
+    """The client cache at `cache_dir`, else the default (VENVD_CLIENT_CACHE_DIR or the user cache dir)."""
+    from venvd.materialize import FileCache
+
+    cache = FileCache.default()
+    if cache_dir is not None:
+        cache = FileCache(cache_dir, cache.max_size)
+    return cache
+
+
 # What `serve` and `worker` share about building: the flags, and how they override the settings.
 build_flags = _stack(
     click.option("--no-build", is_flag=True, help="Never build wheels from sdists."),

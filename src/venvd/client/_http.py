@@ -19,8 +19,9 @@ from typing import Any
 import httpx
 
 from venvd import errors
+from venvd.client._artifact import HttpArtifact
 
-__all__ = ["HttpClient", "error_from_response"]
+__all__ = ["HttpArtifact", "HttpClient", "error_from_response"]
 
 # For a code this client does not know (a newer server): the nearest class by status.
 _BY_STATUS: dict[int, type[errors.VenvdError]] = {
@@ -311,6 +312,11 @@ class HttpClient:
             )
         os.replace(part, dest)
         return {"sha256": digest.hexdigest(), "size": dest.stat().st_size}
+
+    def open_artifact(self, env_id: str) -> HttpArtifact:
+        """The artifact of `env_id` as a source for `venvd.materialize.materialize`: its manifest
+        frame first, then only the fragments the client lacks (see `HttpArtifact`)."""
+        return HttpArtifact(self, env_id)
 
     def close(self) -> None:
         self._http.close()

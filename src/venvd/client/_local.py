@@ -71,5 +71,12 @@ class LocalClient:
             progress(dest.stat().st_size, dest.stat().st_size)
         return {"sha256": digest, "size": dest.stat().st_size}
 
+    def open_artifact(self, env_id: str) -> Any:
+        """The artifact of `env_id` as a source for `venvd.materialize.materialize` (the service's
+        own file: nothing is copied)."""
+        from venvd.materialize import FileSource
+
+        return FileSource(self.service.environments.artifact_path(env_id))
+
     def close(self) -> None:
         self.service.close()

@@ -30,6 +30,9 @@ class Client(Protocol):
     ) -> dict[str, Any]:
         """Fetch the artifact to `dest` (verified); returns {"sha256", "size"}."""
 
+    def open_artifact(self, env_id: str) -> Any:
+        """The artifact as a `venvd.materialize.ArtifactSource` (fragments read on demand)."""
+
     def close(self) -> None: ...
 
 

@@ -36,8 +36,8 @@ from venvd.materialize._tar import TarReader
 from venvd.materialize._writer import FileWriter, write_file
 
 __all__ = ["MANIFEST_FORMAT", "MANIFEST_NAME", "ArchiveLimits", "Budget", "Members", "UnsafeArchive",
-           "archive_budget", "extract_rest", "manifest_files", "open_archive", "read_manifest",
-           "unsafe_path_reason"]
+           "archive_budget", "default_workers", "extract_rest", "manifest_files", "open_archive",
+           "read_manifest", "unsafe_path_reason"]
 
 # These mirror venvd.builder's constants (the client does not import the builder).
 MANIFEST_NAME = "venvd-manifest.json"
@@ -176,7 +176,7 @@ def extract_rest(tf: Members, dest: Path, *, protected: frozenset[str],
     dirs = Directories(root, absent)
     umask = os.umask(0)
     os.umask(umask)
-    count = _default_workers() if workers is None else workers
+    count = default_workers() if workers is None else workers
     pool = ThreadPoolExecutor(max_workers=count, thread_name_prefix="venvd-extract") if count else None
     try:
         dirs.create_tree(_directories_of(expected_files), pool)
@@ -216,7 +216,7 @@ def extract_rest(tf: Members, dest: Path, *, protected: frozenset[str],
             pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _default_workers() -> int:
+def default_workers() -> int:
     # Creating a file is mostly kernel CPU time (measured on ext4: 2, 4 and 8 writers on 2 CPUs
     # finish alike, more threads only burn more system time in contention): one per CPU, at
     # least 2 so that writing overlaps reading, at most 8.

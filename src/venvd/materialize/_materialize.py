@@ -29,20 +29,26 @@ from typing import Any
 import zstandard
 
 from venvd.errors import BuildError, InputError
+from venvd.materialize._cache import FileCache
 from venvd.materialize._extract import (
+    MANIFEST_NAME,
     ArchiveLimits,
     Budget,
     UnsafeArchive,
     archive_budget,
+    default_workers,
     extract_rest,
     manifest_files,
     open_archive,
     read_manifest,
 )
+from venvd.materialize._fragments import has_fragments, plan
 from venvd.materialize._interpreter import check_interpreter
+from venvd.materialize._place import Placed, place_fragments
 from venvd.materialize._scripts import rewrite_scripts
+from venvd.materialize._source import ArtifactSource, FileSource, frame_members
 from venvd.materialize._tar import TarReader
-from venvd.materialize._verify import environment_problems
+from venvd.materialize._verify import environment_problems, manifest_problems
 from venvd.target import Target
 
 __all__ = ["LOCK_FILENAME", "MaterializeEvent", "MaterializeResult", "materialize"]
@@ -70,18 +76,27 @@ class MaterializeResult:
     manifest: dict[str, Any]
 
 
-def materialize(archive: Path, dest: Path, *, python: str = sys.executable, force: bool = False,
-                verify: bool = True,
+def materialize(archive: Path | ArtifactSource, dest: Path, *, python: str = sys.executable,
+                force: bool = False, verify: bool = True,
                 progress: Callable[[MaterializeEvent], None] | None = None,
-                limits: ArchiveLimits = ArchiveLimits()) -> MaterializeResult:  # noqa: B008
-    """Create the venv of `archive` at `dest` for interpreter `python`.
+                limits: ArchiveLimits = ArchiveLimits(),  # noqa: B008
+                cache: FileCache | None = None, link_mode: str = "auto",
+                workers: int | None = None) -> MaterializeResult:
+    """Create the venv of `archive` (a local file, or a source such as the server's artifact) at
+    `dest` for interpreter `python`.
+
+    An archive whose manifest says where its fragments are is placed fragment by fragment
+    (`_place`): with a `cache`, what it holds intact is linked by `link_mode` (see `_link`) and
+    only the rest is read from `archive`; without, fragments are unpacked into DEST. Other
+    archives are extracted as one stream.
 
     Raises InputError (DEST not empty without `force`, interpreter not runnable),
     IncompatibleInterpreter (before anything is written), BuildError(step="extract") for a
-    malformed or hostile archive, BuildError(step="verify") when the checks fail. An archive
-    whose manifest declares more members or expanded bytes than `limits` allow, or whose zstd
-    window passes `limits.max_window`, is refused before anything is written; one holding more
-    than its manifest declares is refused before the first member past it is written.
+    malformed or hostile archive, BuildError(step="verify") when the checks fail, and what the
+    source raises (UpstreamError ...). An archive whose manifest declares more members or
+    expanded bytes than `limits` allow, or whose zstd window passes `limits.max_window`, is
+    refused before anything is written; one holding more than its manifest declares is refused
+    before the first member past it is written.
     """
     def report(step: str, done: int, total: int) -> None:
         if progress is not None:
@@ -89,34 +104,40 @@ def materialize(archive: Path, dest: Path, *, python: str = sys.executable, forc
 
     dest = Path(os.path.abspath(dest))
     existed_as_dir = _check_dest(dest, force)
+    source: ArtifactSource = FileSource(archive) if isinstance(archive, Path) else archive
     with contextlib.ExitStack() as stack:
-        tf, manifest, budget = _open(Path(archive), stack, limits)
+        if isinstance(archive, Path):
+            stack.callback(source.close)
+        manifest, budget, frame_length = _open(source, limits)
         check_interpreter(manifest["target"], python, layout=manifest["layout"])
         if existed_as_dir:
             _clear(dest)
         elif os.path.lexists(dest):
             dest.unlink()  # a file or a link where DEST should be, and `force` was given
+        layout = manifest["layout"]
+        venv: _VenvProcess | None = None
         try:
-            layout = manifest["layout"]
             report("venv", 0, 1)
-            venv_python = _create_venv(python, dest, layout)
-            report("venv", 1, 1)
-            # The lock is ours to write: no member may be it (or a directory in its place).
-            protected = _skeleton(dest) | {LOCK_FILENAME}
+            venv = _VenvProcess(python, dest, layout)
+            stack.callback(venv.kill)
+            if has_fragments(manifest):
+                placed = _place_all(source, manifest, budget, frame_length, dest, venv, cache,
+                                    link_mode, limits, workers, report)
+                files = placed.files
+            else:
+                venv.wait()
+                report("venv", 1, 1)
+                files = _extract_stream(source, dest, manifest, budget, limits, report)
+            venv_python = venv.wait()
             try:
-                listed = manifest_files(manifest)
-                files = extract_rest(tf, dest, protected=protected, expected_files=listed,
-                                     on_member=lambda n: report("extract", n, len(listed)),
-                                     budget=budget)
                 scripts = manifest.get("scripts", [])
                 changed = rewrite_scripts(dest, scripts, layout["placeholder"],
                                           windows=layout["kind"] == "windows",
                                           scripts_dir=layout["scripts"])
                 lock = manifest.get("lock") or {}
                 (dest / LOCK_FILENAME).write_text(json.dumps(lock, indent=2, sort_keys=True) + "\n")
-            except (UnsafeArchive, tarfile.TarError, OSError, KeyError, TypeError,
-                    zstandard.ZstdError) as exc:
-                raise BuildError(f"cannot extract {Path(archive).name}: {_reason(exc, limits)}",
+            except (UnsafeArchive, OSError, KeyError, TypeError) as exc:
+                raise BuildError(f"cannot extract {source.name}: {_reason(exc, limits)}",
                                  step="extract") from None
             report("scripts", changed, len(scripts))
             if verify:
@@ -124,32 +145,91 @@ def materialize(archive: Path, dest: Path, *, python: str = sys.executable, forc
                 _verify(dest, venv_python, manifest)
                 report("verify", 1, 1)
         except BaseException:
+            if venv is not None:
+                venv.kill()
             _clear(dest)
             if not existed_as_dir and dest.is_dir():
                 dest.rmdir()
             raise
+    if cache is not None and has_fragments(manifest):
+        cache.touch(list(placed.used))
+        if placed.fetched:
+            cache.prune()
     return MaterializeResult(dest=dest, python=venv_python, environment=manifest.get("environment"),
-                             packages=len(manifest.get("packages", [])), files=len(files),
+                             packages=len(manifest.get("packages", [])), files=files,
                              scripts=changed, manifest=manifest)
 
 
-def _open(archive: Path, stack: contextlib.ExitStack,
-          limits: ArchiveLimits) -> tuple[TarReader, dict[str, Any], Budget]:
-    """The archive opened as a stream, its checked manifest and what it may extract;
+_EXTRACT_ERRORS = (UnsafeArchive, tarfile.TarError, OSError, KeyError, TypeError,
+                   zstandard.ZstdError)
+
+
+def _place_all(source: ArtifactSource, manifest: dict[str, Any], budget: Budget,
+               frame_length: int, dest: Path, venv: _VenvProcess, cache: FileCache | None,
+               link_mode: str, limits: ArchiveLimits, workers: int | None,
+               report: Callable[[str, int, int], None]) -> Placed:
+    def venv_ready() -> frozenset[str]:
+        venv.wait()
+        report("venv", 1, 1)
+        # The lock is ours to write: no member may be it (or a directory in its place).
+        return _skeleton(dest) | {LOCK_FILENAME, MANIFEST_NAME}
+
+    try:
+        size = source.size()
+        fragments = plan(manifest, protected=frozenset({LOCK_FILENAME, MANIFEST_NAME}),
+                         body_size=None if size is None else size - frame_length,
+                         max_expanded=budget.expanded_size)
+        if len(fragments.owner) > budget.members:
+            raise UnsafeArchive(f"the archive holds more than {budget.members} members "
+                                f"({budget.why_members})")
+        return place_fragments(source, frame_length, fragments, dest, venv_ready=venv_ready,
+                               cache=cache, link_mode=link_mode, max_window=limits.max_window,
+                               umask=_umask(), workers=workers or default_workers(),
+                               report=report)
+    except _EXTRACT_ERRORS as exc:
+        raise BuildError(f"cannot extract {source.name}: {_reason(exc, limits)}",
+                         step="extract") from None
+
+
+def _extract_stream(source: ArtifactSource, dest: Path, manifest: dict[str, Any], budget: Budget,
+                    limits: ArchiveLimits, report: Callable[[str, int, int], None]) -> int:
+    """The whole archive as one stream (archives whose manifest does not place fragments)."""
+    protected = _skeleton(dest) | {LOCK_FILENAME}
+    try:
+        with source.local_copy() as path, open_archive(path, limits.max_window) as tf:
+            read_manifest(tf)
+            listed = manifest_files(manifest)
+            files = extract_rest(tf, dest, protected=protected, expected_files=listed,
+                                 on_member=lambda n: report("extract", n, len(listed)),
+                                 budget=budget)
+        return len(files)
+    except _EXTRACT_ERRORS as exc:
+        raise BuildError(f"cannot extract {source.name}: {_reason(exc, limits)}",
+                         step="extract") from None
+
+
+def _open(source: ArtifactSource, limits: ArchiveLimits) -> tuple[dict[str, Any], Budget, int]:
+    """The archive's checked manifest, what it may extract and the manifest frame's length;
     BuildError("extract") if it is not a usable venvd archive or passes `limits`."""
     try:
-        tf = stack.enter_context(open_archive(archive, limits.max_window))
-        manifest = read_manifest(tf)
+        frame, length = source.first_frame(limits.max_window)
+        manifest = read_manifest(TarReader(frame_members(frame)))
         for key in ("target", "layout"):
             if not isinstance(manifest.get(key), dict):
                 raise UnsafeArchive(f"the manifest lacks {key!r}")
         for key in ("placeholder", "kind", "scripts", "site_packages"):
             if not isinstance(manifest["layout"].get(key), str):
                 raise UnsafeArchive(f"the manifest's layout lacks {key!r}")
-        return tf, manifest, archive_budget(manifest, limits)
+        return manifest, archive_budget(manifest, limits), length
     except (UnsafeArchive, tarfile.TarError, OSError, zstandard.ZstdError) as exc:
         raise BuildError(f"not a usable venvd archive: {_reason(exc, limits)}",
                          step="extract") from None
+
+
+def _umask() -> int:
+    mask = os.umask(0)  # the only way to read it: before any worker thread runs
+    os.umask(mask)
+    return mask
 
 
 def _reason(exc: BaseException, limits: ArchiveLimits) -> str:
@@ -183,20 +263,52 @@ def _clear(directory: Path) -> None:
             entry.unlink()
 
 
-def _create_venv(python: str, dest: Path, layout: dict[str, Any]) -> Path:
-    try:
-        out = subprocess.run([python, "-m", "venv", "--without-pip", str(dest)],
-                             capture_output=True, text=True, timeout=300, check=False)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise InputError(f"cannot run {python} -m venv: {exc}", python=python) from None
-    if out.returncode != 0:
-        raise BuildError(f"{python} -m venv {dest} failed", step="venv",
-                         log_tail="\n".join(out.stderr.splitlines()[-40:]))
-    name = "python.exe" if layout["kind"] == "windows" else "python"
-    venv_python = dest / str(layout["scripts"]) / name
-    if not venv_python.exists():
-        raise BuildError(f"{python} -m venv made no {venv_python}", step="venv")
-    return venv_python
+class _VenvProcess:
+    """``python -m venv --without-pip DEST``, started now and waited for when needed, so that
+    fetching and unpacking overlap its tens of milliseconds."""
+
+    def __init__(self, python: str, dest: Path, layout: dict[str, Any]) -> None:
+        self.dest = dest
+        self.python = python
+        name = "python.exe" if layout["kind"] == "windows" else "python"
+        self.venv_python = dest / str(layout["scripts"]) / name
+        self.result: Path | None = None
+        try:
+            self.proc: subprocess.Popen[str] | None = subprocess.Popen(
+                [python, "-m", "venv", "--without-pip", str(dest)], stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE, text=True)
+        except OSError as exc:
+            raise InputError(f"cannot run {python} -m venv: {exc}", python=python) from None
+
+    def wait(self) -> Path:
+        """The venv's interpreter once the skeleton is made; BuildError(step="venv") if not."""
+        if self.result is not None:
+            return self.result
+        proc = self.proc
+        assert proc is not None
+        try:
+            _out, err = proc.communicate(timeout=300)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise BuildError(f"{self.python} -m venv {self.dest} timed out", step="venv") from None
+        self.proc = None  # reaped
+        if proc.returncode != 0:
+            raise BuildError(f"{self.python} -m venv {self.dest} failed", step="venv",
+                             log_tail="\n".join(err.splitlines()[-40:]))
+        if not self.venv_python.exists():
+            raise BuildError(f"{self.python} -m venv made no {self.venv_python}", step="venv")
+        self.result = self.venv_python
+        return self.result
+
+    def kill(self) -> None:
+        """Stop a skeleton still being made (DEST is about to be removed); reap it and close its
+        pipes in any case."""
+        if self.proc is None:
+            return
+        proc, self.proc = self.proc, None
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
 
 
 def _skeleton(dest: Path) -> frozenset[str]:
@@ -211,10 +323,12 @@ def _skeleton(dest: Path) -> frozenset[str]:
 
 
 def _verify(dest: Path, venv_python: Path, manifest: dict[str, Any]) -> None:
-    site_packages = dest / manifest["layout"]["site_packages"]
     target = Target.from_json(manifest["target"])
-    roots = [str(r) for r in (manifest.get("lock") or {}).get("requirements") or []]
-    problems = environment_problems(site_packages, venv_python, target, roots)
+    problems = manifest_problems(dest, venv_python, target, manifest)
+    if problems is None:  # an older builder: check from the installed metadata
+        site_packages = dest / manifest["layout"]["site_packages"]
+        roots = [str(r) for r in (manifest.get("lock") or {}).get("requirements") or []]
+        problems = environment_problems(site_packages, venv_python, target, roots)
     if problems:
         raise BuildError("the new environment does not check out: " + "; ".join(problems[:5])
                          + (f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""),

@@ -10,6 +10,7 @@ which the launcher finds from the end, so a longer line is fine).
 
 from __future__ import annotations
 
+import os
 import posixpath
 import shlex
 import stat
@@ -57,9 +58,25 @@ def rewrite_scripts(dest: Path, scripts: list[str], placeholder: str, *, windows
         else:
             new = data
         if new != data:
-            path.write_bytes(new)
+            _replace(path, new, stat.S_IMODE(st.st_mode))
             changed += 1
     return changed
+
+
+def _replace(path: Path, data: bytes, mode: int) -> None:
+    """Write `data` as a new file at `path`: the old one may be a link into the client's cache,
+    which must keep the placeholder."""
+    tmp = path.with_name(f".{path.name}.venvd-tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), mode)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        if hasattr(os, "fchmod"):
+            os.fchmod(fd, mode)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
 
 
 def _rewrite_windows(data: bytes, console: bytes, gui: bytes, bindir: Path) -> bytes:

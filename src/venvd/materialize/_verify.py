@@ -10,23 +10,32 @@ top-level names in RECORD) imports in the venv's own interpreter, in one child p
 
 `environment_problems` does both with one scan of the installed metadata, the dependency check
 running while the child imports.
+
+`manifest_problems` is what a client does with a manifest whose build checked the dependencies
+(builder format 3, ``manifest["checked"]``): the server read every installed METADATA when it
+built the environment, so the client reports the build's findings, checks that the installed set
+(the ``.dist-info`` directories) holds every package of the manifest in its version, and runs the
+import check, reading only the requested projects' ``top_level.txt``.
 """
 
 from __future__ import annotations
 
 import importlib.metadata
 import json
+import os
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
 
 from venvd.target import Target
 
 __all__ = ["dependency_problems", "environment_problems", "import_problems", "installed",
-           "top_level_modules"]
+           "manifest_problems", "top_level_modules"]
 
 _IMPORT = r"""
 import importlib, json, sys, traceback
@@ -185,3 +194,88 @@ def _start_imports(python: Path, modules: list[str], cwd: Path) -> Callable[[], 
         return failed
 
     return collect
+
+
+def manifest_problems(dest: Path, python: Path, target: Target,
+                      manifest: dict[str, Any]) -> list[str] | None:
+    """Everything wrong with the environment at `dest`, judged from its manifest (see the module
+    docstring); None when the manifest carries no build-time check (then use
+    `environment_problems`)."""
+    checked = manifest.get("checked")
+    if not isinstance(checked, dict) or not isinstance(checked.get("dependencies"), list):
+        return None
+    site = str(manifest["layout"]["site_packages"])
+    packages = {canonicalize_name(str(p["name"])): p for p in manifest.get("packages") or []}
+    modules: set[str] = set()
+    for text in (manifest.get("lock") or {}).get("requirements") or []:
+        try:
+            req = Requirement(str(text))
+        except InvalidRequirement:
+            continue
+        package = packages.get(canonicalize_name(req.name))
+        if package is not None and target.evaluate(req.marker):
+            modules.update(_modules_of(dest, site, package.get("files") or []))
+    collect = _start_imports(python, sorted(modules), dest / site)
+    try:
+        problems = [str(p) for p in checked["dependencies"]]
+        present = _dist_infos(dest / site)
+        for name, package in sorted(packages.items()):
+            found = present.get(name)
+            if found is None:
+                problems.append(f"{name} {package.get('version')} is not installed (no .dist-info)")
+            elif not _same_version(found, str(package.get("version"))):
+                problems.append(f"{name} {package.get('version')} is installed as {found}")
+    finally:
+        failed = collect()
+    return problems + [f"import {name} failed: {error}" for name, error in sorted(failed.items())]
+
+
+def _dist_infos(site_packages: Path) -> dict[str, str]:
+    """canonical name -> version of each ``<name>-<version>.dist-info`` directory."""
+    found: dict[str, str] = {}
+    try:
+        names = os.listdir(site_packages)
+    except OSError:
+        return found
+    for entry in names:
+        stem, dot, suffix = entry.rpartition(".")
+        if dot and suffix == "dist-info":
+            name, _, version = stem.partition("-")
+            found[canonicalize_name(name)] = version
+    return found
+
+
+def _same_version(found: str, wanted: str) -> bool:
+    if found == wanted:
+        return True
+    try:
+        return Version(found) == Version(wanted)
+    except InvalidVersion:
+        return False
+
+
+def _modules_of(dest: Path, site: str, files: list[str]) -> set[str]:
+    """Top-level importable names of a package: its ``top_level.txt``, else from its files."""
+    prefix = site.rstrip("/") + "/"
+    inside = [f[len(prefix):] for f in files if isinstance(f, str) and f.startswith(prefix)]
+    for rel in inside:
+        head, _, tail = rel.partition("/")
+        if tail == "top_level.txt" and head.endswith(".dist-info"):
+            try:
+                text = (dest / site / rel).read_text(errors="replace")
+            except OSError:
+                break
+            names = {line.strip().replace("\\", "/").split("/")[0]
+                     for line in text.splitlines() if line.strip()}
+            return {n for n in names if n.isidentifier()}
+    names = set()
+    for rel in inside:
+        first, sep, _ = rel.partition("/")
+        if sep:
+            if not first.endswith((".dist-info", ".data", ".egg-info")) and first != "__pycache__":
+                names.add(first)
+        elif first.endswith(".py"):
+            names.add(first[:-3])
+        elif first.endswith((".so", ".pyd")):
+            names.add(first.split(".")[0])
+    return {n for n in names if n.isidentifier()}
