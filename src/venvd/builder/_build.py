@@ -21,7 +21,6 @@ from packaging.utils import InvalidName, canonicalize_name
 
 from venvd import __version__
 from venvd.builder._cache import BuildCache, atomic_path, no_space
-from venvd.builder._consistency import Installed, dependency_problems
 from venvd.builder._fragment import Fragment, FragmentJob
 from venvd.builder._layout import Layout
 from venvd.builder._model import (
@@ -38,6 +37,7 @@ from venvd.builder._model import (
 )
 from venvd.builder._pack import end_frame, hash_artifact, member_frame
 from venvd.builder._select import choose_file
+from venvd.consistency import Installed, dependency_problems
 from venvd.errors import InvalidLock
 from venvd.lock import Lock
 from venvd.objects import RECIPE_FORMAT, Part, Recipe

@@ -32,6 +32,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from venvd import consistency
 from venvd.target import Target
 
 __all__ = ["dependency_problems", "environment_problems", "import_problems", "installed",
@@ -61,55 +62,13 @@ def installed(site_packages: Path) -> dict[str, importlib.metadata.Distribution]
 
 def dependency_problems(site_packages: Path, target: Target, roots: list[str],
                         dists: dict[str, importlib.metadata.Distribution] | None = None) -> list[str]:
-    """What is missing or in a wrong version (empty when consistent); `dists` is `installed`'s
-    answer if the caller has it."""
+    """What is missing or in a wrong version (empty when consistent), by `venvd.consistency`'s
+    rules over the venv's installed metadata; `dists` is `installed`'s answer if the caller has
+    it."""
     if dists is None:
         dists = installed(site_packages)
-    problems: list[str] = []
-    queue: list[tuple[str, frozenset[str]]] = [(name, frozenset()) for name in sorted(dists)]
-    for text in roots:
-        try:
-            req = Requirement(text)
-        except InvalidRequirement:
-            continue
-        if not target.evaluate(req.marker):
-            continue
-        problem = _unsatisfied(req, dists, "the request")
-        if problem:
-            problems.append(problem)
-        else:
-            queue.append((canonicalize_name(req.name), frozenset(req.extras)))
-    seen: set[tuple[str, frozenset[str]]] = set()
-    while queue:
-        name, extras = queue.pop()
-        if (name, extras) in seen or name not in dists:
-            continue
-        seen.add((name, extras))
-        dist = dists[name]
-        for text in dist.requires or []:
-            try:
-                req = Requirement(text)
-            except InvalidRequirement:
-                continue
-            if not target.evaluate(req.marker, extras):
-                continue
-            problem = _unsatisfied(req, dists, f"{name} {dist.version}")
-            if problem:
-                problems.append(problem)
-            elif req.extras:
-                queue.append((canonicalize_name(req.name), frozenset(req.extras)))
-    return sorted(set(problems))
-
-
-def _unsatisfied(req: Requirement, dists: dict[str, importlib.metadata.Distribution],
-                 who: str) -> str | None:
-    found = dists.get(canonicalize_name(req.name))
-    spec = f"{req.name}{req.specifier}"
-    if found is None:
-        return f"{who} requires {spec}, which is not installed"
-    if req.specifier and not req.specifier.contains(found.version, prereleases=True):
-        return f"{who} requires {spec}, but {found.version} is installed"
-    return None
+    return consistency.dependency_problems(
+        {name: (dist.version, dist.requires or []) for name, dist in dists.items()}, target, roots)
 
 
 def top_level_modules(site_packages: Path, project: str,

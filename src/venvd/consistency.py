@@ -5,7 +5,9 @@ the wheel it installs, so a client need not parse 500 METADATA files again): eve
 project is installed in a version its requirement allows, and every installed distribution's
 requirements (with the extras asked of it, transitively) are satisfied, markers evaluated for the
 environment's target, never for the host. The build records the answer in the manifest; the
-client reports it (a lock posted by a client is built as given, consistent or not).
+client reports it (a lock posted by a client is built as given, consistent or not), and checks an
+archive of an older build, whose manifest has no answer, with the same function over the venv's
+installed metadata (`venvd.materialize`).
 """
 
 from __future__ import annotations
