@@ -16,18 +16,44 @@ Every error is an `InvalidDocument` (exit 2, HTTP 422) naming the file, the line
 
 from __future__ import annotations
 
-from venvd.inputs._document import KINDS, Document, Kind, Provenance
-from venvd.inputs._hashes import restrict_to_hashes
-from venvd.inputs._pylock import pylock_to_lock
-from venvd.inputs._read import (
-    check_python,
-    detect_kind,
-    parse_document,
-    read_document,
-    refuse_direct,
-    refuse_for_server,
-)
-from venvd.inputs._requirements import read_requirements_file, read_text
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from venvd.inputs._document import KINDS, Document, Kind, Provenance
+    from venvd.inputs._hashes import restrict_to_hashes
+    from venvd.inputs._pylock import pylock_to_lock
+    from venvd.inputs._read import (
+        check_python,
+        detect_kind,
+        parse_document,
+        read_document,
+        refuse_direct,
+        refuse_for_server,
+    )
+    from venvd.inputs._requirements import read_requirements_file, read_text
+
+# Each name is imported from its module on first use (PEP 562): a command that reads a plain
+# requirement list (`venvd resolve six --server URL`) does not pay for the pylock, pyproject and
+# hash-checking readers (~30 ms of its start-up).
+_HOMES = {
+    "KINDS": "_document", "Document": "_document", "Kind": "_document", "Provenance": "_document",
+    "restrict_to_hashes": "_hashes", "pylock_to_lock": "_pylock",
+    "check_python": "_read", "detect_kind": "_read", "parse_document": "_read",
+    "read_document": "_read", "refuse_direct": "_read", "refuse_for_server": "_read",
+    "read_requirements_file": "_requirements", "read_text": "_requirements",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "KINDS",
