@@ -243,7 +243,7 @@ def create(
         client.close()
     count = len((doc.get("lock") or {}).get("packages") or [])
     label = f"'{document.label}' " if document is not None and document.label else ""
-    click.echo(f"venvd: created {label}{dest} ({count} packages, environment {doc['id'][:12]})",
+    click.echo(f"venvd: created {label}{dest} ({count} packages, environment {doc['id']})",
                err=True)
     _ = result
 
