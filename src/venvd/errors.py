@@ -21,7 +21,9 @@ Every failure that a user can cause or meet is one of these; each is mapped once
     ├── NoCompatibleDistribution        a pin has no file usable on the target: HTTP 409, exit 1
     ├── BuildError                      an environment could not be built: HTTP 409, exit 1
     │   │                               (.package, .step, .log_tail)
-    │   └── NoSpaceLeft                 a disk or the object store was full: HTTP 507, exit 3
+    │   ├── NoSpaceLeft                 a disk or the object store was full: HTTP 507, exit 3
+    │   └── TestsFailed                 a test of the request failed in the built environment: HTTP 409
+    │                                   (.test, .output_tail)
     ├── NotFound                        an unknown resource id (environment, artifact): HTTP 404, exit 1
     ├── NotReady                        the environment is not built (yet, or failed): HTTP 409, exit 1
     ├── ResolutionTimeout               a resolution passed its wall-time budget and was stopped: HTTP 503
@@ -66,6 +68,7 @@ __all__ = [
     "RequestTooLarge",
     "ResolutionImpossible",
     "ResolutionTimeout",
+    "TestsFailed",
     "Unauthorized",
     "UpstreamError",
     "UpstreamTimeout",
@@ -190,6 +193,19 @@ class BuildError(VenvdError):
         self.package = package
         self.step = step
         self.log_tail = log_tail
+
+
+class TestsFailed(BuildError):
+    """A test the request carried (an import or a command) failed in the built environment."""
+
+    code = "tests_failed"
+
+    def __init__(self, message: str, test: str | None = None, kind: str | None = None,
+                 returncode: int | None = None, output_tail: str | None = None) -> None:
+        super().__init__(message, step="tests", log_tail=output_tail)
+        self.details.update({k: v for k, v in (("test", test), ("kind", kind),
+                                               ("returncode", returncode),
+                                               ("output_tail", output_tail)) if v is not None})
 
 
 class NotFound(VenvdError):

@@ -87,14 +87,19 @@ class BuildOptions:
         }
 
 
-def environment_key(lock: Lock, target: Target, options: BuildOptions) -> str:
-    """The environment id: sha256 hex of the lock id, target key, options and builder format."""
-    body = {
+def environment_key(lock: Lock, target: Target, options: BuildOptions,
+                    tests: dict[str, Any] | None = None) -> str:
+    """The environment id: sha256 hex of the lock id, target key, options and builder format, and
+    the request's tests when it has some (an environment with tests can fail where the same lock
+    without them succeeds; without tests the id is what it always was)."""
+    body: dict[str, Any] = {
         "lock": lock.id,
         "target": target.key,
         "options": options.to_json(),
         "builder_format": BUILDER_FORMAT_VERSION,
     }
+    if tests:
+        body["tests"] = tests
     return hashlib.sha256(canonical_json(body)).hexdigest()
 
 

@@ -142,6 +142,12 @@ def download(client: Any, env_id: str, dest: Path) -> dict[str, Any]:
               help="Install pip into the venv (with setuptools and wheel below Python 3.12), "
                    "as `uv venv --seed` does.")
 @click.option("--no-verify", is_flag=True, help="Skip the import and dependency checks.")
+@click.option("--test-import", "test_imports", multiple=True, metavar="MODULE",
+              help="A module the server imports in the built environment (repeatable); a failure "
+                   "fails the environment. Run only when the server has this platform.")
+@click.option("--test-command", "test_commands", multiple=True, metavar="CMD",
+              help="A shell command the server runs in the built environment (repeatable), "
+                   "after the imports.")
 @cache_options
 @index_options
 @server_options
@@ -160,6 +166,8 @@ def create(
     force: bool,
     seed: bool,
     no_verify: bool,
+    test_imports: tuple[str, ...],
+    test_commands: tuple[str, ...],
     cache_dir: Path | None,
     no_cache: bool,
     link_mode: str,
@@ -197,6 +205,8 @@ def create(
     interpreter = probe_interpreter(python)
     target = interpreter.target_json()
     body: dict[str, Any] = {"target": target}
+    if test_imports or test_commands:
+        body["tests"] = {"imports": list(test_imports), "commands": list(test_commands)}
     seeds = seed_requirements(interpreter.version) if seed else []
     if document is not None:
         check_python(document, target["marker_environment"]["python_full_version"],

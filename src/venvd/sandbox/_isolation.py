@@ -62,10 +62,12 @@ def python_paths() -> tuple[str, ...]:
 
 def bwrap_command(bwrap: str, *, build_dir: Path, inputs: Sequence[tuple[Path, str]],
                   tmp_bytes: int, env: dict[str, str], argv: Sequence[str],
-                  hidden: Sequence[Path] = ()) -> list[str]:
+                  hidden: Sequence[Path] = (), read_only: Sequence[Path] = ()) -> list[str]:
     """The bubblewrap command running `argv` (paths as the child sees them); `inputs` are
     (host file, name under INPUT_ROOT) pairs mounted read-only. A `hidden` directory (the data
-    dir, the home) that lies inside a mounted one is covered by an empty tmpfs."""
+    dir, the home) that lies inside a mounted one is covered by an empty tmpfs. `read_only`
+    directories are mounted read-only at their own path, after the hidden ones (a built venv under
+    the data dir, whose scripts' shebangs name that path)."""
     cmd = [bwrap, "--unshare-all", "--unshare-user", "--uid", str(SANDBOX_UID),
            "--gid", str(SANDBOX_UID), "--die-with-parent", "--new-session", "--clearenv"]
     for path in _SYSTEM:
@@ -83,6 +85,8 @@ def bwrap_command(bwrap: str, *, build_dir: Path, inputs: Sequence[tuple[Path, s
         real = os.path.realpath(directory)
         if os.path.isdir(real) and any(real.startswith(m.rstrip("/") + "/") for m in mounted):
             cmd += ["--tmpfs", real]
+    for directory in read_only:
+        cmd += ["--ro-bind", str(directory), str(directory)]
     cmd += ["--proc", "/proc", "--dev", "/dev", "--bind", str(build_dir), BUILD_ROOT]
     for host, name in inputs:
         cmd += ["--ro-bind", str(host), f"{INPUT_ROOT}/{name}"]

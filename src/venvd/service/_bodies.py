@@ -19,9 +19,17 @@ server takes no index option, hash pin, direct URL or nested file from a client'
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
 
 from venvd.errors import InputError, InvalidRequest
 from venvd.service._request import RequestOptions
@@ -35,6 +43,7 @@ __all__ = [
     "LockBody",
     "ResolveBody",
     "ShorthandTarget",
+    "TestsBody",
     "UniversalLockBody",
     "invalid_request",
     "parse_body",
@@ -233,9 +242,29 @@ class UniversalLockBody(BaseModel):
         return self.model_dump(exclude_none=True)
 
 
+_MODULE = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$"
+
+
+class TestsBody(BaseModel):
+    """Tests run in the built environment (a conda recipe's `test:` section): modules to import
+    and shell commands to run, in this order; part of the environment's identity."""
+
+    model_config = ConfigDict(extra="forbid")
+    imports: list[Annotated[str, StringConstraints(pattern=_MODULE, max_length=200)]] = Field(
+        default_factory=list, max_length=50, examples=[["requests", "yaml"]])
+    commands: list[Annotated[str, StringConstraints(min_length=1, max_length=1_000)]] = Field(
+        default_factory=list, max_length=20, examples=[["tool-hello --version"]])
+
+    def to_json(self) -> dict[str, list[str]] | None:
+        """The tests as the service takes them; None when there are none."""
+        if not self.imports and not self.commands:
+            return None
+        return {"imports": list(self.imports), "commands": list(self.commands)}
+
+
 class EnvironmentBody(BaseModel):
     """`POST /v1/environments`: requirements (or a `document`) to resolve, or a lock (or a
-    pylock.toml `document`) to build, for a target."""
+    pylock.toml `document`) to build, for a target; `tests` to run in it once built."""
 
     model_config = ConfigDict(extra="forbid")
     requirements: list[str] | None = Field(default=None, examples=[["django>=1.8"]])
@@ -244,6 +273,7 @@ class EnvironmentBody(BaseModel):
     target: ShorthandTarget | CompletePlatform | Literal["current"] | None = None
     lock: LockBody | UniversalLockBody | None = None
     document: DocumentBody | None = None
+    tests: TestsBody | None = None
     _pylock: Any = PrivateAttr(default=None)
 
     @model_validator(mode="after")
@@ -286,6 +316,9 @@ class EnvironmentBody(BaseModel):
         if self.lock is not None:
             data["lock"] = self.lock.to_json()
         data["target"] = self.parsed_target(max_tags)
+        tests = self.tests.to_json() if self.tests is not None else None
+        if tests is not None:
+            data["tests"] = tests
         if self._pylock is not None:
             from venvd.inputs import pylock_to_lock
 

@@ -30,7 +30,7 @@ from venvd.builder import (
     MetadataSource,
     build_environment,
 )
-from venvd.errors import NoSpaceLeft, VenvdError
+from venvd.errors import NoSpaceLeft, TestsFailed, VenvdError
 from venvd.lock import Lock
 from venvd.objects import is_no_space
 from venvd.sandbox import Sandbox
@@ -63,6 +63,7 @@ class BuildRunner:
         lease: float,
         max_attempts: int,
         artifacts: Artifacts,
+        test_timeout: float = 300.0,
     ) -> None:
         self._store = store
         self.artifacts = artifacts
@@ -73,6 +74,7 @@ class BuildRunner:
         self.options = options
         self.lease = lease
         self.max_attempts = max_attempts
+        self.test_timeout = test_timeout
 
     def start(self, record: EnvironmentRecord, owner: Owner, *, step: str | None = None) -> bool:
         """Claim `record`'s build for `owner` from its recorded owner (a compare-and-set) and
@@ -125,8 +127,13 @@ class BuildRunner:
             key: str | None = None
             packages: list[tuple[str, str]] = []
             error: dict[str, Any] | None = None
+            tests: dict[str, Any] | None = None
             try:
                 artifact, packages = self._build(env_id, owner, step_starts, holders)
+                # The request's tests, before anything is published: a failing one fails the build.
+                tests = self._tests(env_id, owner, artifact, step_starts)
+                if tests is not None and tests["status"] == "failed":
+                    raise _tests_failed(tests)
                 key = self.artifacts.publish(artifact)
             except VenvdError as exc:
                 error = exc.to_json()["error"]
@@ -141,7 +148,8 @@ class BuildRunner:
             if artifact is None or key is None or error is not None:
                 self._end(env_id, owner, status="failed",
                           error=error or internal_error("the build gave no artifact"),
-                          progress={"step": "failed", "timings": _step_timings(step_starts, started)})
+                          progress={"step": "failed", "timings": _step_timings(step_starts, started),
+                                    **({"tests": tests} if tests is not None else {})})
                 finished("failed")
                 return
             self._end(
@@ -159,6 +167,7 @@ class BuildRunner:
                     "total": 1,
                     "seconds": round(time.perf_counter() - started, 3),
                     "timings": _step_timings(step_starts, started),
+                    **({"tests": tests} if tests is not None else {}),
                 },
             )
             finished("ready")
@@ -245,6 +254,25 @@ class BuildRunner:
         )
         return artifact, [(p.name, p.version) for p in lock.packages]
 
+    def _tests(self, env_id: str, owner: Owner, artifact: Artifact,
+               step_starts: dict[str, float]) -> dict[str, Any] | None:
+        """The tests document of the record's request (see `_env_tests`), None when it has no
+        tests: run here when its target is this server's platform, else recorded as not run."""
+        from venvd.service._env_tests import not_run_reason, run_tests
+
+        record = self._store.get_environment(env_id)
+        tests = ((record.request or {}).get("tests") if record is not None else None) or None
+        if record is None or tests is None:
+            return None
+        reason = not_run_reason(Target.from_json(Lock.from_json(record.lock).target))
+        if reason is not None:
+            return {"status": "not_run", "reason": reason, "results": []}
+        step_starts.setdefault("tests", time.perf_counter())
+        total = len(tests.get("imports", [])) + len(tests.get("commands", []))
+        self._store.claim_environment(env_id, owner.token, status="building",
+                                      progress={"step": "tests", "done": 0, "total": total})
+        return run_tests(artifact.path, tests, sandbox=self._sandbox, timeout=self.test_timeout)
+
     def _fail_last_resort(self, env_id: str, owner: Owner, exc: BaseException) -> None:
         """Mark the build failed with the fewest moving parts, retrying a failing store briefly;
         if even that fails, the lease (or the stale timeout) ends the build."""
@@ -265,6 +293,16 @@ class BuildRunner:
 
 def internal_error(message: str, **details: Any) -> dict[str, Any]:
     return {"code": "internal_error", "message": message, "details": details}
+
+
+def _tests_failed(tests: dict[str, Any]) -> TestsFailed:
+    """The error of a failed tests document: its last result is the test that failed."""
+    last = tests["results"][-1]
+    how = (f"was stopped ({last['killed']})" if last.get("killed")
+           else f"failed with exit code {last['returncode']}")
+    return TestsFailed(f"the environment's test {last['kind']} {last['text']!r} {how}",
+                       test=last["text"], kind=last["kind"], returncode=last["returncode"],
+                       output_tail=last["output_tail"])
 
 
 def _step_timings(starts: dict[str, float], started: float) -> dict[str, float]:

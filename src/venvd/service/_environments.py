@@ -1,6 +1,6 @@
 """Environment builds: lock + target → immutable artifact, built once, shared by every client.
 
-The environment id is `builder.environment_key(lock, target, options)`. `create` is idempotent: the
+The environment id is `builder.environment_key(lock, target, options, tests)`. `create` is idempotent: the
 store's atomic create decides which caller queues the build; everyone else gets the same record. Builds
 run off the request path, on this process's pool or on `venvd worker`s taking jobs from a queue (see
 `_jobs`); their progress and outcome live in the store, so any API process can report on any build
@@ -188,7 +188,8 @@ class EnvironmentService:
         call created the record. A failed build is queued again when its failure may not happen
         again (an upstream outage; a bug, `build_max_attempts` times at most), a ready one whose
         artifact is gone is rebuilt, an abandoned one is taken over."""
-        env_id = environment_key(lock, target, self.options)
+        tests = (request or {}).get("tests") or None
+        env_id = environment_key(lock, target, self.options, tests)
         roots = sorted({_name(r) for r in lock.requirements})
         record, created = self._store.create_environment(
             env_id,
@@ -263,6 +264,7 @@ class EnvironmentService:
             "lock": record.lock,
             "progress": record.progress,
             "error": record.error,
+            "tests": (record.progress or {}).get("tests"),
             "manifest": record.manifest if ready else None,
             "timings": (record.progress or {}).get("timings"),
             "artifact_url": f"/v1/environments/{record.id}/artifact" if ready else None,
@@ -339,6 +341,7 @@ def _name(requirement: str) -> str:
 def _request_summary(request: dict[str, Any] | None) -> dict[str, Any] | None:
     if not request:
         return None
-    return {k: request[k] for k in ("requirements", "constraints", "options") if k in request}
+    return {k: request[k] for k in ("requirements", "constraints", "options", "tests")
+            if k in request}
 
 

@@ -213,7 +213,7 @@ class Service:
             self.store, cache=cache, fetch=self._download,
             metadata=self.resolutions, sandbox=self.sandbox, options=options,
             lease=settings.build_lease_seconds, max_attempts=settings.build_max_attempts,
-            artifacts=artifacts,
+            artifacts=artifacts, test_timeout=settings.test_timeout,
         )
         # A build older than this is taken over whoever owns it (an owner of another host, or
         # a build queued before owners were recorded).

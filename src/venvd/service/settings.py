@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     build_workers: int = 2
     no_build: bool = False
     build_timeout: float = 600.0
+    test_timeout: float = Field(default=300.0, gt=0)  # seconds for all of a request's tests, in the env
     unsafe_builds: bool = False  # build sdists without bubblewrap (no sandbox) when it is missing
     build_tmp_mb: int = 1024  # size of an sdist build's private /tmp
     build_disk_mb: int = 4096  # bytes an sdist build may write into its build directory
