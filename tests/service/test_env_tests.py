@@ -5,6 +5,7 @@ Real server, real local index, real subprocesses; the tests run in bubblewrap wh
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -19,7 +20,8 @@ import pytest
 from tests.service.conftest import ApiServer
 from tests.support.index_server import LocalIndex
 from venvd.builder import environment_key
-from venvd.lock import Lock
+from venvd.builder._model import BUILDER_FORMAT_VERSION
+from venvd.lock import Lock, canonical_json
 from venvd.sandbox import bwrap_path
 from venvd.service import Service
 from venvd.target import Target
@@ -123,6 +125,44 @@ def test_tests_cannot_reach_the_network_or_write_the_environment(
     assert "Read-only" in doc["error"]["details"]["output_tail"], doc["error"]
 
 
+def test_the_time_limit_stops_a_test(world: LocalIndex, api: Callable[..., httpx.Client]) -> None:
+    client = api(world, test_timeout=2, **UNSAFE)
+    started = time.monotonic()
+    doc = _create(client, {"requirements": ["tool"], "target": "current",
+                           "tests": {"commands": ["echo sleeping; sleep 60"]}})
+    assert time.monotonic() - started < 50
+    assert doc["status"] == "failed" and doc["error"]["code"] == "tests_failed", doc
+    result = doc["tests"]["results"][0]
+    assert result["returncode"] is None and result["killed"] == "timeout", result
+    assert "sleeping" in result["output_tail"] and "test_timeout" in result["output_tail"]
+    assert "stopped (timeout)" in doc["error"]["message"]
+
+
+@pytest.mark.parametrize("unsafe", [False, True])
+def test_without_bubblewrap_tests_run_only_when_unsafe_builds_allow(
+    world: LocalIndex, make_service: Callable[..., Service], monkeypatch: pytest.MonkeyPatch,
+    unsafe: bool,
+) -> None:
+    import venvd.sandbox._isolation as isolation
+
+    # A machine without bubblewrap: what the sandbox looks up says it is missing.
+    monkeypatch.setattr(isolation, "bwrap_path", lambda: None)
+    server = ApiServer(make_service(world, unsafe_builds=unsafe))
+    try:
+        client = server.client()
+        doc = _create(client, {"requirements": ["tool"], "target": "current",
+                               "tests": {"commands": ["tool-hello"]}})
+        client.close()
+    finally:
+        server.stop()
+    if unsafe:
+        assert doc["status"] == "ready", doc
+        assert "hello from tool" in doc["tests"]["results"][0]["output_tail"]
+    else:
+        assert doc["status"] == "failed" and doc["error"]["code"] == "build_failed", doc
+        assert "bubblewrap" in doc["error"]["message"] and doc["error"]["details"]["step"] == "tests"
+
+
 def test_a_foreign_target_records_the_tests_as_not_run(
     world: LocalIndex, api: Callable[..., httpx.Client]
 ) -> None:
@@ -168,8 +208,11 @@ def test_tests_are_part_of_the_environment_id(
         lock = plain["lock"]
         # Without tests, the id is the one the environment always had (no tests in the key).
         target = Target.from_json(lock["target"])
-        assert plain["id"] == environment_key(Lock.from_json(lock), target,
-                                              service.environments.options)
+        options = service.environments.options
+        assert plain["id"] == environment_key(Lock.from_json(lock), target, options)
+        before = {"lock": lock["id"], "target": target.key, "options": options.to_json(),
+                  "builder_format": BUILDER_FORMAT_VERSION}  # the key as it was before tests
+        assert plain["id"] == hashlib.sha256(canonical_json(before)).hexdigest()
         assert plain.get("tests") is None
         tested = _create(client, {"lock": lock, "tests": {"imports": ["tool"]}})
         assert tested["id"] != plain["id"]
