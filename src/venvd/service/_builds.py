@@ -12,6 +12,9 @@ inside the failure handling). Artifacts are written by the builder to a temporar
 into place, then published to the object store (`_artifacts.Artifacts`; a completed upload or a
 rename), so a build killed at any point leaves nothing half-visible. The record keeps the artifact's
 object key; what the build uses is leased from cache GC until the build is recorded.
+
+A request's tests (`_env_tests`) run after the build and before anything is published: a failing
+one ends the build `failed` (`tests_failed`); their document is kept in the record's progress.
 """
 
 from __future__ import annotations
