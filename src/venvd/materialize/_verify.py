@@ -150,6 +150,15 @@ def _start_imports(python: Path, modules: list[str], cwd: Path) -> Callable[[], 
         except ValueError:
             tail = (err.strip().splitlines() or ["no output"])[-1]
             return {name: f"the import check did not run: {tail}" for name in modules}
+        if failed and len(modules) > 1:
+            # Two projects may not import into one process and still both work: pip (below
+            # Python 3.12) imports the standard library's distutils, which setuptools' distutils
+            # shim then refuses with an AssertionError. A module that failed beside the others
+            # is tried again alone; only what fails alone is a problem.
+            alone: dict[str, str] = {}
+            for name in sorted(failed):
+                alone.update(_start_imports(python, [name], cwd)())
+            return alone
         return failed
 
     return collect
