@@ -5,8 +5,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
-import threading
-from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
@@ -230,14 +228,15 @@ class ResolveRequest:
     @functools.cached_property
     def key(self) -> str:
         """sha256 of `canonical_json(self.canonical())`, computed without serializing the target
-        each time: its part (hundreds of tags, most of a cache hit's cost) is serialized once per
-        target. "target" sorts last among the canonical keys, so the canonical bytes are the
-        other keys' object, its closing brace replaced by the target member."""
+        each time: its part (hundreds of tags, most of a cache hit's cost) is the target's own
+        `canonical_json`, serialized once per target. "target" sorts last among the canonical
+        keys, so the canonical bytes are the other keys' object, its closing brace replaced by the
+        target member."""
         doc = self.canonical_without_target()
         head = canonical_json(doc)
         digest = hashlib.sha256(head[:-1])
         digest.update(b',"target":')
-        digest.update(_target_json(self.target))
+        digest.update(self.target.canonical_json)
         digest.update(b"}")
         return digest.hexdigest()
 
@@ -251,22 +250,3 @@ class ResolveRequest:
             "index": dict(self.index),
         }
 
-
-# Canonical JSON of the targets requests named lately, by `Target.key` (cached on each target).
-_TARGETS_KEPT = 256
-_target_json_memo: OrderedDict[str, bytes] = OrderedDict()
-_target_json_lock = threading.Lock()
-
-
-def _target_json(target: Target) -> bytes:
-    with _target_json_lock:
-        found = _target_json_memo.get(target.key)
-        if found is not None:
-            _target_json_memo.move_to_end(target.key)
-            return found
-    encoded = canonical_json(target.to_json())
-    with _target_json_lock:
-        _target_json_memo[target.key] = encoded
-        while len(_target_json_memo) > _TARGETS_KEPT:
-            _target_json_memo.popitem(last=False)
-    return encoded

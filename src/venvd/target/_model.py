@@ -117,10 +117,15 @@ class Target:
         }
 
     @cached_property
+    def canonical_json(self) -> bytes:
+        """`to_json()` as canonical JSON (sorted keys, no whitespace, ASCII), made once: requests
+        embed it in their resolution key (hundreds of tags, costly to serialize per request)."""
+        return json.dumps(self.to_json(), sort_keys=True, separators=(",", ":")).encode()
+
+    @cached_property
     def key(self) -> str:
         """Stable identity: sha256 of the canonical complete-platform JSON."""
-        body = json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(body.encode()).hexdigest()
+        return hashlib.sha256(self.canonical_json).hexdigest()
 
     @property
     def python_full_version(self) -> Version:
