@@ -55,8 +55,8 @@ def gc(max_size: str | None, older_than: str | None, min_age: str | None, dry_ru
     from pydantic import ValidationError
 
     from venvd.cli._options import build_settings, check_fleet_extras
-    from venvd.objects import open_object_store, parse_age, parse_size
-    from venvd.service._gc import run_gc
+    from venvd.objects import open_object_store
+    from venvd.service._gc import GcLimitError, gc_limits, run_gc
     from venvd.store import Store
 
     try:
@@ -66,14 +66,10 @@ def gc(max_size: str | None, older_than: str | None, min_age: str | None, dry_ru
         problem = exc.errors()[0]
         raise InputError(f"setting {'.'.join(map(str, problem['loc']))}: {problem['msg']}") from None
     try:
-        size = parse_size(max_size or settings.cache_max_size) if (
-            max_size or settings.cache_max_size) else None
-        age = parse_age(older_than) if older_than else None
-        grace = parse_age(min_age) if min_age is not None else settings.gc_min_age
-    except ValueError as exc:
-        raise InputError(str(exc)) from None
-    if size is None and age is None:
-        raise InputError("give --max-size and/or --older-than (or set VENVD_CACHE_MAX_SIZE)")
+        size, age, grace = gc_limits(settings, max_size, older_than, min_age)
+    except GcLimitError as exc:
+        raise InputError(exc.reason or "give --max-size and/or --older-than (or set "
+                         "VENVD_CACHE_MAX_SIZE)") from None
     cache_dir = settings.data_dir.resolve() / "cache"
     try:
         objects = open_object_store(settings.object_store, cache_dir,

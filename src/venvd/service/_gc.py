@@ -10,11 +10,16 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
 
 from venvd.objects import DELETING_PREFIX, FileObjectStore, GcReport, ObjectStore, collect
 from venvd.store import Store
+
+if TYPE_CHECKING:
+    from venvd.service.settings import Settings
 
 __all__ = ["LeaseGuard", "PeriodicGc", "run_gc"]
 
@@ -24,6 +29,44 @@ _ANNOUNCE_SECONDS = 300.0
 # What downloads stream (recipes, archives, fragments): only their removals need announcing, two
 # store writes each; wheels and built wheels are read by builds, which lease them before looking.
 _STREAMED = ("environments-v1/", "fragments-v1/")
+
+
+class GcLimits(NamedTuple):
+    max_size: int | None
+    older_than: float | None
+    min_age: float
+
+
+class GcLimitError(ValueError):
+    """A limit text that does not parse (`reason` says why), or no limit at all (`reason` None);
+    `field` names it: max_size, older_than or min_age. Callers word it for their users."""
+
+    def __init__(self, field: str, reason: str | None) -> None:
+        super().__init__(f"{field}: {reason or 'neither a size nor an age is given'}")
+        self.field = field
+        self.reason = reason
+
+
+def gc_limits(settings: Settings, max_size: str | None, older_than: str | None,
+              min_age: str | None) -> GcLimits:
+    """One pass's limits from an operator's texts (`venvd gc` options, `POST /v1/gc` fields):
+    the size defaults to the `cache_max_size` setting, the grace to `gc_min_age`. Raises
+    GcLimitError for a text that does not parse, or when neither a size nor an age is given."""
+    from venvd.objects import parse_age, parse_size
+
+    def parsed(field: str, parse: Callable[[str], float], given: str | None) -> float | None:
+        try:
+            return parse(given) if given else None
+        except ValueError as exc:
+            raise GcLimitError(field, str(exc)) from None
+
+    size = parsed("max_size", parse_size, max_size or settings.cache_max_size)
+    age = parsed("older_than", parse_age, older_than)
+    grace = parsed("min_age", parse_age, min_age)
+    if size is None and age is None:
+        raise GcLimitError("max_size", None)
+    return GcLimits(None if size is None else int(size), age,
+                    settings.gc_min_age if grace is None else grace)
 
 
 def gc_stores(objects: ObjectStore, cache_dir: Path) -> list[ObjectStore]:

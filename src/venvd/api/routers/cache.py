@@ -43,24 +43,17 @@ def gc(body: GcBody, service: Annotated[Service, Depends(get_service)]) -> dict[
     that is another place): bytes before and after, objects removed (their keys), objects kept in
     use. 422 for a size or age that does not parse, or when neither a size (nor the server's
     cache_max_size) nor an age is given."""
-    from venvd.objects import parse_age, parse_size
-    from venvd.service._gc import run_gc
+    from venvd.service._gc import GcLimitError, gc_limits, run_gc
 
-    settings = service.settings
-    values: dict[str, Any] = {}
-    for field, parse, given in (("max_size", parse_size, body.max_size or settings.cache_max_size),
-                                ("older_than", parse_age, body.older_than),
-                                ("min_age", parse_age, body.min_age)):
-        try:
-            values[field] = parse(given) if given else None
-        except ValueError as exc:
-            raise InvalidRequest(f"{field}: {exc}", field=field) from None
-    if values["max_size"] is None and values["older_than"] is None:
-        raise InvalidRequest("give max_size and/or older_than (the server has no cache_max_size)",
-                             field="max_size")
+    try:
+        limits = gc_limits(service.settings, body.max_size, body.older_than, body.min_age)
+    except GcLimitError as exc:
+        raise InvalidRequest(
+            f"{exc.field}: {exc.reason}" if exc.reason else
+            "give max_size and/or older_than (the server has no cache_max_size)",
+            field=exc.field) from None
     envs = service.environments
     reports = run_gc(service.store, envs.artifacts.objects, envs.cache.root,
-                     max_size=values["max_size"], older_than=values["older_than"],
-                     min_age=settings.gc_min_age if values["min_age"] is None else values["min_age"],
-                     dry_run=body.dry_run)
+                     max_size=limits.max_size, older_than=limits.older_than,
+                     min_age=limits.min_age, dry_run=body.dry_run)
     return {"reports": [report.to_json() for report in reports]}
