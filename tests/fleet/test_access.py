@@ -19,6 +19,7 @@ from tests.fleet._access_support import (  # noqa: F401  (fixtures)
     token_store_fixture,
     venvd,
 )
+from tests.support.environments import wait_finished
 from tests.support.index_server import LocalIndex
 from venvd.api._auth import auth_required, is_loopback
 from venvd.errors import Forbidden, InputError, NotFound, Unauthorized, error_class
@@ -290,10 +291,7 @@ def test_cache_gc_over_http_needs_an_admin_token(tmp_path: Path, small_index: Lo
     server = serve(data, small_index, "--auth", "required")
     with server.client(build) as builder:
         created = builder.post("/v1/environments", json=RESOLVE).json()
-        deadline = time.monotonic() + 120
-        while builder.get(f"/v1/environments/{created['id']}").json()["status"] != "ready":
-            assert time.monotonic() < deadline, "the environment was not built"
-            time.sleep(0.1)
+        assert wait_finished(builder, created["id"])["status"] == "ready"
         refused = builder.post("/v1/gc", json={"max_size": "0"})
         assert refused.status_code == 403 and _error(refused)["details"]["needed"] == "admin"
     with server.client(admin) as administrator:

@@ -5,32 +5,20 @@ from __future__ import annotations
 
 import dataclasses
 import socket
-import time
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 
 from tests.sandbox.probe import probe_sdist
 from tests.service.conftest import ApiServer
 from tests.support.dists import make_real_sdist
+from tests.support.environments import wait_finished
 from tests.support.index_server import LocalIndex
 from venvd.sandbox import bwrap_path
 from venvd.service import Service
 from venvd.target import Target
 
 pytestmark = pytest.mark.skipif(bwrap_path() is None, reason="bubblewrap is not installed")
-
-
-def _wait(client: httpx.Client, env_id: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        doc: dict[str, Any] = client.get(f"/v1/environments/{env_id}").json()
-        if doc["status"] in ("ready", "failed"):
-            return doc
-        time.sleep(0.1)
-    raise AssertionError(f"environment {env_id} did not finish")
 
 
 def test_hostile_sdists_fail_and_the_server_keeps_serving(
@@ -65,7 +53,7 @@ def test_hostile_sdists_fail_and_the_server_keeps_serving(
                 service.environments.options = dataclasses.replace(patient, build_timeout=2)
                 answer = client.post("/v1/environments",
                                      json={"requirements": ["sleeper"], "target": target})
-                doc = _wait(client, answer.json()["id"])
+                doc = wait_finished(client, answer.json()["id"])
                 assert doc["status"] == "failed" and doc["error"]["code"] == "build_failed"
                 assert doc["error"]["details"]["package"] == "sleeper"
                 assert "took longer than 2 s" in doc["error"]["message"]
@@ -73,7 +61,7 @@ def test_hostile_sdists_fail_and_the_server_keeps_serving(
                 service.environments.options = patient
                 answer = client.post("/v1/environments",
                                      json={"requirements": ["good-one"], "target": target})
-                assert _wait(client, answer.json()["id"])["status"] == "ready"
+                assert wait_finished(client, answer.json()["id"])["status"] == "ready"
         finally:
             server.stop()
         with pytest.raises(BlockingIOError):

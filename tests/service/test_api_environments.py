@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -12,20 +11,11 @@ import httpx
 import pytest
 
 from tests.service.conftest import ApiServer
+from tests.support.environments import wait_finished
 from tests.support.index_server import LocalIndex
 from venvd.service import Service
 
 LINUX_311 = {"python": "3.11", "platform": "manylinux_2_28_x86_64"}
-
-
-def _wait(client: httpx.Client, env_id: str, timeout: float = 120) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        doc: dict[str, Any] = client.get(f"/v1/environments/{env_id}").json()
-        if doc["status"] in ("ready", "failed"):
-            return doc
-        time.sleep(0.1)
-    raise AssertionError(f"environment {env_id} did not finish")
 
 
 def test_create_is_idempotent_and_artifact_resumable(
@@ -36,7 +26,7 @@ def test_create_is_idempotent_and_artifact_resumable(
     first = client.post("/v1/environments", json=body)
     assert first.status_code in (200, 202), first.text
     env_id = first.json()["id"]
-    doc = _wait(client, env_id)
+    doc = wait_finished(client, env_id)
     assert doc["status"] == "ready", doc
     timings = doc["timings"]
     assert timings["total"] > 0 and {"fetch", "install", "pack"} <= set(timings), timings
@@ -82,7 +72,7 @@ def test_concurrent_identical_requests_share_one_build(
         t.join()
     assert len({a["id"] for a in answers}) == 1
     assert sum(1 for a in answers if a["created"]) == 1
-    assert _wait(client, answers[0]["id"])["status"] == "ready"
+    assert wait_finished(client, answers[0]["id"])["status"] == "ready"
     built = list((service.settings.data_dir / "cache").glob("built-v1/**/*.whl"))
     assert len(built) == 1
     client.close()
@@ -97,7 +87,7 @@ def test_failed_build_is_recorded_with_its_reason(
         "/v1/environments", json={"requirements": ["broken"], "target": LINUX_311}
     )
     assert response.status_code in (200, 202)
-    doc = _wait(client, response.json()["id"])
+    doc = wait_finished(client, response.json()["id"])
     assert doc["status"] == "failed"
     assert doc["error"]["details"]["package"] == "broken"
     assert "missing compiler" in doc["error"]["details"]["log_tail"]
@@ -118,7 +108,7 @@ def test_foreign_windows_target_from_wheels(
         "/v1/environments",
         json={"requirements": ["tool"], "target": {"python": "3.12", "platform": "win_amd64"}},
     )
-    doc = _wait(client, response.json()["id"])
+    doc = wait_finished(client, response.json()["id"])
     assert doc["status"] == "ready", doc
     assert doc["manifest"]["layout"]["scripts"] == "Scripts"
 

@@ -4,13 +4,13 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
 
+from tests.support.environments import wait_finished
 from tests.support.index_server import LocalIndex
 from venvd.service import Service
 
@@ -33,24 +33,13 @@ Z80_WINDOWS = {
 }
 
 
-def wait_terminal(client: httpx.Client, env_id: str, timeout: float = 30) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    doc: dict[str, Any] = {}
-    while time.monotonic() < deadline:
-        doc = client.get(f"/v1/environments/{env_id}").json()
-        if doc["status"] in ("ready", "failed"):
-            return doc
-        time.sleep(0.1)
-    raise AssertionError(f"environment {env_id} never ended: {doc}")
-
-
 def test_a_build_failing_before_its_first_step_ends_failed(
     world: LocalIndex, api: Callable[..., httpx.Client]
 ) -> None:
     client = api(world)
     response = client.post("/v1/environments", json={"requirements": ["lib"], "target": Z80_WINDOWS})
     assert response.status_code in (200, 202), response.text
-    doc = wait_terminal(client, response.json()["id"])
+    doc = wait_finished(client, response.json()["id"], timeout=30)
     assert doc["status"] == "failed", doc
     assert doc["error"]["code"] and doc["error"]["message"]
 
@@ -66,7 +55,7 @@ def test_a_posted_lock_with_a_package_without_files_ends_failed(
     response = client.post("/v1/environments", json={"lock": lock, "target": LINUX_311})
     assert response.status_code in (200, 202, 422), response.text
     if response.status_code != 422:
-        doc = wait_terminal(client, response.json()["id"])
+        doc = wait_finished(client, response.json()["id"], timeout=30)
         assert doc["status"] == "failed", doc
         assert doc["error"]["message"]
 

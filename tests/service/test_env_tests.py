@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from tests.service.conftest import ApiServer
+from tests.support.environments import wait_finished
 from tests.support.index_server import LocalIndex
 from venvd.builder import environment_key
 from venvd.builder._model import BUILDER_FORMAT_VERSION
@@ -31,20 +32,10 @@ FOREIGN = {"python": "3.11", "platform": "macosx_14_0_arm64"}
 UNSAFE: dict[str, object] = {} if bwrap_path() else {"unsafe_builds": True}
 
 
-def _wait(client: httpx.Client, env_id: str, timeout: float = 120) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        doc: dict[str, Any] = client.get(f"/v1/environments/{env_id}").json()
-        if doc["status"] in ("ready", "failed"):
-            return doc
-        time.sleep(0.1)
-    raise AssertionError(f"environment {env_id} did not finish")
-
-
 def _create(client: httpx.Client, body: dict[str, Any]) -> dict[str, Any]:
     answer = client.post("/v1/environments", json=body)
     assert answer.status_code in (200, 202), answer.text
-    return _wait(client, answer.json()["id"])
+    return wait_finished(client, answer.json()["id"])
 
 
 def test_passing_imports_and_commands_make_a_ready_environment(
