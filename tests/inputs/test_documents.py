@@ -15,7 +15,6 @@ from venvd.inputs import (
     detect_kind,
     parse_document,
     read_document,
-    refuse_direct,
     refuse_for_server,
     restrict_to_hashes,
 )
@@ -68,6 +67,13 @@ def test_variables_are_expanded_only_when_an_environment_is_given() -> None:
     ("dist/app-1.0-py3-none-any.whl", "local path or a bare URL"),
     ("https://example.org/app-1.0.tar.gz", "local path or a bare URL"),
     ("app @ https://example.org/app-1.0.tar.gz", "has no #sha256= hash"),
+    (f"app @ file:///tmp/app-1.0.tar.gz#sha256={SHA_A}", "not an http(s) URL"),
+    (f"app @ https://u:p@example.org/app-1.0.tar.gz#sha256={SHA_A}", "carries credentials"),
+    ("app @ https://example.org/app-1.0.tar.gz#sha256=abc", "not #sha256=<64 hexadecimal"),
+    (f"app @ https://example.org/app-1.0.tar.gz#md5={SHA_A}", "not #sha256=<64 hexadecimal"),
+    (f"app @ https://example.org/app/#sha256={SHA_A}", "not a wheel or an sdist"),
+    (f"app @ https://example.org/app-1.0.tar.gz#sha256={SHA_A} --hash=sha256:{'b' * 64}",
+     "disagree"),
     ("app>=1 --hash=sha256:" + SHA_A, "not pinned with =="),
     ("app==1 --hash=sha512:" + "c" * 128, "sha256 only"),
     ("app==1 --hash=sha256:xyz", "64 hexadecimal"),
@@ -84,10 +90,24 @@ def test_what_a_server_cannot_take_names_the_line(line: str, needle: str) -> Non
     assert raised.value.details == {"file": "reqs.txt", "line": 3, "kind": "requirements.txt"}
 
 
-def test_a_hashed_direct_reference_waits_for_the_resolver_and_the_setting() -> None:
-    doc = parse_document(f"app @ https://example.org/app-1.0.tar.gz#sha256={SHA_A}\n")
-    with pytest.raises(InvalidDocument, match=r"requirements.txt:1: .*allow_direct_urls"):
-        refuse_direct(doc)
+def test_a_hashed_direct_reference_is_a_requirement_in_canonical_form() -> None:
+    text = (f"App[X] @ https://Files.Example.org/app-1.0.tar.gz#sha256={SHA_A.upper()}"
+            ' ; python_version >= "3"\n'
+            f"lib @ https://example.org/lib-2.0-py3-none-any.whl --hash=sha256:{SHA_A}\n")
+    doc = parse_document(text, file="reqs.txt")
+    assert doc.requirements == [
+        f'App[X] @ https://files.example.org/app-1.0.tar.gz#sha256={SHA_A} ; python_version >= "3"',
+        f"lib @ https://example.org/lib-2.0-py3-none-any.whl#sha256={SHA_A}",
+    ]
+    assert [where.line for _, where in doc.direct] == [1, 2]
+    refuse_for_server(doc)  # the server's own allow-list decides, not the document
+
+
+def test_a_direct_reference_cannot_be_a_constraint(tmp_path: Path) -> None:
+    (tmp_path / "c.txt").write_text(f"app @ https://e.org/app-1.0.tar.gz#sha256={SHA_A}\n")
+    (tmp_path / "r.txt").write_text("app\n-c c.txt\n")
+    with pytest.raises(InvalidDocument, match=r"c.txt:1: .*constraints file"):
+        read_document(tmp_path / "r.txt")
 
 
 def test_nested_files_loop_and_server_documents_cannot_name_files(tmp_path: Path) -> None:
@@ -248,7 +268,8 @@ def test_pyproject_dependencies_extras_and_groups() -> None:
                                                                "dependencies are dynamic"),
     ("[project]\nname = 'x'\ndependencies = ['a'\n", {}, "pyproject.toml:3: not valid TOML"),
     ("[tool.other]\nx = 1\n", {}, "neither a [project] table nor [dependency-groups]"),
-    ("[project]\nname='x'\ndependencies=['x @ https://e.org/x.whl']\n", {}, "direct URL reference"),
+    ("[project]\nname='x'\ndependencies=['x @ https://e.org/x.whl']\n", {},
+     "pyproject.toml:3: dependencies: direct reference 'x @ https://e.org/x.whl': its URL has no #sha256="),
 ])
 def test_a_broken_pyproject_names_what_is_wrong(text: str, options: dict, needle: str) -> None:
     with pytest.raises(InvalidDocument) as raised:

@@ -180,7 +180,7 @@ def create(
 ) -> None:
     """Create a ready virtual environment at DEST, built by the server for this platform."""
     from venvd.cli._documents import gather_document
-    from venvd.inputs import check_python, refuse_direct
+    from venvd.inputs import check_python
     from venvd.materialize import materialize
     from venvd.target import probe_interpreter
 
@@ -194,7 +194,6 @@ def create(
         document = gather_document(requirements, requirement_files, constraint_files,
                                    file_type=file_type, extras=extras, all_extras=all_extras,
                                    groups=groups, skip_conda_packages=skip_conda_packages)
-        refuse_direct(document)
         if document.lock is None and not document.requirements:
             raise InputError("no requirements given (pass them as arguments, -r FILE or --lock)")
     context = click.get_current_context()

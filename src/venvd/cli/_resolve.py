@@ -130,7 +130,6 @@ def resolve(
 ) -> None:
     """Resolve REQUIREMENTS to exact pins with hashes for a target platform."""
     from venvd.cli._documents import gather_document
-    from venvd.inputs import refuse_direct
 
     doc = gather_document(requirements, requirement_files, constraint_files, file_type=file_type,
                           extras=extras, all_extras=all_extras, groups=groups,
@@ -138,7 +137,6 @@ def resolve(
     if doc.lock is not None:
         raise doc.error("a pylock.toml is already a lock: build it with `venvd create DEST --lock "
                         f"{doc.file}`")
-    refuse_direct(doc)
     index_url = index_url or doc.index_url
     extra_index_url = extra_index_url + tuple(doc.extra_index_urls)
     find_links = find_links + tuple(doc.find_links)

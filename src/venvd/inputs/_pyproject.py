@@ -130,8 +130,14 @@ def _requirement(doc: Document, text: str, item: str, where: str) -> Requirement
         raise doc.error(f"{where}: {item!r} is not a valid requirement: "
                         f"{str(exc).splitlines()[0]}", line_of(text, item)) from None
     if req.url:
-        raise doc.error(f"{where}: {item!r} is a direct URL reference; venvd resolves named "
-                        "requirements from its indexes only", line_of(text, item))
+        from venvd.inputs._direct import DirectError, parse_direct
+
+        try:
+            parse_direct(req)
+        except DirectError as exc:
+            raise doc.error(f"{where}: direct reference {item!r}: {exc}",
+                            line_of(text, item)) from None
+        doc.direct.append((item, Provenance(doc.file, line_of(text, item))))
     return req
 
 

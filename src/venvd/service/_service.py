@@ -60,6 +60,7 @@ class Service:
                       settings.memo_page_files),
             answers_kept=settings.resolution_cache_entries,
             answers_weight=settings.resolution_cache_weight,
+            work_dir=settings.data_dir / "tmp",
         )
         self.limits = RequestLimits.from_settings(settings)
         self._environments: EnvironmentService | None = None
