@@ -114,13 +114,18 @@ def universal_requirements_txt(lock: UniversalLock) -> str:
     if lock.constraints:
         lines.append(f"# constraints: {' '.join(lock.constraints)}")
     lines.append("# install with: pip install --require-hashes --no-deps -r <this file>")
+    direct = _direct_names(lock.requirements)
     for package in sorted(lock.packages, key=lambda p: (canonicalize_name(p.name), p.version)):
         if not package.locked_files:
             raise InvalidLock(f"package {package.name} {package.version} has no files to install",
                               package=package.name)
         hashes = sorted({f.sha256.lower() for f in package.locked_files})
         marker = f" ; {package.marker}" if package.marker else ""
-        lines.append(f"{package.name}=={package.version}{marker} \\")
+        if canonicalize_name(package.name) in direct and len(package.locked_files) == 1:
+            url = package.locked_files[0].url
+            lines.append(f"{package.name} @ {url}{marker} \\")
+        else:
+            lines.append(f"{package.name}=={package.version}{marker} \\")
         lines.extend(f"    --hash=sha256:{h}" + (" \\" if i < len(hashes) - 1 else "")
                      for i, h in enumerate(hashes))
     return "\n".join(lines) + "\n"

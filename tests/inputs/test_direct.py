@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.inputs.conftest import LINUX_311
+from tests.inputs.conftest import LINUX_311, WINDOWS_311
 from tests.support.dists import make_sdist, make_wheel, sha256_file
 from tests.support.environments import wait_finished
 from tests.support.index_server import LocalIndex
@@ -239,3 +239,36 @@ def test_venvd_create_makes_a_venv_importing_direct_files(
                          capture_output=True, text=True, env=env, timeout=300)
     assert out.returncode == 2, out.stderr
     assert "takes no direct references" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_a_universal_lock_keeps_the_direct_file(
+        shop: LocalIndex, direct: Direct, api: Callable[..., httpx.Client]) -> None:
+    client = api(shop, direct_url_prefixes=[direct.prefix])
+    body = {"requirements": [direct.ref("fancy"), "native"], "targets": [LINUX_311, WINDOWS_311]}
+    answer = client.post("/v1/resolve", json={**body, "format": "requirements"})
+    assert answer.status_code == 200, answer.text
+    assert f"fancy @ {direct.urls['fancy']} \\\n    --hash=sha256:{direct.sha('fancy')}" in answer.text
+    lock = client.post("/v1/resolve", json=body).json()
+    built = client.post("/v1/environments", json={"lock": lock, "target": WINDOWS_311})
+    assert built.status_code in (200, 201, 202), built.text
+
+
+def test_hash_checking_mode_counts_the_direct_hash(
+        shop: LocalIndex, direct: Direct, tmp_path: Path) -> None:
+    """pip's hash-checking mode (a --hash anywhere): the direct reference's #sha256= pins its
+    file; every other package still needs its own --hash."""
+    lib = shop.files["lib-1.0-py3-none-any.whl"].sha256
+    reqs = tmp_path / "requirements.txt"
+    reqs.write_text(f"{direct.ref('fancy')}\nlib==1.0 --hash=sha256:{lib}\n")
+    env = {**os.environ, "VENVD_DATA_DIR": str(tmp_path / "data"), "VENVD_INDEX_URL": shop.url,
+           "VENVD_DIRECT_URL_PREFIXES": json.dumps([direct.prefix])}
+    env.pop("VENVD_SERVER", None)
+    out = subprocess.run([sys.executable, "-m", "venvd", "resolve", "-r", str(reqs)],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert {p["name"] for p in json.loads(out.stdout)["packages"]} == {"fancy", "lib"}
+    reqs.write_text(f"{direct.ref('handmade')}\nlib==1.0 --hash=sha256:{lib}\n")
+    out = subprocess.run([sys.executable, "-m", "venvd", "resolve", "-r", str(reqs)],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 2, out.stderr
+    assert "none for app" in out.stderr  # handmade's dependency has no --hash pin

@@ -221,6 +221,9 @@ def _direct(req: Requirement, hashes: set[str], doc: Document,
     except DirectError as exc:
         raise fail(f"direct reference {text!r}: {exc}") from None
     req.url = reference.hashed_url
+    if hashes:  # a --hash puts the document in hash-checking mode, as pip does
+        doc.hashes.setdefault(reference.name, set()).add(reference.sha256)
+        doc.hash_origins.setdefault(reference.name, where)
     canonical = str(req)
     doc.direct.append((canonical, where))
     doc.add(canonical, where)
