@@ -204,8 +204,7 @@ def test_venvd_create_makes_a_venv_importing_direct_files(
     """resolve → lock → environment built (the sdist in the sandbox) → venv, by the CLI with
     the in-process service, from a requirements file and from a pyproject.toml."""
     reqs = tmp_path / "requirements.txt"
-    reqs.write_text(f"{direct.ref('fancy')}\n"
-                    f"handmade @ {direct.urls['handmade']} --hash=sha256:{direct.sha('handmade')}\n")
+    reqs.write_text(f"{direct.ref('fancy')}\n{direct.ref('handmade')}\n")
     env = {**os.environ, "VENVD_DATA_DIR": str(tmp_path / "data"), "VENVD_INDEX_URL": shop.url,
            "VENVD_DIRECT_URL_PREFIXES": json.dumps([direct.prefix])}
     env.pop("VENVD_SERVER", None)
@@ -259,7 +258,8 @@ def test_hash_checking_mode_counts_the_direct_hash(
     file; every other package still needs its own --hash."""
     lib = shop.files["lib-1.0-py3-none-any.whl"].sha256
     reqs = tmp_path / "requirements.txt"
-    reqs.write_text(f"{direct.ref('fancy')}\nlib==1.0 --hash=sha256:{lib}\n")
+    reqs.write_text(f"fancy @ {direct.urls['fancy']} --hash=sha256:{direct.sha('fancy')}\n"
+                    f"lib==1.0 --hash=sha256:{lib}\n")
     env = {**os.environ, "VENVD_DATA_DIR": str(tmp_path / "data"), "VENVD_INDEX_URL": shop.url,
            "VENVD_DIRECT_URL_PREFIXES": json.dumps([direct.prefix])}
     env.pop("VENVD_SERVER", None)

@@ -100,7 +100,9 @@ def test_a_hashed_direct_reference_is_a_requirement_in_canonical_form() -> None:
         f"lib @ https://example.org/lib-2.0-py3-none-any.whl#sha256={SHA_A}",
     ]
     assert [where.line for _, where in doc.direct] == [1, 2]
-    refuse_for_server(doc)  # the server's own allow-list decides, not the document
+    assert doc.hashes == {"lib": {SHA_A}}  # a --hash is pip's hash-checking mode, a fragment not
+    # The server's own allow-list decides about the URL, not the document.
+    refuse_for_server(parse_document(text.splitlines()[0], file="reqs.txt"))
 
 
 def test_a_direct_reference_cannot_be_a_constraint(tmp_path: Path) -> None:
