@@ -195,8 +195,18 @@ def test_a_document_names_the_line_of_a_bad_reference(
                                               "target": LINUX_311})
     assert answer.status_code == 200, answer.text
     assert {p["name"] for p in answer.json()["packages"]} == {"app", "fancy", "lib"}
-    refused = api(shop).post("/v1/resolve", json={"document": {"text": good}, "target": LINUX_311})
-    assert refused.status_code == 422 and "takes no direct references" in refused.text
+    strict = api(shop)
+    for route in ("/v1/resolve", "/v1/environments"):
+        refused = strict.post(route, json={"document": {"text": good, "name": "reqs.txt"},
+                                           "target": LINUX_311})
+        assert refused.status_code == 422, refused.text
+        error = refused.json()["error"]
+        assert error["code"] == "invalid_document"
+        assert error["message"].startswith("reqs.txt:2: direct reference 'fancy @ "), error
+        assert "takes no direct references" in error["message"]
+    universal = strict.post("/v1/resolve", json={"document": {"text": good, "name": "reqs.txt"},
+                                                 "targets": [LINUX_311, WINDOWS_311]})
+    assert universal.json()["error"]["message"].startswith("reqs.txt:2: "), universal.text
 
 
 def test_venvd_create_makes_a_venv_importing_direct_files(
@@ -238,6 +248,7 @@ def test_venvd_create_makes_a_venv_importing_direct_files(
                          capture_output=True, text=True, env=env, timeout=300)
     assert out.returncode == 2, out.stderr
     assert "takes no direct references" in out.stderr and "Traceback" not in out.stderr
+    assert f"venvd: error: {reqs}:1: invalid requirement 'fancy @ " in out.stderr
 
 
 def test_a_universal_lock_keeps_the_direct_file(

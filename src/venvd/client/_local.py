@@ -42,7 +42,8 @@ class LocalClient:
 
     def create_environment(self, body: dict[str, Any] | EnvironmentBody) -> dict[str, Any]:
         data = parse_body(EnvironmentBody, body).to_service(
-            max_tags=self.service.settings.max_compatible_tags)
+            max_tags=self.service.settings.max_compatible_tags,
+            direct_url_prefixes=self.service.limits.direct_url_prefixes)
         doc: dict[str, Any] = self.service.environments.create_from_json(data)
         return doc
 

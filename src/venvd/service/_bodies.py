@@ -45,6 +45,7 @@ __all__ = [
     "ShorthandTarget",
     "TestsBody",
     "UniversalLockBody",
+    "check_direct_references",
     "invalid_request",
     "parse_body",
 ]
@@ -106,6 +107,8 @@ def _apply_document(body: ResolveBody | EnvironmentBody, document: DocumentBody)
     doc = document.parse()
     if doc.lock is not None:
         return doc
+    body._direct = list(doc.direct)
+    body._kind = doc.kind
     if body.requirements:
         raise InputError("give either 'requirements' or 'document', not both", field="document")
     if not doc.requirements:
@@ -136,6 +139,25 @@ def _apply_document(body: ResolveBody | EnvironmentBody, document: DocumentBody)
     return doc
 
 
+def check_direct_references(body: ResolveBody | EnvironmentBody,
+                            prefixes: tuple[str, ...]) -> None:
+    """Refuse a direct reference of the body's document whose URL this server does not fetch
+    (`prefixes`: its direct_url_prefixes), naming the document's line (InvalidDocument); those
+    given as `requirements` are refused naming the requirement, when the request is made."""
+    from packaging.requirements import Requirement
+
+    from venvd.errors import InvalidDocument
+    from venvd.inputs import DirectURLPolicy, parse_direct
+
+    policy = DirectURLPolicy(prefixes)
+    for text, where in body._direct:
+        # The document's reader checked its form already.
+        problem = policy.problem(parse_direct(Requirement(text)).url)
+        if problem is not None:
+            raise InvalidDocument(f"direct reference {text!r} not taken: {problem}",
+                                  file=where.file, line=where.line, kind=body._kind)
+
+
 def _python_of(target: Any) -> str:
     """python_full_version of a body's target (shorthand, complete, "current" or None)."""
     if isinstance(target, CompletePlatform):
@@ -161,6 +183,9 @@ class ResolveBody(BaseModel):
     options: RequestOptions = Field(default_factory=lambda: RequestOptions())
     format: Format | None = None
     document: DocumentBody | None = None
+    # The document's direct references (text, provenance) and kind, for errors naming the line.
+    _direct: list[Any] = PrivateAttr(default_factory=list)
+    _kind: str | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _read_document(self) -> ResolveBody:
@@ -275,6 +300,8 @@ class EnvironmentBody(BaseModel):
     document: DocumentBody | None = None
     tests: TestsBody | None = None
     _pylock: Any = PrivateAttr(default=None)
+    _direct: list[Any] = PrivateAttr(default_factory=list)  # as ResolveBody's
+    _kind: str | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _read_document(self) -> EnvironmentBody:
@@ -304,11 +331,14 @@ class EnvironmentBody(BaseModel):
             self.lock.target.model_dump() if isinstance(self.lock, LockBody) else None)
         return target_from_request(given, max_tags=max_tags)
 
-    def to_service(self, max_tags: int) -> dict[str, Any]:
+    def to_service(self, max_tags: int, direct_url_prefixes: tuple[str, ...] = ()) -> dict[str, Any]:
         """What `EnvironmentService.create_from_json` takes: the lock and options as JSON, the
-        target parsed. InputError when neither requirements nor a lock is given."""
+        target parsed. InputError when neither requirements nor a lock is given; InvalidDocument
+        naming the line of a document's direct reference whose URL is not under
+        `direct_url_prefixes`."""
         if self.requirements is None and self.lock is None and self._pylock is None:
             raise InputError("give either 'requirements', 'lock' or 'document'", field="body")
+        check_direct_references(self, direct_url_prefixes)
         data: dict[str, Any] = {"constraints": list(self.constraints),
                                 "options": self.options.to_json()}
         if self.requirements is not None:
