@@ -134,20 +134,13 @@ def check_python(doc: Document, python_full_version: str, where: str = "the targ
 
 def refuse_for_server(doc: Document) -> None:
     """What a document posted to a server may not carry: index options (the server resolves
-    with its own indexes, never a client's URL) and hash pins (honoured by the CLI, which checks
-    the lock it gets; post the resolved lock instead). InvalidDocument naming the line. Direct
-    references pass: the server checks their URLs against its own allow-list."""
+    with its own indexes, never a client's URL). InvalidDocument naming the line. Direct
+    references pass (the server checks their URLs against its own allow-list), and so do
+    ``--hash`` pins (the server narrows the lock to the pinned files, `restrict_to_hashes`)."""
     if doc.has_index_options:
         origin = doc.index_origin
         raise InvalidDocument(
             "index options (--index-url, --extra-index-url, --find-links, --no-index) are not "
             "taken from a document sent to a server: it resolves with its own indexes",
             file=origin.file if origin else doc.file, line=origin.line if origin else None,
-            kind=doc.kind)
-    if doc.hash_checking:
-        first = next(iter(doc.hash_origins.values()), None)
-        raise InvalidDocument(
-            "--hash pins are checked by the venvd CLI (venvd resolve/create -r FILE), not in a "
-            "document sent to a server: post the lock the CLI resolved instead",
-            file=first.file if first else doc.file, line=first.line if first else None,
             kind=doc.kind)

@@ -131,6 +131,10 @@ class EnvironmentService:
                 body.get("options"),
             )
             lock, resolved_cached = result.lock, result.cached
+            if body.get("pinned") is not None:  # a document's --hash pins (hash-checking mode)
+                from venvd.inputs import restrict_to_hashes
+
+                lock = Lock.from_json(restrict_to_hashes(lock.to_json(), body["pinned"]))
         doc, created = self.create(lock, target, request=body)
         doc["created"] = created
         if resolved_cached is not None:
