@@ -283,3 +283,18 @@ def test_hash_checking_mode_counts_the_direct_hash(
                          capture_output=True, text=True, env=env, timeout=300)
     assert out.returncode == 2, out.stderr
     assert "none for app" in out.stderr  # handmade's dependency has no --hash pin
+
+
+def test_a_reference_applies_only_where_its_marker_holds(
+        shop: LocalIndex, direct: Direct, api: Callable[..., httpx.Client]) -> None:
+    """native 9.0 is a win_amd64 wheel: referenced for Windows only, the Linux target takes the
+    index's native 1.0 and never fetches the file."""
+    client = api(shop, direct_url_prefixes=[direct.prefix])
+    ref = direct.ref("native") + ' ; sys_platform == "win32"'
+    answer = client.post("/v1/resolve", json={"requirements": [ref, "native"],
+                                              "targets": [LINUX_311, WINDOWS_311]})
+    assert answer.status_code == 200, answer.text
+    versions = sorted(p["version"] for p in answer.json()["packages"] if p["name"] == "native")
+    assert versions == ["1.0", "9.0"]
+    linux = client.post("/v1/resolve", json={"requirements": [ref, "native"], "target": LINUX_311})
+    assert [p["version"] for p in linux.json()["packages"]] == ["1.0"]
