@@ -140,6 +140,7 @@ def test_a_hash_mismatch_is_an_error_and_caches_nothing(
     with pytest.raises(HashMismatch, match=f"expected {direct.sha('lib')}"):
         _resolve(service, wrong)
     assert service.store.get_metadata(f"sha256:{direct.sha('lib')}") is None
+    assert not [p for p in (service.settings.data_dir / "cache").rglob("*") if p.is_file()]
 
 
 def test_tags_and_conflicts_are_explained(
@@ -175,6 +176,7 @@ def test_outputs_pin_the_url_and_a_posted_lock_needs_the_setting(
     posted = client.post("/v1/environments", json={"lock": lock})
     assert posted.status_code in (200, 201, 202), posted.text
     assert wait_finished(client, posted.json()["id"])["status"] == "ready"
+    assert direct.fetches("fancy") == 1  # the build found the resolution's download in its cache
     strict = api(shop)
     refused = strict.post("/v1/environments", json={"lock": lock})
     assert refused.status_code == 422, refused.text

@@ -5,7 +5,9 @@ core metadata is found by its hash (memory, then the store: metadata is immutabl
 the file is downloaded whole and checked against its hash (HashMismatch on a mismatch, before
 anything reads it), and its metadata read from the verified bytes: a wheel's METADATA, an sdist's
 PKG-INFO when final (PEP 643), else the sandboxed metadata build, as for index files. The metadata
-is then stored by hash, so the next resolution naming the same file downloads nothing.
+is then stored by hash, so the next resolution naming the same file downloads nothing. The
+download lands in the builder's content-addressed download cache (`downloads`, wheels-v1) when
+given, so the build of the lock does not fetch it again.
 
 A file whose name is no wheel or sdist name, or is another project's, or a wheel whose tags the
 target does not accept, is refused before any download.
@@ -13,9 +15,11 @@ target does not accept, is refused before any download.
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
@@ -28,12 +32,15 @@ from venvd.service._source import Memo
 from venvd.store import Store
 from venvd.target import Target
 
+if TYPE_CHECKING:
+    from venvd.builder import BuildCache
+
 __all__ = ["direct_files"]
 
 
 def direct_files(requirements: Iterable[Requirement], target: Target, *, index: IndexClient,
                  store: Store, memo: Memo, work_dir: Path | None = None,
-                 ) -> dict[NormalizedName, DirectFile]:
+                 downloads: BuildCache | None = None) -> dict[NormalizedName, DirectFile]:
     """The file and metadata of each direct reference among `requirements` whose marker holds
     for `target`, by canonical project name. Raises InvalidRequirement (a file that is not this
     project's wheel or sdist, or whose metadata names another project or version),
@@ -67,7 +74,8 @@ def direct_files(requirements: Iterable[Requirement], target: Target, *, index: 
                 raise InvalidRequirement(text, f"{reference.name} is given by two different "
                                          "direct references; one project, one file")
             continue
-        metadata = _metadata(file, index=index, store=store, memo=memo, work_dir=work_dir)
+        metadata = _metadata(file, index=index, store=store, memo=memo, work_dir=work_dir,
+                             downloads=downloads)
         found[reference.name] = (
             DistFile(project=file.project, filename=file.filename, url=file.url,
                      version=file.version, kind=file.kind, tags=file.tags, sha256=file.sha256,
@@ -77,7 +85,7 @@ def direct_files(requirements: Iterable[Requirement], target: Target, *, index: 
 
 
 def _metadata(file: DistFile, *, index: IndexClient, store: Store, memo: Memo,
-              work_dir: Path | None) -> CoreMetadata:
+              work_dir: Path | None, downloads: BuildCache | None) -> CoreMetadata:
     key = file.cache_key
     known = memo.metadata(key) or store.get_metadata(key)
     if (known is not None and canonicalize_name(known.name) == file.project
@@ -85,11 +93,20 @@ def _metadata(file: DistFile, *, index: IndexClient, store: Store, memo: Memo,
         memo.put_metadata(key, known)
         return known
     assert file.sha256 is not None
-    if work_dir is not None:
-        work_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="venvd-direct-", dir=work_dir) as tmp:
-        path = Path(tmp) / file.filename
-        index.download(file.url, file.sha256, path)  # HashMismatch before anything reads it
+    with contextlib.ExitStack() as stack:
+        if downloads is not None:
+            # Into the builder's content-addressed download cache: the build finds it there.
+            path = downloads.cached_file(file.sha256, file.filename, None)
+            if path is None:
+                path = downloads.wheel_path(file.sha256, file.filename)
+                index.download(file.url, file.sha256, path)  # HashMismatch: nothing kept
+        else:
+            if work_dir is not None:
+                work_dir.mkdir(parents=True, exist_ok=True)
+            tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="venvd-direct-",
+                                                                  dir=work_dir))
+            path = Path(tmp) / file.filename
+            index.download(file.url, file.sha256, path)  # HashMismatch before anything reads it
         local = DistFile(project=file.project, filename=file.filename, url=path.as_uri(),
                          version=file.version, kind=file.kind, tags=file.tags,
                          sha256=file.sha256)

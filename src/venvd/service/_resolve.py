@@ -18,7 +18,7 @@ from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
@@ -33,6 +33,9 @@ from venvd.service._source import Memo, StoreBackedSource
 from venvd.service._writer import BackgroundWriter
 from venvd.store import Store
 from venvd.target import Target
+
+if TYPE_CHECKING:
+    from venvd.builder import BuildCache
 
 __all__ = ["ResolutionService", "ResolveResult"]
 
@@ -77,8 +80,10 @@ class ResolutionService:
         answers_kept: int | None = None,
         answers_weight: int | None = None,
         work_dir: Path | None = None,
+        downloads: BuildCache | None = None,
     ) -> None:
         self._work_dir = work_dir  # where direct references' files are downloaded to be read
+        self._downloads = downloads  # or into the builder's download cache, when given
         self._timeout = timeout  # wall-time budget of one resolution (warming included)
         self._store = store
         self._index = index
@@ -271,7 +276,8 @@ class ResolutionService:
                 from venvd.service._direct import direct_files
 
                 direct = direct_files(request.requirements, request.target, index=self._index,
-                                      store=self._store, memo=self._memo, work_dir=self._work_dir)
+                                      store=self._store, memo=self._memo, work_dir=self._work_dir,
+                                      downloads=self._downloads)
             known = source.warm(r.name for r in request.requirements)
             warmed = time.perf_counter()
             opts = request.options

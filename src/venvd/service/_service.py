@@ -61,6 +61,7 @@ class Service:
             answers_kept=settings.resolution_cache_entries,
             answers_weight=settings.resolution_cache_weight,
             work_dir=settings.data_dir / "tmp",
+            downloads=BuildCache(settings.data_dir / "cache"),
         )
         self.limits = RequestLimits.from_settings(settings)
         self._environments: EnvironmentService | None = None
