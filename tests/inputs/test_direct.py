@@ -300,3 +300,13 @@ def test_a_reference_applies_only_where_its_marker_holds(
     assert versions == ["1.0", "9.0"]
     linux = client.post("/v1/resolve", json={"requirements": [ref, "native"], "target": LINUX_311})
     assert [p["version"] for p in linux.json()["packages"]] == ["1.0"]
+
+
+def test_an_sdist_without_final_metadata_is_read_by_the_sandboxed_build(
+        shop: LocalIndex, direct: Direct, make_service: Callable[..., Service],
+        tmp_path: Path) -> None:
+    old = make_sdist(tmp_path / "old", "oldstyle", "1.0", requires_dist=["lib>=2"], pkg_info=False)
+    url = shop.serve_unlisted(old)
+    service = make_service(shop, direct_url_prefixes=[direct.prefix])
+    result = _resolve(service, f"oldstyle @ {url}#sha256={sha256_file(old)}")
+    assert _pins(result.lock) == {"oldstyle": "1.0", "lib": "2.0"}
