@@ -310,3 +310,33 @@ def test_an_sdist_without_final_metadata_is_read_by_the_sandboxed_build(
     service = make_service(shop, direct_url_prefixes=[direct.prefix])
     result = _resolve(service, f"oldstyle @ {url}#sha256={sha256_file(old)}")
     assert _pins(result.lock) == {"oldstyle": "1.0", "lib": "2.0"}
+
+
+def test_pip_installs_the_requirements_output_and_the_pylock_is_valid(
+        shop: LocalIndex, direct: Direct, api: Callable[..., httpx.Client],
+        tmp_path: Path) -> None:
+    """The rendered lock works with the real installer: pip in hash-checking mode fetches the
+    direct URL (and the index pin) and installs them; packaging reads the pylock.toml."""
+    import tomllib
+
+    from packaging.pylock import Pylock
+
+    client = api(shop, direct_url_prefixes=[direct.prefix])
+    body = {"requirements": [direct.ref("fancy")], "target": LINUX_311}
+    reqs = tmp_path / "locked.txt"
+    reqs.write_text(client.post("/v1/resolve", json={**body, "format": "requirements"}).text)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "UV_"))}
+    site = tmp_path / "site"
+    out = subprocess.run([sys.executable, "-m", "pip", "install", "--isolated", "--no-deps",
+                          "--disable-pip-version-check", "--no-cache-dir", "--require-hashes",
+                          "--index-url", shop.url, "--target", str(site), "-r", str(reqs)],
+                         capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert (site / "fancy" / "__init__.py").is_file() and (site / "lib" / "__init__.py").is_file()
+    assert direct.fetches("fancy") == 2  # the resolution's, then pip's
+    pylock = client.post("/v1/resolve", json={**body, "format": "pylock"}).text
+    locked = Pylock.from_dict(tomllib.loads(pylock))
+    fancy = next(p for p in locked.packages if p.name == "fancy")
+    assert fancy.wheels is not None
+    assert [(w.url, w.hashes) for w in fancy.wheels] == [
+        (direct.urls["fancy"], {"sha256": direct.sha("fancy")})]
