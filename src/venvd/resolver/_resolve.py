@@ -51,7 +51,8 @@ def resolve(requirements: Sequence[Requirement], target: Target, source: Package
         if given.url:
             raise InvalidRequirement(str(given), "a constraint cannot be a direct reference")
     direct = direct or {}
-    check_direct_requirements([r for r in requirements if target.evaluate(r.marker)], direct)
+    check_direct_requirements(
+        [r for r in requirements if r.url and target.evaluate(r.marker)], direct)
     if direct:
         source = DirectSource(source, direct)
     roots = [Req.from_requirement(r) for r in requirements if target.evaluate(r.marker)]

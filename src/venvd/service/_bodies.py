@@ -156,6 +156,8 @@ def check_direct_references(body: ResolveBody | EnvironmentBody,
     """Refuse a direct reference of the body's document whose URL this server does not fetch
     (`prefixes`: its direct_url_prefixes), naming the document's line (InvalidDocument); those
     given as `requirements` are refused naming the requirement, when the request is made."""
+    if not body._direct:
+        return
     from packaging.requirements import Requirement
 
     from venvd.errors import InvalidDocument
