@@ -368,3 +368,12 @@ def test_a_pylock_is_selected_for_the_target_extras_and_groups() -> None:
         pylock_to_lock(doc, linux, groups=["test"], text=PYLOCK)
     with pytest.raises(InvalidDocument, match="Undeclared extras: docs"):
         pylock_to_lock(doc, linux, extras=["docs"], text=PYLOCK)
+
+
+def test_pyproject_direct_references_need_a_hash_in_groups_too() -> None:
+    good = f"x @ https://e.org/x-1.0-py3-none-any.whl#sha256={SHA_A}"
+    text = f"[dependency-groups]\ntest = [\n  'ok',\n  '{good}',\n]\nbad = ['x @ https://e.org/x-1.0.tar.gz']\n"
+    doc = parse_document(text, kind="pyproject.toml", groups=["test"])
+    assert doc.requirements == ["ok", good] and [w.line for _, w in doc.direct] == [4]
+    with pytest.raises(InvalidDocument, match=r"pyproject.toml:6: dependency-groups: .*no #sha256="):
+        parse_document(text, kind="pyproject.toml", file="pyproject.toml", groups=["bad"])

@@ -119,6 +119,8 @@ def parse_pyproject(text: str, file: str = "pyproject.toml", *, extras: Iterable
     for requirement in _groups(doc, text, groups_table, list(groups)):
         if requirement not in taken:
             taken.add(requirement)
+            if "@" in requirement:  # a direct reference: its form checked, its line kept
+                _requirement(doc, text, requirement, "dependency-groups")
             doc.add(requirement, Provenance(file))
     return doc
 
