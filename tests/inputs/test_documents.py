@@ -377,3 +377,13 @@ def test_pyproject_direct_references_need_a_hash_in_groups_too() -> None:
     assert doc.requirements == ["ok", good] and [w.line for _, w in doc.direct] == [4]
     with pytest.raises(InvalidDocument, match=r"pyproject.toml:6: dependency-groups: .*no #sha256="):
         parse_document(text, kind="pyproject.toml", file="pyproject.toml", groups=["bad"])
+
+
+def test_environment_yml_pip_list_takes_hashed_direct_references() -> None:
+    good = f"x @ https://e.org/x-1.0-py3-none-any.whl#sha256={SHA_A}"
+    text = f"name: e\ndependencies:\n  - python=3.11\n  - pip:\n    - ok\n    - {good}\n"
+    doc = parse_document(text, file="environment.yml")
+    assert doc.requirements == ["ok", good]
+    assert [(w.file, w.line) for _, w in doc.direct] == [("environment.yml", 6)]
+    with pytest.raises(InvalidDocument, match=r"environment.yml:6: direct reference .*no #sha256="):
+        parse_document(text.replace(f"#sha256={SHA_A}", ""), file="environment.yml")
