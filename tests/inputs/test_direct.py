@@ -340,3 +340,17 @@ def test_pip_installs_the_requirements_output_and_the_pylock_is_valid(
     assert fancy.wheels is not None
     assert [(w.url, w.hashes) for w in fancy.wheels] == [
         (direct.urls["fancy"], {"sha256": direct.sha("fancy")})]
+
+
+def test_a_file_whose_metadata_disagrees_with_its_name_is_refused(
+        shop: LocalIndex, direct: Direct, make_service: Callable[..., Service],
+        tmp_path: Path) -> None:
+    wheel = make_wheel(tmp_path / "liar", "fancy", "5.0")
+    renamed = wheel.rename(wheel.with_name("fancy-5.1-py3-none-any.whl"))
+    url = shop.serve_unlisted(renamed)
+    service = make_service(shop, direct_url_prefixes=[direct.prefix])
+    with pytest.raises(InvalidRequirement) as raised:
+        _resolve(service, f"fancy @ {url}#sha256={sha256_file(renamed)}")
+    assert "its file is unusable" in raised.value.message
+    assert url in raised.value.message and "file://" not in raised.value.message
+    assert "fancy 5.0" in raised.value.message and "5.1" in raised.value.message

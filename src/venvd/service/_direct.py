@@ -25,7 +25,7 @@ from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 
 from venvd.dist import CoreMetadata, DistFile
-from venvd.errors import InvalidRequirement, NoCompatibleDistribution
+from venvd.errors import HashMismatch, InvalidRequirement, NoCompatibleDistribution, UpstreamError
 from venvd.index import IndexClient
 from venvd.resolver._direct import DirectFile
 from venvd.service._source import Memo
@@ -43,7 +43,8 @@ def direct_files(requirements: Iterable[Requirement], target: Target, *, index: 
                  downloads: BuildCache | None = None) -> dict[NormalizedName, DirectFile]:
     """The file and metadata of each direct reference among `requirements` whose marker holds
     for `target`, by canonical project name. Raises InvalidRequirement (a file that is not this
-    project's wheel or sdist, or whose metadata names another project or version),
+    project's wheel or sdist, whose metadata names another project or version, or that cannot be
+    read),
     NoCompatibleDistribution (a wheel for another platform), HashMismatch / UpstreamError (the
     download), BuildError (an sdist's metadata build)."""
     from venvd.inputs import parse_direct
@@ -74,7 +75,7 @@ def direct_files(requirements: Iterable[Requirement], target: Target, *, index: 
                 raise InvalidRequirement(text, f"{reference.name} is given by two different "
                                          "direct references; one project, one file")
             continue
-        metadata = _metadata(file, index=index, store=store, memo=memo, work_dir=work_dir,
+        metadata = _metadata(file, text, index=index, store=store, memo=memo, work_dir=work_dir,
                              downloads=downloads)
         found[reference.name] = (
             DistFile(project=file.project, filename=file.filename, url=file.url,
@@ -84,7 +85,7 @@ def direct_files(requirements: Iterable[Requirement], target: Target, *, index: 
     return found
 
 
-def _metadata(file: DistFile, *, index: IndexClient, store: Store, memo: Memo,
+def _metadata(file: DistFile, text: str, *, index: IndexClient, store: Store, memo: Memo,
               work_dir: Path | None, downloads: BuildCache | None) -> CoreMetadata:
     key = file.cache_key
     known = memo.metadata(key) or store.get_metadata(key)
@@ -110,7 +111,13 @@ def _metadata(file: DistFile, *, index: IndexClient, store: Store, memo: Memo,
         local = DistFile(project=file.project, filename=file.filename, url=path.as_uri(),
                          version=file.version, kind=file.kind, tags=file.tags,
                          sha256=file.sha256)
-        metadata = index.fetch_metadata(local)  # name and version checked against the file name
+        try:  # name and version checked against the file name
+            metadata = index.fetch_metadata(local)
+        except HashMismatch:
+            raise
+        except UpstreamError as exc:  # the verified file itself is unusable: the reference's fault
+            reason = exc.message.replace(local.url, file.url)
+            raise InvalidRequirement(text, f"its file is unusable: {reason}") from None
     store.put_metadata(key, metadata)
     memo.put_metadata(key, metadata)
     return metadata
