@@ -16,7 +16,7 @@ from venvd.resolver import ResolveReporter
 from venvd.sandbox import Limits, Sandbox
 from venvd.service import _metrics
 from venvd.service._artifacts import Artifacts
-from venvd.service._bodies import ResolveBody
+from venvd.service._bodies import ResolveBody, check_direct_references
 from venvd.service._build_requirements import BuildRequirementWheels
 from venvd.service._builds import BuildRunner
 from venvd.service._cleanup import remove_orphan_temps
@@ -60,6 +60,8 @@ class Service:
                       settings.memo_page_files),
             answers_kept=settings.resolution_cache_entries,
             answers_weight=settings.resolution_cache_weight,
+            work_dir=settings.data_dir / "tmp",
+            downloads=BuildCache(settings.data_dir / "cache"),
         )
         self.limits = RequestLimits.from_settings(settings)
         self._environments: EnvironmentService | None = None
@@ -174,6 +176,7 @@ class Service:
     def request_for(self, body: ResolveBody) -> ResolveRequest:
         """The request a resolve body asks for (`POST /v1/resolve`, or the in-process client's),
         its target parsed within the max_compatible_tags bound."""
+        check_direct_references(body, self.limits.direct_url_prefixes)
         target = target_from_request(body.target_json(),
                                      max_tags=self.settings.max_compatible_tags)
         return self.make_request(body.requirements, target, constraints=body.constraints,
@@ -184,6 +187,7 @@ class Service:
         """One universal lock for a body's `targets` (see `_universal`): each target resolved
         alone (cached, coalesced), then merged; InputError subclasses name a bad target."""
         settings = self.settings
+        check_direct_references(body, self.limits.direct_url_prefixes)
         targets = parse_targets(body.targets_json(), max_targets=settings.max_targets,
                                 max_tags=settings.max_compatible_tags)
         return resolve_universal(

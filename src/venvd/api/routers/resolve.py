@@ -12,6 +12,7 @@ from venvd.api.dependencies import get_service
 from venvd.api.schemas import ERROR_RESPONSES, Format, ResolveBody
 from venvd.formats import render, render_universal
 from venvd.service import Service
+from venvd.service._bodies import restrict_result
 
 router = APIRouter(prefix="/v1", tags=["resolve"])
 
@@ -77,6 +78,7 @@ async def resolve(
     result = None if refresh else service.remembered(request)
     if result is None:
         result = await run_in_threadpool(service.resolve, request, refresh=refresh)
+    result = restrict_result(body, result)  # a document's --hash pins
     headers = {
         "X-Venvd-Cached": "1" if result.cached else "0",
         "X-Venvd-Resolution-Key": result.key,
