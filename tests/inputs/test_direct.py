@@ -29,6 +29,7 @@ from venvd.errors import (
     InvalidRequirement,
     NoCompatibleDistribution,
     ResolutionImpossible,
+    UpstreamError,
 )
 from venvd.service import Service
 from venvd.target import Target
@@ -141,6 +142,23 @@ def test_a_hash_mismatch_is_an_error_and_caches_nothing(
         _resolve(service, wrong)
     assert service.store.get_metadata(f"sha256:{direct.sha('lib')}") is None
     assert not [p for p in (service.settings.data_dir / "cache").rglob("*") if p.is_file()]
+
+
+def test_a_redirect_is_followed_only_inside_the_allowed_prefixes(
+        shop: LocalIndex, direct: Direct, make_service: Callable[..., Service]) -> None:
+    # An open redirect on an allowed host must not make the server fetch from elsewhere.
+    wheel = direct.paths["fancy"].name
+    outside = "/elsewhere/" + wheel
+    shop.redirects["/direct/away/" + wheel] = shop.base_url + outside
+    shop.redirects["/direct/moved/" + wheel] = direct.urls["fancy"]
+    service = make_service(shop, direct_url_prefixes=[direct.prefix])
+    away = f"fancy @ {direct.prefix}away/{wheel}#sha256={direct.sha('fancy')}"
+    with pytest.raises(UpstreamError, match=r"redirects to .*direct_url_prefixes do not allow"):
+        _resolve(service, away)
+    assert not shop.requests_to(outside)
+    moved = f"fancy @ {direct.prefix}moved/{wheel}#sha256={direct.sha('fancy')}"
+    assert _pins(_resolve(service, moved))["fancy"] == "5.0"
+    assert direct.fetches("fancy") == 1
 
 
 def test_tags_and_conflicts_are_explained(

@@ -81,6 +81,7 @@ class LocalIndex:
         self._thread: threading.Thread | None = None
         self.auth: tuple[str, str] | None = None  # see `require_auth`
         self.unlisted: dict[str, Path] = {}  # see `serve_unlisted`
+        self.redirects: dict[str, str] = {}  # path → absolute URL answered with 302
 
     # -- content ----------------------------------------------------------------------------
     def add(
@@ -288,7 +289,9 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             self._send(fault, b'{"message": "injected fault"}', "application/json", head)
             return
-        if path in ("/simple", "/simple/"):
+        if path in index.redirects:
+            self._send(302, b"", "text/plain", head, extra={"Location": index.redirects[path]})
+        elif path in ("/simple", "/simple/"):
             self._serve_root(head)
         elif path.startswith("/simple/"):
             self._serve_project(canonicalize_name(path[len("/simple/") :].strip("/")), head)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -113,6 +113,7 @@ class Service:
             retries=settings.http_retries,
             work_dir=settings.data_dir / "tmp",
             sandbox=sandbox,
+            redirect_check=_direct_redirects(tuple(settings.direct_url_prefixes)),
         )
         service = cls(settings, store, index, sandbox, relay=relay)
         try:
@@ -281,3 +282,21 @@ class Service:
             _metrics.resolution_lookup(True)
         return result
 
+
+def _direct_redirects(prefixes: tuple[str, ...]) -> Callable[[str, str], str | None] | None:
+    """The index client's redirect check: a direct reference's download (its URL under one of
+    `prefixes`) follows a redirect only to another allowed URL, so an open redirect on an allowed
+    host does not make the server fetch from anywhere (the hash would refuse the bytes, but the
+    request would be made). Downloads from the indexes follow their redirects as before."""
+    if not prefixes:
+        return None
+    from venvd.inputs import DirectURLPolicy
+
+    policy = DirectURLPolicy(prefixes)
+
+    def check(url: str, following: str) -> str | None:
+        if policy.problem(url) is not None:
+            return None  # not a direct reference's URL
+        return None if policy.problem(following) is None else "this server's direct_url_prefixes do not allow"
+
+    return check
