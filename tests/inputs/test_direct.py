@@ -157,7 +157,7 @@ def test_a_redirect_is_followed_only_inside_the_allowed_prefixes(
         _resolve(service, away)
     assert not shop.requests_to(outside)
     moved = f"fancy @ {direct.prefix}moved/{wheel}#sha256={direct.sha('fancy')}"
-    assert _pins(_resolve(service, moved))["fancy"] == "5.0"
+    assert _pins(_resolve(service, moved).lock)["fancy"] == "5.0"
     assert direct.fetches("fancy") == 1
 
 
