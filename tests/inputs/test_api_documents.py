@@ -3,6 +3,7 @@ the same answers over HTTP and in process, and errors that name the document's l
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -137,3 +138,26 @@ def test_hash_pins_in_a_posted_document_narrow_the_lock(
                                                  "targets": [LINUX_311, LINUX_311]})
     assert universal.status_code == 422
     assert "reqs.txt:1: --hash pins narrow the lock of one target" in universal.text
+
+
+def test_the_documents_label_and_notices_come_back_as_headers(
+        shop: LocalIndex, api: Callable[..., httpx.Client]) -> None:
+    # What the CLI prints of a document (its label, what was ignored or left out) reaches an API
+    # client too: a conda package left out with skip_conda_packages must not vanish silently.
+    client = api(shop)
+    text = ("name: web\nchannels:\n  - conda-forge\ndependencies:\n  - python=3.11\n  - numpy\n"
+            "  - pip:\n    - app\n")
+    body = {"document": {"kind": "environment.yml", "text": text, "skip_conda_packages": True},
+            "target": {"platform": "manylinux_2_28_x86_64"}}
+    answer = client.post("/v1/resolve", json=body)
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["X-Venvd-Document-Label"] == "web"
+    notices = json.loads(answer.headers["X-Venvd-Document-Notices"])
+    assert any("numpy" in n for n in notices) and any("channels" in n for n in notices), notices
+    created = client.post("/v1/environments", json=body)
+    assert created.status_code in (200, 202), created.text
+    assert created.headers["X-Venvd-Document-Label"] == "web"
+    assert json.loads(created.headers["X-Venvd-Document-Notices"]) == notices
+    plain = client.post("/v1/resolve", json={"requirements": ["app"], "target": LINUX_311})
+    assert "X-Venvd-Document-Label" not in plain.headers
+    assert "X-Venvd-Document-Notices" not in plain.headers

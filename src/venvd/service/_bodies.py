@@ -21,6 +21,7 @@ server takes no index option or nested file from a client's document
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
@@ -106,12 +107,23 @@ class DocumentBody(BaseModel):
         return doc
 
 
+def _document_headers(label: str | None, notes: list[str]) -> dict[str, str]:
+    headers = {}
+    if label:  # ASCII: header values are Latin-1 and one line
+        headers["X-Venvd-Document-Label"] = json.dumps(label)[1:-1]
+    if notes:
+        headers["X-Venvd-Document-Notices"] = json.dumps(notes)
+    return headers
+
+
 def _apply_document(body: ResolveBody | EnvironmentBody, document: DocumentBody) -> Any:
     """Fill `body`'s requirements, constraints, options and target Python from `document`; the
     parsed document. A pylock.toml is left for `EnvironmentBody.to_service`."""
     from venvd.inputs import check_python
 
     doc = document.parse()
+    body._label = doc.label
+    body._notes = [*doc.warnings, *doc.notices]
     if doc.lock is not None:
         return doc
     body._direct = list(doc.direct)
@@ -218,6 +230,15 @@ class ResolveBody(BaseModel):
     _kind: str | None = PrivateAttr(default=None)
     # The document, when its --hash pins put it in pip's hash-checking mode (`restrict_result`).
     _pinned: Any = PrivateAttr(default=None)
+    # The document's label and what its reader says a user should read (`document_headers`).
+    _label: str | None = PrivateAttr(default=None)
+    _notes: list[str] = PrivateAttr(default_factory=list)
+
+    def document_headers(self) -> dict[str, str]:
+        """Response headers telling what the posted document's reader noticed: its label
+        (`X-Venvd-Document-Label`, conda's ``name`` or pyproject's project name) and its warnings
+        and notices (`X-Venvd-Document-Notices`, a JSON array): what was ignored or left out."""
+        return _document_headers(self._label, self._notes)
 
     @model_validator(mode="after")
     def _read_document(self) -> ResolveBody:
@@ -335,6 +356,15 @@ class EnvironmentBody(BaseModel):
     _direct: list[Any] = PrivateAttr(default_factory=list)  # as ResolveBody's
     _kind: str | None = PrivateAttr(default=None)
     _pinned: Any = PrivateAttr(default=None)
+    # The document's label and what its reader says a user should read (`document_headers`).
+    _label: str | None = PrivateAttr(default=None)
+    _notes: list[str] = PrivateAttr(default_factory=list)
+
+    def document_headers(self) -> dict[str, str]:
+        """Response headers telling what the posted document's reader noticed: its label
+        (`X-Venvd-Document-Label`, conda's ``name`` or pyproject's project name) and its warnings
+        and notices (`X-Venvd-Document-Notices`, a JSON array): what was ignored or left out."""
+        return _document_headers(self._label, self._notes)
 
     @model_validator(mode="after")
     def _read_document(self) -> EnvironmentBody:

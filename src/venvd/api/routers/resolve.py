@@ -66,7 +66,7 @@ async def resolve(
     if body.targets is not None:  # one universal lock: a resolution per target, then a merge
         universal = await run_in_threadpool(service.resolve_universal, body, refresh=refresh)
         headers = {"X-Venvd-Cached": "1" if universal.cached else "0",
-                   "X-Venvd-Lock-Id": universal.lock.id}
+                   "X-Venvd-Lock-Id": universal.lock.id, **body.document_headers()}
         if fmt == "json":
             return Response(universal.json_bytes(), media_type="application/json", headers=headers)
         text, media_type = render_universal(universal.lock, fmt)
@@ -84,6 +84,8 @@ async def resolve(
         "X-Venvd-Resolution-Key": result.key,
         "X-Venvd-Lock-Id": result.lock.id,
     }
+    if body.document is not None:
+        headers.update(body.document_headers())
     if fmt == "json":  # the lock's JSON is encoded once per lock (Lock.json_members)
         return Response(result.json_bytes(), media_type="application/json", headers=headers)
     text, media_type = render(result.lock, fmt)
