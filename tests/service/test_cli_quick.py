@@ -104,6 +104,7 @@ def test_an_unreachable_server_is_reported_by_the_full_command(tmp_path: Path) -
     ["resolve", "-r", "reqs.txt", "--server", "URL"],  # no target: this interpreter's
     ["resolve", "app", "--python", "3.11", "--server", "URL"],  # a requirement argument
     ["resolve", "-r", "reqs.txt", "--python", "3.11", "--server", "URL", "--pre"],
+    ["resolve", "-r", "reqs.txt", "--python", "3.11", "--server", ""],
     ["resolve", "-r", "reqs.txt", "--python", "3.11", "--python", "3.12", "--server", "URL"],
     ["resolve", "-r", "reqs.txt", "--python", "3.11", "--server", "URL", "--format", "toml"],
     ["resolve", "-r", "reqs.toml", "--python", "3.11", "--server", "URL"],

@@ -45,7 +45,8 @@ def answer(argv: list[str]) -> bool:
     for word in words:
         field = _VALUED.get(word)
         value = next(words, None)
-        if field is None or value is None or value.startswith("-"):
+        # An empty value means something of its own to click (`--server ""`: in-process).
+        if field is None or not value or value.startswith("-"):
             return False
         given.setdefault(field, []).append(value)
     if any(len(values) > 1 for field, values in given.items() if field != "files"):
