@@ -75,6 +75,30 @@ def requirement_entries(metadata: CoreMetadata) -> tuple[_Entry, ...]:
     return entries
 
 
+# The versions of a project's history that requirements match (pre-release policy given), by the
+# history's tuple (held: `_Grouped.versions`, one per page and process) and the requirements: the
+# same for every target, and a backtracking walk asks for a new range at each step (each boto3
+# version names its own botocore range: 1,500 filters per resolution).
+_FILTERED: dict[tuple[int, frozenset[Req], bool | None],
+                tuple[tuple[Version, ...], tuple[Version, ...]]] = {}
+_FILTERED_LIMIT = 100_000
+
+
+def filtered(versions: tuple[Version, ...], reqs: frozenset[Req], combined: SpecifierSet,
+             prereleases: bool | None) -> tuple[Version, ...]:
+    """`combined.filter(versions, prereleases)` (`combined` being `reqs`' specifiers together),
+    remembered per history and requirements."""
+    key = (id(versions), reqs, prereleases)
+    known = _FILTERED.get(key)
+    if known is not None and known[0] is versions:
+        return known[1]
+    found = tuple(combined.filter(within_bounds(versions, combined), prereleases=prereleases))
+    if len(_FILTERED) >= _FILTERED_LIMIT:
+        _FILTERED.clear()
+    _FILTERED[key] = (versions, found)
+    return found
+
+
 class Deadline:
     """A wall-time budget: `check()` raises ResolutionTimeout once `seconds` have passed."""
 
@@ -180,16 +204,17 @@ class Provider(AbstractProvider[Req, Candidate, str]):
         for r in reqs:
             combined &= r.specifier
         prereleases = self._prereleases(name, reqs, pins)
-        narrowed = within_bounds(versions, combined)
         # The filter's answer for a set of versions depends on the set only through its pre-release
         # fallback (pre-releases count when no final release matches). So the matches among all
         # versions, less the unusable ones, are the matches among the usable versions as soon as
         # one of them is usable: then the judging can wait. Only when none is (rare) are all the
         # candidates judged, and filtered again as they are, to keep the fallback exact.
-        found = tuple(combined.filter(narrowed, prereleases=prereleases))
+        found = (filtered(versions, reqs, combined, prereleases) if not pins
+                 else tuple(combined.filter(within_bounds(versions, combined),
+                                            prereleases=prereleases)))
         if any(self.usable(name, v, reqs) for v in found):
             return found
-        usable = [v for v in narrowed if self.usable(name, v, reqs)]
+        usable = [v for v in within_bounds(versions, combined) if self.usable(name, v, reqs)]
         return tuple(combined.filter(usable, prereleases=prereleases))
 
     def _prereleases(self, name: NormalizedName, reqs: frozenset[Req],
@@ -417,8 +442,8 @@ class Provider(AbstractProvider[Req, Candidate, str]):
         if view is None or not versions:
             return
         # A window of the history from here down, so that walking down it costs a window per step.
-        window = itertools.islice(itertools.chain(versions, view.older_than(versions[-1])),
-                                  2 * BATCH_CAP)
+        window: Iterator[Version] = itertools.islice(
+            itertools.chain(versions, view.older_than(versions[-1])), 2 * BATCH_CAP)
         # Still within the last batch: the next version to read was announced (or read) already,
         # so this step announces nothing until the walk gets past it (botocore: 1,500 steps).
         first = next((v for v in window if v not in dropped), None)
