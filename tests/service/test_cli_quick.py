@@ -149,3 +149,56 @@ def test_plain_lines_are_kept_as_the_reader_keeps_them(tmp_path: Path) -> None:
 def test_comments_are_removed_as_the_reader_removes_them(line: str) -> None:
     assert _uncommented(line).strip() == _COMMENT.sub("", line).strip()
     assert re.sub(r"\s+$", "", _uncommented(line)) == re.sub(r"\s+$", "", _COMMENT.sub("", line))
+
+
+def _answer_once(reply: bytes, keep_open: float = 0.0) -> str:
+    """A one-shot server on a real socket: reads the request, sends `reply`, then keeps the
+    connection open for `keep_open` seconds before closing it. Returns its URL."""
+    import threading
+    import time
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += conn.recv(65536)
+            head, _, body = data.partition(b"\r\n\r\n")
+            length = int(re.search(rb"Content-Length: (\d+)", head).group(1))  # type: ignore[union-attr]
+            while len(body) < length:
+                body += conn.recv(65536)
+            conn.sendall(reply)
+            time.sleep(keep_open)
+        listener.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    return f"http://127.0.0.1:{listener.getsockname()[1]}"
+
+
+def test_the_answer_is_read_by_its_length_even_on_a_connection_left_open() -> None:
+    import time
+
+    from venvd.cli._quick import post_plain
+
+    url = _answer_once(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                       b"Content-Length: 2\r\n\r\n{}", keep_open=20)
+    started = time.monotonic()
+    assert post_plain(url, "/v1/resolve", {"requirements": ["a"]}) == b"{}"
+    assert time.monotonic() - started < 10
+
+
+@pytest.mark.parametrize("reply", [
+    b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 2\r\n\r\n{}",
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n{}",  # closed before the end
+    b"HTTP/1.1 200 OK\r\n\r\n{}",  # no length
+    b"garbage",
+])
+def test_anything_but_a_plain_success_is_handed_back(reply: bytes) -> None:
+    from venvd.cli._quick import post_plain
+
+    assert post_plain(_answer_once(reply), "/v1/resolve", {}, timeout=5) is None

@@ -168,7 +168,7 @@ def post_plain(server: str, path: str, body: object, *, token: str | None = None
     if token is not None and (not token.isascii() or not token.isprintable() or " " in token):
         return None
     query = "&".join(f"{k}={v}" for k, v in (params or {}).items())
-    if not query.replace("&", "").replace("=", "").isalnum():
+    if query and not query.replace("&", "").replace("=", "").isalnum():
         return None  # nothing that would need quoting
     target = "/" + prefix.strip("/") + path if prefix.strip("/") else path
     payload = json.dumps(body).encode()
@@ -178,7 +178,7 @@ def post_plain(server: str, path: str, body: object, *, token: str | None = None
     if token:
         head.append(f"Authorization: Bearer {token}")
     request = ("\r\n".join(head) + "\r\n\r\n").encode("ascii") + payload
-    chunks: list[bytes] = []
+    answer = b""
     try:
         # The host as bytes: a str would be encoded by the idna codec, one more import (and an
         # ASCII name, checked above, encodes to itself).
@@ -186,15 +186,32 @@ def post_plain(server: str, path: str, body: object, *, token: str | None = None
         with socket.create_connection(address, timeout=connect_timeout) as sock:  # type: ignore[arg-type]
             sock.settimeout(timeout)
             sock.sendall(request)
+            head_length: int | None = None
+            # Read the head, then exactly Content-Length bytes: a server (or proxy) that keeps the
+            # connection open despite "Connection: close" must not leave this waiting.
             while chunk := sock.recv(65536):
-                chunks.append(chunk)
+                answer += chunk
+                if head_length is None:
+                    header_end = answer.find(b"\r\n\r\n")
+                    if header_end < 0:
+                        continue
+                    length = _content_length(answer[:header_end])
+                    if length is None:
+                        return None
+                    head_length = header_end + 4 + length
+                if len(answer) >= head_length:
+                    break
+            if head_length is None or len(answer) != head_length:
+                return None  # closed early, or more than announced
     except (OSError, ValueError):
         return None
-    answer = b"".join(chunks)
-    header_end = answer.find(b"\r\n\r\n")
-    if header_end < 0:
-        return None
-    status_line, *header_lines = answer[:header_end].split(b"\r\n")
+    return answer[answer.find(b"\r\n\r\n") + 4:]
+
+
+def _content_length(head: bytes) -> int | None:
+    """The Content-Length of a 200 answer's `head`; None for any other status, or a chunked
+    answer, or one without a length."""
+    status_line, *header_lines = head.split(b"\r\n")
     parts = status_line.split(b" ", 2)
     if len(parts) < 2 or parts[0] not in (b"HTTP/1.1", b"HTTP/1.0") or parts[1] != b"200":
         return None
@@ -202,13 +219,9 @@ def post_plain(server: str, path: str, body: object, *, token: str | None = None
     for line in header_lines:
         name, _, value = line.partition(b":")
         name = name.strip().lower()
-        if name == b"transfer-encoding":
+        if name == b"transfer-encoding" or (name == b"content-length"
+                                            and not value.strip().isdigit()):
             return None
         if name == b"content-length":
-            if not value.strip().isdigit():
-                return None
             length = int(value)
-    content = answer[header_end + 4:]
-    if length is None or len(content) != length:
-        return None
-    return content
+    return length
