@@ -59,7 +59,7 @@ _Entry = tuple[Req, "Marker | None", str]
 # its own): the same for every target, and metadata objects live in the service's memo across
 # resolutions, so a fresh target converts none of them again (boto3 walks 3,000 of them).
 _ENTRIES: dict[int, tuple[CoreMetadata, tuple[_Entry, ...]]] = {}
-_ENTRIES_LIMIT = 100_000
+_ENTRIES_LIMIT = 20_000  # boto3 needs 3,000; the entries keep their metadata alive
 
 
 def requirement_entries(metadata: CoreMetadata) -> tuple[_Entry, ...]:
@@ -81,7 +81,7 @@ def requirement_entries(metadata: CoreMetadata) -> tuple[_Entry, ...]:
 # version names its own botocore range: 1,500 filters per resolution).
 _FILTERED: dict[tuple[int, frozenset[Req], bool | None],
                 tuple[tuple[Version, ...], tuple[Version, ...]]] = {}
-_FILTERED_LIMIT = 100_000
+_FILTERED_LIMIT = 20_000
 
 
 def filtered(versions: tuple[Version, ...], reqs: frozenset[Req], combined: SpecifierSet,
