@@ -213,9 +213,13 @@ class FileCache:
         return removed, freed
 
     def clean(self) -> tuple[int, int]:
-        """Remove every entry; (entries removed, bytes freed)."""
+        """Remove every entry and every remembered import check (`_checks`); (entries removed,
+        bytes freed)."""
+        from venvd.materialize._checks import CHECKS_VERSION
+
         entries = self.entries()
         for sha256, _, _ in entries:
             self.discard(sha256)
         shutil.rmtree(self.dir, ignore_errors=True)
+        shutil.rmtree(self.root / CHECKS_VERSION, ignore_errors=True)
         return len(entries), sum(size for _, size, _ in entries)

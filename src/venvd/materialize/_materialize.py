@@ -2,8 +2,8 @@
 
 Steps: read the manifest (the archive's first member) and check the interpreter against its target;
 refuse a non-empty DEST unless `force` (then clear it, only now that the archive looks right);
-create the skeleton with ``python -m venv --without-pip DEST`` (tens of milliseconds: not worth
-replacing); stream-extract the rest safely (the manifest's directories made up front, files written
+create the skeleton as ``python -m venv --without-pip DEST`` would (in this process when `python` is
+the interpreter running venvd: see `_VenvProcess`); stream-extract the rest safely (the manifest's directories made up front, files written
 by a thread pool while the stream is read); point scripts at DEST's python; write the lock to
 ``DEST/venvd.lock.json``, a name no member may take; verify (dependencies consistent, the requested
 projects' top-level modules import, in one child process started before the dependency check).
@@ -22,6 +22,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ import zstandard
 
 from venvd.errors import BuildError, InputError
 from venvd.materialize._cache import FileCache
+from venvd.materialize._checks import PassedChecks
 from venvd.materialize._extract import (
     MANIFEST_NAME,
     ArchiveLimits,
@@ -142,7 +144,8 @@ def materialize(archive: Path | ArtifactSource, dest: Path, *, python: str = sys
             report("scripts", changed, len(scripts))
             if verify:
                 report("verify", 0, 1)
-                _verify(dest, venv_python, manifest)
+                _verify(dest, venv_python, manifest,
+                        None if cache is None else PassedChecks(cache.root))
                 report("verify", 1, 1)
         except BaseException:
             if venv is not None:
@@ -264,8 +267,15 @@ def _clear(directory: Path) -> None:
 
 
 class _VenvProcess:
-    """``python -m venv --without-pip DEST``, started now and waited for when needed, so that
-    fetching and unpacking overlap its tens of milliseconds."""
+    """The venv skeleton (``python -m venv --without-pip DEST``), started now and waited for when
+    needed, so that fetching and unpacking overlap it.
+
+    For the interpreter running venvd itself (the default), the standard library's
+    `venv.EnvBuilder` makes it in a thread of this process, with the options ``python -m venv
+    --without-pip`` uses: the same files, without starting a second interpreter (about 40 ms of CPU,
+    the largest part of a subprocess whose own work is a few directories, links and templates).
+    Any other interpreter makes its own skeleton in a subprocess: its venv module knows its layout.
+    """
 
     def __init__(self, python: str, dest: Path, layout: dict[str, Any]) -> None:
         self.dest = dest
@@ -273,17 +283,45 @@ class _VenvProcess:
         name = "python.exe" if layout["kind"] == "windows" else "python"
         self.venv_python = dest / str(layout["scripts"]) / name
         self.result: Path | None = None
+        self.proc: subprocess.Popen[str] | None = None
+        self.thread: threading.Thread | None = None
+        self.failure: BaseException | None = None
+        if _is_running_interpreter(python):
+            self.thread = threading.Thread(target=self._in_process, name="venvd-venv", daemon=True)
+            self.thread.start()
+            return
         try:
-            self.proc: subprocess.Popen[str] | None = subprocess.Popen(
+            self.proc = subprocess.Popen(
                 [python, "-m", "venv", "--without-pip", str(dest)], stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE, text=True)
         except OSError as exc:
             raise InputError(f"cannot run {python} -m venv: {exc}", python=python) from None
 
+    def _in_process(self) -> None:
+        import venv
+
+        try:
+            venv.EnvBuilder(symlinks=os.name != "nt", with_pip=False).create(str(self.dest))
+        except BaseException as exc:  # reported by wait(), in the caller's thread
+            self.failure = exc
+
     def wait(self) -> Path:
         """The venv's interpreter once the skeleton is made; BuildError(step="venv") if not."""
         if self.result is not None:
             return self.result
+        if self.thread is not None:
+            self.thread.join()
+            if self.failure is not None:
+                raise BuildError(f"cannot make the venv {self.dest}: {self.failure}",
+                                 step="venv") from None
+        else:
+            self._wait_process()
+        if not self.venv_python.exists():
+            raise BuildError(f"{self.python} -m venv made no {self.venv_python}", step="venv")
+        self.result = self.venv_python
+        return self.result
+
+    def _wait_process(self) -> None:
         proc = self.proc
         assert proc is not None
         try:
@@ -295,20 +333,27 @@ class _VenvProcess:
         if proc.returncode != 0:
             raise BuildError(f"{self.python} -m venv {self.dest} failed", step="venv",
                              log_tail="\n".join(err.splitlines()[-40:]))
-        if not self.venv_python.exists():
-            raise BuildError(f"{self.python} -m venv made no {self.venv_python}", step="venv")
-        self.result = self.venv_python
-        return self.result
 
     def kill(self) -> None:
-        """Stop a skeleton still being made (DEST is about to be removed); reap it and close its
-        pipes in any case."""
+        """Stop a skeleton still being made (DEST is about to be removed): a subprocess is killed
+        and reaped, a thread (milliseconds of work) waited for."""
+        if self.thread is not None:
+            self.thread.join()
         if self.proc is None:
             return
         proc, self.proc = self.proc, None
         if proc.poll() is None:
             proc.kill()
         proc.communicate()
+
+
+def _is_running_interpreter(python: str) -> bool:
+    """Whether `python` is the interpreter running this process (a venv's python and its base
+    interpreter make the same venv: ``venv`` starts from the base either way)."""
+    try:
+        return os.path.samefile(python, sys.executable)
+    except OSError:
+        return False
 
 
 def _skeleton(dest: Path) -> frozenset[str]:
@@ -322,9 +367,10 @@ def _skeleton(dest: Path) -> frozenset[str]:
     return frozenset(found)
 
 
-def _verify(dest: Path, venv_python: Path, manifest: dict[str, Any]) -> None:
+def _verify(dest: Path, venv_python: Path, manifest: dict[str, Any],
+            checks: PassedChecks | None) -> None:
     target = Target.from_json(manifest["target"])
-    problems = manifest_problems(dest, venv_python, target, manifest)
+    problems = manifest_problems(dest, venv_python, target, manifest, checks)
     if problems is None:  # an older builder: check from the installed metadata
         site_packages = dest / manifest["layout"]["site_packages"]
         roots = [str(r) for r in (manifest.get("lock") or {}).get("requirements") or []]
