@@ -3,10 +3,11 @@
 Steps: read the manifest (the archive's first member) and check the interpreter against its target;
 refuse a non-empty DEST unless `force` (then clear it, only now that the archive looks right);
 create the skeleton as ``python -m venv --without-pip DEST`` would (in this process when `python` is
-the interpreter running venvd: see `_VenvProcess`); stream-extract the rest safely (the manifest's directories made up front, files written
-by a thread pool while the stream is read); point scripts at DEST's python; write the lock to
-``DEST/venvd.lock.json``, a name no member may take; verify (dependencies consistent, the requested
-projects' top-level modules import, in one child process started before the dependency check).
+the interpreter running venvd: see `_VenvProcess`); stream-extract the rest safely (the manifest's
+directories made up front, files written by a thread pool while the stream is read); point scripts
+at DEST's python; write the lock to ``DEST/venvd.lock.json``, a name no member may take; verify
+(dependencies consistent, the requested projects' top-level modules import, in one child process
+started before the dependency check, unless the client cache remembers that check: `_checks`).
 
 Failure leaves nothing half-made: DEST is removed again (or emptied, if it was an existing
 directory).
