@@ -6,7 +6,7 @@
 
 `archive` is a local file or an `ArtifactSource` (the server's artifact, read by range). An
 archive whose manifest places its fragments (builder format 3) is unpacked fragment by fragment,
-each checked against its sha256; with a `FileCache` (``files-v1`` under the user cache dir) the
+each checked against its sha256; with a `FileCache` (``files-v2`` under the user cache dir) the
 fragments the client already holds are linked into the venv (reflink, else hard link; or copies)
 and only the others are fetched. Other archives are extracted as one stream. Either way the venv
 skeleton is made by `python` itself (``python -m venv --without-pip``), every member is checked

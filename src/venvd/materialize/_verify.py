@@ -20,13 +20,12 @@ import check, reading only the requested projects' ``top_level.txt``.
 
 from __future__ import annotations
 
-import importlib.metadata
 import json
 import os
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
@@ -35,6 +34,9 @@ from packaging.version import InvalidVersion, Version
 from venvd import consistency
 from venvd.materialize._checks import PassedChecks, closure_keys
 from venvd.target import Target
+
+if TYPE_CHECKING:  # imported where used: only archives of older builders read installed metadata
+    import importlib.metadata
 
 __all__ = ["dependency_problems", "environment_problems", "import_problems", "installed",
            "manifest_problems", "top_level_modules"]
@@ -53,6 +55,8 @@ sys.stdout.write(json.dumps(failed))
 
 def installed(site_packages: Path) -> dict[str, importlib.metadata.Distribution]:
     """The distributions installed in `site_packages`, by canonical name."""
+    import importlib.metadata
+
     found: dict[str, importlib.metadata.Distribution] = {}
     for dist in importlib.metadata.distributions(path=[str(site_packages)]):
         name = dist.metadata["Name"]
