@@ -45,6 +45,7 @@ from venvd.errors import InputError
 __all__ = ["CACHE_VERSION", "DEFAULT_MAX_SIZE", "CacheEntry", "FileCache", "parse_size"]
 
 CACHE_VERSION = "files-v2"
+_OLDER_VERSIONS = ("files-v1",)
 DEFAULT_MAX_SIZE = 10 * 1024**3
 _RECORD = "entry.json"
 _FILES = "files"
@@ -225,8 +226,8 @@ class FileCache:
         return removed, freed
 
     def clean(self) -> tuple[int, int]:
-        """Remove every entry and every remembered import check (`_checks`); (entries removed,
-        bytes freed)."""
+        """Remove every entry, every remembered import check (`_checks`) and the entries of older
+        layouts; (entries removed, bytes freed, of this layout)."""
         from venvd.materialize._checks import CHECKS_VERSION
 
         entries = self.entries()
@@ -234,4 +235,6 @@ class FileCache:
             self.discard(sha256)
         shutil.rmtree(self.dir, ignore_errors=True)
         shutil.rmtree(self.root / CHECKS_VERSION, ignore_errors=True)
+        for older in _OLDER_VERSIONS:  # layouts this venvd no longer reads
+            shutil.rmtree(self.root / older, ignore_errors=True)
         return len(entries), sum(size for _, size, _ in entries)
