@@ -92,7 +92,7 @@ def closure_keys(manifest: dict[str, Any], python: Path,
         digest = str((package.get("fragment") or {}).get("sha256"))
         fragments[name] = digest
         for path in package.get("files") or []:
-            if (isinstance(path, str) and path.startswith(site) and path.endswith(".pth")
+            if (isinstance(path, str) and path.endswith(".pth") and path.startswith(site)
                     and "/" not in path[len(site):]):
                 startup.add(digest)
     graph: dict[str, list[str]] = {}
