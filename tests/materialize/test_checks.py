@@ -7,6 +7,7 @@ child interpreter really imported it."""
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 
 import pytest
@@ -52,8 +53,22 @@ class _Env:
         """The modules the import check imported while making a new venv of `archive`."""
         self.log.write_text("")
         self.count += 1
-        materialize(archive, self.tmp / f"venv{self.count}", cache=cache)
+        dest = self.tmp / f"venv{self.count}"
+        try:
+            materialize(archive, dest, cache=cache)
+        finally:
+            _check_modes(dest)
         return sorted(self.log.read_text().split())
+
+
+def _check_modes(dest: Path) -> None:
+    """Nothing venvd made (the skeleton, made in a thread while the umask is read, included) has a
+    permission bit the process umask takes away."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    for path in [dest, *dest.rglob("*")] if dest.exists() else []:
+        if not path.is_symlink():
+            assert path.stat().st_mode & mask == 0, path
 
 
 @pytest.fixture

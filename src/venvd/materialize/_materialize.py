@@ -121,11 +121,13 @@ def materialize(archive: Path | ArtifactSource, dest: Path, *, python: str = sys
         venv: _VenvProcess | None = None
         try:
             report("venv", 0, 1)
+            # Read before the skeleton's thread starts: reading the umask sets it for a moment.
+            umask = _umask()
             venv = _VenvProcess(python, dest, layout)
             stack.callback(venv.kill)
             if has_fragments(manifest):
                 placed = _place_all(source, manifest, budget, frame_length, dest, venv, cache,
-                                    link_mode, limits, workers, report)
+                                    link_mode, limits, workers, umask, report)
                 files = placed.files
             else:
                 venv.wait()
@@ -170,7 +172,7 @@ _EXTRACT_ERRORS = (UnsafeArchive, tarfile.TarError, OSError, KeyError, TypeError
 
 def _place_all(source: ArtifactSource, manifest: dict[str, Any], budget: Budget,
                frame_length: int, dest: Path, venv: _VenvProcess, cache: FileCache | None,
-               link_mode: str, limits: ArchiveLimits, workers: int | None,
+               link_mode: str, limits: ArchiveLimits, workers: int | None, umask: int,
                report: Callable[[str, int, int], None]) -> Placed:
     def venv_ready() -> frozenset[str]:
         venv.wait()
@@ -188,7 +190,7 @@ def _place_all(source: ArtifactSource, manifest: dict[str, Any], budget: Budget,
                                 f"({budget.why_members})")
         return place_fragments(source, frame_length, fragments, dest, venv_ready=venv_ready,
                                cache=cache, link_mode=link_mode, max_window=limits.max_window,
-                               umask=_umask(), workers=workers or default_workers(),
+                               umask=umask, workers=workers or default_workers(),
                                report=report)
     except _EXTRACT_ERRORS as exc:
         raise BuildError(f"cannot extract {source.name}: {_reason(exc, limits)}",
@@ -231,7 +233,7 @@ def _open(source: ArtifactSource, limits: ArchiveLimits) -> tuple[dict[str, Any]
 
 
 def _umask() -> int:
-    mask = os.umask(0)  # the only way to read it: before any worker thread runs
+    mask = os.umask(0)  # the only way to read it: before any other thread of ours makes files
     os.umask(mask)
     return mask
 
