@@ -11,6 +11,8 @@ For each set (../shared/bench/<set>.in), medians of --runs:
                                                        vs uv `--offline`, its cache warm with both
   server   build time cold (empty data dir: download + install + pack), from cached wheels (install +
            pack), and from cached fragments (assembly only: the per-100 MB design target)
+  floor    Python's start-up plus the imports `venvd create` needs (no work at all), the same runs:
+           what a warm row cannot go below in this implementation
 Goals: fresh <= 0.5 x uv cold, again and second <= 0.5 x uv warm. Results also go to
 bench/results/create-<time>.json.
 """
@@ -33,6 +35,9 @@ from resolve_bench import BIN, PLATFORM, PYTHON, SETS_DIR, Server, request_body,
 ROOT = Path(__file__).resolve().parent.parent
 # What the second environment adds to each set: a few packages the first does not have.
 SECOND_EXTRA = "rich"
+# The modules a warm `venvd create` imports before it does any work (its start-up floor).
+FLOOR_IMPORTS = ("import venvd.cli._main, venvd.cli._env, venvd.cli._options, venvd.cli._documents, "
+                 "venvd.inputs._read, venvd.client._http, venvd.materialize, venvd.target")
 
 
 def build(server: Server, body: dict[str, Any]) -> tuple[float, dict[str, Any]]:
@@ -188,7 +193,9 @@ def bench_set(name: str, runs: int, index_url: str, work: Path) -> dict[str, Any
         uv_warm.append(uv_install(warm_cache, work / f"uv-env-warm-{name}-{i}", pins, "--offline"))
         uv_second.append(uv_install(warm_cache, work / f"uv-env-second-{name}-{i}", second_pins,
                                     "--offline"))
+    floor = [timed([sys.executable, "-c", FLOOR_IMPORTS]) for _ in range(runs)]
     result["client"] = {
+        "floor": statistics.median(floor),
         "venvd_fresh": statistics.median(fresh),
         "venvd_again": statistics.median(again),
         "venvd_second": statistics.median(second),
@@ -223,6 +230,8 @@ def main() -> None:
         for row, venvd, uv in (("fresh", "venvd_fresh", "uv_cold"), ("again", "venvd_again", "uv_warm"),
                                ("second", "venvd_second", "uv_second")):
             print(f"{r['set']:8} {row:7} {c[venvd]:8.3f} {c[uv]:8.3f} {c[venvd] / c[uv]:6.2f}")
+        print(f"{r['set']:8} {'floor':7} {c['floor']:8.3f} {c['uv_warm']:8.3f} "
+              f"{c['floor'] / c['uv_warm']:6.2f}  (start-up + imports only, vs uv warm)")
     print(
         f"{'set':8} {'build cold':>11} {'from wheels':>12} {'from frags':>11} {'MB':>7} "
         f"{'s/100MB (frags)':>16}"

@@ -76,8 +76,10 @@ def test_a_warm_cache_links_and_copy_mode_copies(tmp_path: Path, index: LocalInd
     entries = cache.entries()
     assert len(entries) == 2
     # The cache's copy of the script still has the placeholder interpreter line.
-    script = next(cache.dir.glob("*/*/tree/bin/app"))
-    assert script.read_bytes().startswith(b"#!/__venvd_python__")
+    entry = next(e for e in (cache.get(sha) for sha, _, _ in entries) if e and "bin/app" in e.files)
+    assert Path(entry.source("bin/app")).read_bytes().startswith(b"#!/__venvd_python__")
+    # Files lie side by side in the entry: no directory of the fragment's tree is made there.
+    assert not [p for p in Path(entry.tree).iterdir() if not p.is_file()]
 
 
 def test_a_changed_cache_entry_is_never_linked(tmp_path: Path, index: LocalIndex) -> None:

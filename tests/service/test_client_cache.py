@@ -4,6 +4,7 @@ again, never linked)."""
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import subprocess
@@ -128,8 +129,8 @@ def test_an_interrupted_download_keeps_the_fragments_it_unpacked(
     assert first.returncode == 3, first.stderr
     assert "Traceback" not in first.stderr
     assert not dest.exists() or not any(dest.iterdir())
-    kept = [p.parts[-2] for p in cache.glob("files-v1/*/*/tree/lib/python*/site-packages/*/blob.bin")]
-    assert kept == ["a_small"]
+    kept = [json.loads(p.read_text())["package"] for p in cache.glob("files-v2/*/*/entry.json")]
+    assert kept == ["a-small 1.0"]
 
     before = len(proxy.requests_to("/artifact"))
     second = _create(dest, proxy.url, cache, "a-small", "big-b", "tool")

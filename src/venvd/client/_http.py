@@ -11,15 +11,22 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
+# httpx imports its own command line (click, rich, pygments: ~195 million instructions, a third of
+# importing httpx) whenever those are installed, as they are with venvd; venvd never runs it. An
+# absent module makes httpx define a stub instead. (Nothing happens if httpx was imported already.)
+sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
 
-from venvd import errors
-from venvd.client._artifact import HttpArtifact
+import httpx  # noqa: E402
+
+from venvd import errors  # noqa: E402
+from venvd.client._artifact import HttpArtifact  # noqa: E402
+from venvd.client._tls import LazyTrustContext  # noqa: E402
 
 __all__ = ["HttpArtifact", "HttpClient", "error_from_response"]
 
@@ -122,7 +129,8 @@ class HttpClient:
         self._stream_retries = stream_retries
         self._poll_interval = poll_interval
         self._wait_timeout = wait_timeout
-        self._http = httpx.Client(base_url=self.server, timeout=self._timeout, headers=headers)
+        self._http = httpx.Client(base_url=self.server, timeout=self._timeout, headers=headers,
+                                  verify=LazyTrustContext())
 
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:

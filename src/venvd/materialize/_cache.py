@@ -2,12 +2,17 @@
 wheels): a client that made an environment before links those files into the next one and
 downloads only the fragments it lacks.
 
-Layout (``files-v1``: bump the name when the layout changes)::
+Layout (``files-v2``: bump the name when the layout changes)::
 
-    <cache dir>/files-v1/<sha256[:2]>/<sha256>/entry.json   {"sha256", "package", "size",
-                                                             "files": {path: [size, mtime_ns]}}
-    <cache dir>/files-v1/<sha256[:2]>/<sha256>/tree/<path>  the fragment's files, as unpacked
-    <cache dir>/files-v1/.tmp/<random>/                     entries being made or removed
+    <cache dir>/files-v2/<sha256[:2]>/<sha256>/entry.json   {"sha256", "package", "size",
+                                                             "files": [[path, size, mtime_ns], ...]}
+    <cache dir>/files-v2/<sha256[:2]>/<sha256>/files/<n>    the n-th file of "files", as unpacked
+    <cache dir>/files-v2/.tmp/<random>/                     entries being made or removed
+
+The files of an entry lie side by side, named by their place in the record, not in the fragment's
+directory tree (``files-v1`` kept the tree): a venv needs its own directories anyway, and on the
+filesystems measured a ``mkdir`` costs more than a file (the seed set has 2,500 directories for
+3,800 files), so a fresh client makes each directory once, in the venv, rather than twice.
 
 An entry is made under ``.tmp`` and renamed into place with its record, so a visible entry is
 whole; concurrent clients making the same entry keep the first. The fragment's bytes were checked
@@ -39,9 +44,11 @@ from venvd.errors import InputError
 
 __all__ = ["CACHE_VERSION", "DEFAULT_MAX_SIZE", "CacheEntry", "FileCache", "parse_size"]
 
-CACHE_VERSION = "files-v1"
+CACHE_VERSION = "files-v2"
+_OLDER_VERSIONS = ("files-v1",)
 DEFAULT_MAX_SIZE = 10 * 1024**3
 _RECORD = "entry.json"
+_FILES = "files"
 _STALE_TMP = 3600.0  # seconds after which a temporary entry is an interrupted run's leftover
 
 
@@ -49,8 +56,12 @@ _STALE_TMP = 3600.0  # seconds after which a temporary entry is an interrupted r
 class CacheEntry:
     sha256: str
     tree: str  # the directory holding the files
-    files: dict[str, tuple[int, int]]  # path -> (size, mtime_ns) when unpacked
+    files: dict[str, tuple[int, int, int]]  # path -> (size, mtime_ns when unpacked, n)
     size: int
+
+    def source(self, path: str) -> str:
+        """Where the entry holds the file `path` (one of `files`)."""
+        return f"{self.tree}/{self.files[path][2]}"
 
 
 def parse_size(text: str) -> int:
@@ -68,7 +79,7 @@ def parse_size(text: str) -> int:
 
 
 class FileCache:
-    """Unpacked fragments under `root` (the cache directory; entries live in ``files-v1``)."""
+    """Unpacked fragments under `root` (the cache directory; entries live in ``files-v2``)."""
 
     def __init__(self, root: Path, max_size: int = DEFAULT_MAX_SIZE) -> None:
         self.root = Path(root)
@@ -96,10 +107,10 @@ class FileCache:
         path = self._path(sha256)
         try:
             record: dict[str, Any] = json.loads((path / _RECORD).read_bytes())
-            files = {str(k): (int(v[0]), int(v[1])) for k, v in record["files"].items()}
+            files = {str(f[0]): (int(f[1]), int(f[2]), n) for n, f in enumerate(record["files"])}
             if record["sha256"] != sha256:
                 return None
-            return CacheEntry(sha256, str(path / "tree"), files, int(record["size"]))
+            return CacheEntry(sha256, str(path / _FILES), files, int(record["size"]))
         except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError):
             return None
 
@@ -113,7 +124,7 @@ class FileCache:
             if recorded is None:
                 return False
             try:
-                st = os.lstat(f"{tree}/{path}")
+                st = os.lstat(f"{tree}/{recorded[2]}")
             except OSError:
                 return False
             if (not stat.S_ISREG(st.st_mode) or st.st_size != recorded[0]
@@ -123,10 +134,10 @@ class FileCache:
 
     @contextlib.contextmanager
     def pending(self) -> Iterator[Path]:
-        """A fresh temporary entry directory (its files go in ``tree``), removed unless
-        `commit` took it."""
+        """A fresh temporary entry directory (its files go in ``files``, named 0, 1, ... in the
+        order given to `commit`), removed unless `commit` took it."""
         tmp = self.dir / ".tmp" / uuid.uuid4().hex
-        (tmp / "tree").mkdir(parents=True)
+        (tmp / _FILES).mkdir(parents=True)
         try:
             yield tmp
         finally:
@@ -135,10 +146,11 @@ class FileCache:
 
     def commit(self, tmp: Path, sha256: str, package: str,
                files: dict[str, tuple[int, int]]) -> CacheEntry:
-        """Make the temporary entry `tmp` the entry of `sha256` (first writer wins)."""
+        """Make the temporary entry `tmp` the entry of `sha256` (first writer wins); `files` maps
+        each path to (size, mtime_ns) of ``files/<n>``, n its place in `files`."""
         size = sum(size for size, _ in files.values())
         record = {"sha256": sha256, "package": package, "size": size,
-                  "files": {k: list(v) for k, v in files.items()}}
+                  "files": [[path, *info] for path, info in files.items()]}
         (tmp / _RECORD).write_text(json.dumps(record, separators=(",", ":")))
         final = self._path(sha256)
         final.parent.mkdir(parents=True, exist_ok=True)
@@ -152,7 +164,8 @@ class FileCache:
                 return existing
             self.discard(sha256)  # a broken one: replace it
             os.rename(tmp, final)
-        return CacheEntry(sha256, str(final / "tree"), files, size)
+        return CacheEntry(sha256, str(final / _FILES),
+                          {path: (*info, n) for n, (path, info) in enumerate(files.items())}, size)
 
     def discard(self, sha256: str) -> None:
         """Remove the entry of `sha256` (moved aside first, so it is never seen half-removed)."""
@@ -213,9 +226,15 @@ class FileCache:
         return removed, freed
 
     def clean(self) -> tuple[int, int]:
-        """Remove every entry; (entries removed, bytes freed)."""
+        """Remove every entry, every remembered import check (`_checks`) and the entries of older
+        layouts; (entries removed, bytes freed, of this layout)."""
+        from venvd.materialize._checks import CHECKS_VERSION
+
         entries = self.entries()
         for sha256, _, _ in entries:
             self.discard(sha256)
         shutil.rmtree(self.dir, ignore_errors=True)
+        shutil.rmtree(self.root / CHECKS_VERSION, ignore_errors=True)
+        for older in _OLDER_VERSIONS:  # layouts this venvd no longer reads
+            shutil.rmtree(self.root / older, ignore_errors=True)
         return len(entries), sum(size for _, size, _ in entries)

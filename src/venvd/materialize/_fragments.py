@@ -138,12 +138,13 @@ class _Tail(io.RawIOBase):
         return data
 
 
-def unpack(package: PackagePlan, data: bytes, dirs: Directories, *, max_window: int, umask: int,
-           skip: frozenset[str] = frozenset()) -> dict[str, tuple[int, int]]:
-    """Unpack the fragment of `package` (its compressed bytes `data`) under `dirs.root`.
+def unpack(package: PackagePlan, data: bytes, dirs: Directories | str, *, max_window: int,
+           umask: int, skip: frozenset[str] = frozenset()) -> dict[str, tuple[int, int]]:
+    """Unpack the fragment of `package` (its compressed bytes `data`) under `dirs.root`, or, when
+    `dirs` is a directory's path, side by side in it as ``0``, ``1``, ... in the order written.
 
-    Returns (size, mtime_ns) for every file written. Members in `skip` are read but not written
-    (a later package writes the same path); modes are 0o755 or 0o644 less `umask`. Raises
+    Returns (size, mtime_ns) for every file written, in the order written. Members in `skip` are
+    read but not written (a later package writes the same path); modes are 0o755 or 0o644 less `umask`. Raises
     UnsafeArchive (sha256 mismatch, a member not listed, a listed file missing, more data than
     declared, a malformed stream) and OSError; a zstd window above `max_window` raises
     zstandard.ZstdError."""
@@ -172,10 +173,13 @@ def unpack(package: PackagePlan, data: bytes, dirs: Directories, *, max_window: 
         body = reader.read_data(-1)
         if name in skip:
             continue
-        head, sep, base = name.rpartition("/")
-        directory = dirs.ensure(head.split("/")) if sep else dirs.root
         mode = (0o755 if member.mode & 0o111 else 0o644) & ~umask
-        written[name] = _write(name, os.path.join(directory, base), body, mode)
+        if isinstance(dirs, str):
+            path = f"{dirs}/{len(written)}"
+        else:
+            head, sep, base = name.rpartition("/")
+            path = os.path.join(dirs.ensure(head.split("/")) if sep else dirs.root, base)
+        written[name] = _write(name, path, body, mode)
     missing = listed - seen
     if missing:
         raise UnsafeArchive(f"the fragment of {package.name} lacks {len(missing)} listed "

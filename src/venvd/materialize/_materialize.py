@@ -2,11 +2,12 @@
 
 Steps: read the manifest (the archive's first member) and check the interpreter against its target;
 refuse a non-empty DEST unless `force` (then clear it, only now that the archive looks right);
-create the skeleton with ``python -m venv --without-pip DEST`` (tens of milliseconds: not worth
-replacing); stream-extract the rest safely (the manifest's directories made up front, files written
-by a thread pool while the stream is read); point scripts at DEST's python; write the lock to
-``DEST/venvd.lock.json``, a name no member may take; verify (dependencies consistent, the requested
-projects' top-level modules import, in one child process started before the dependency check).
+create the skeleton as ``python -m venv --without-pip DEST`` would (in this process when `python` is
+the interpreter running venvd: see `_VenvProcess`); stream-extract the rest safely (the manifest's
+directories made up front, files written by a thread pool while the stream is read); point scripts
+at DEST's python; write the lock to ``DEST/venvd.lock.json``, a name no member may take; verify
+(dependencies consistent, the requested projects' top-level modules import, in one child process
+started before the dependency check, unless the client cache remembers that check: `_checks`).
 
 Failure leaves nothing half-made: DEST is removed again (or emptied, if it was an existing
 directory).
@@ -22,6 +23,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,7 @@ import zstandard
 
 from venvd.errors import BuildError, InputError
 from venvd.materialize._cache import FileCache
+from venvd.materialize._checks import PassedChecks
 from venvd.materialize._extract import (
     MANIFEST_NAME,
     ArchiveLimits,
@@ -118,11 +121,13 @@ def materialize(archive: Path | ArtifactSource, dest: Path, *, python: str = sys
         venv: _VenvProcess | None = None
         try:
             report("venv", 0, 1)
+            # Read before the skeleton's thread starts: reading the umask sets it for a moment.
+            umask = _umask()
             venv = _VenvProcess(python, dest, layout)
             stack.callback(venv.kill)
             if has_fragments(manifest):
                 placed = _place_all(source, manifest, budget, frame_length, dest, venv, cache,
-                                    link_mode, limits, workers, report)
+                                    link_mode, limits, workers, umask, report)
                 files = placed.files
             else:
                 venv.wait()
@@ -142,7 +147,8 @@ def materialize(archive: Path | ArtifactSource, dest: Path, *, python: str = sys
             report("scripts", changed, len(scripts))
             if verify:
                 report("verify", 0, 1)
-                _verify(dest, venv_python, manifest)
+                _verify(dest, venv_python, manifest,
+                        None if cache is None else PassedChecks(cache.root))
                 report("verify", 1, 1)
         except BaseException:
             if venv is not None:
@@ -166,7 +172,7 @@ _EXTRACT_ERRORS = (UnsafeArchive, tarfile.TarError, OSError, KeyError, TypeError
 
 def _place_all(source: ArtifactSource, manifest: dict[str, Any], budget: Budget,
                frame_length: int, dest: Path, venv: _VenvProcess, cache: FileCache | None,
-               link_mode: str, limits: ArchiveLimits, workers: int | None,
+               link_mode: str, limits: ArchiveLimits, workers: int | None, umask: int,
                report: Callable[[str, int, int], None]) -> Placed:
     def venv_ready() -> frozenset[str]:
         venv.wait()
@@ -184,7 +190,7 @@ def _place_all(source: ArtifactSource, manifest: dict[str, Any], budget: Budget,
                                 f"({budget.why_members})")
         return place_fragments(source, frame_length, fragments, dest, venv_ready=venv_ready,
                                cache=cache, link_mode=link_mode, max_window=limits.max_window,
-                               umask=_umask(), workers=workers or default_workers(),
+                               umask=umask, workers=workers or default_workers(),
                                report=report)
     except _EXTRACT_ERRORS as exc:
         raise BuildError(f"cannot extract {source.name}: {_reason(exc, limits)}",
@@ -227,7 +233,7 @@ def _open(source: ArtifactSource, limits: ArchiveLimits) -> tuple[dict[str, Any]
 
 
 def _umask() -> int:
-    mask = os.umask(0)  # the only way to read it: before any worker thread runs
+    mask = os.umask(0)  # the only way to read it: before any other thread of ours makes files
     os.umask(mask)
     return mask
 
@@ -264,8 +270,15 @@ def _clear(directory: Path) -> None:
 
 
 class _VenvProcess:
-    """``python -m venv --without-pip DEST``, started now and waited for when needed, so that
-    fetching and unpacking overlap its tens of milliseconds."""
+    """The venv skeleton (``python -m venv --without-pip DEST``), started now and waited for when
+    needed, so that fetching and unpacking overlap it.
+
+    For the interpreter running venvd itself (the default), the standard library's
+    `venv.EnvBuilder` makes it in a thread of this process, with the options ``python -m venv
+    --without-pip`` uses: the same files, without starting a second interpreter (about 40 ms of CPU,
+    the largest part of a subprocess whose own work is a few directories, links and templates).
+    Any other interpreter makes its own skeleton in a subprocess: its venv module knows its layout.
+    """
 
     def __init__(self, python: str, dest: Path, layout: dict[str, Any]) -> None:
         self.dest = dest
@@ -273,17 +286,45 @@ class _VenvProcess:
         name = "python.exe" if layout["kind"] == "windows" else "python"
         self.venv_python = dest / str(layout["scripts"]) / name
         self.result: Path | None = None
+        self.proc: subprocess.Popen[str] | None = None
+        self.thread: threading.Thread | None = None
+        self.failure: BaseException | None = None
+        if _is_running_interpreter(python):
+            self.thread = threading.Thread(target=self._in_process, name="venvd-venv", daemon=True)
+            self.thread.start()
+            return
         try:
-            self.proc: subprocess.Popen[str] | None = subprocess.Popen(
+            self.proc = subprocess.Popen(
                 [python, "-m", "venv", "--without-pip", str(dest)], stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE, text=True)
         except OSError as exc:
             raise InputError(f"cannot run {python} -m venv: {exc}", python=python) from None
 
+    def _in_process(self) -> None:
+        import venv
+
+        try:
+            venv.EnvBuilder(symlinks=os.name != "nt", with_pip=False).create(str(self.dest))
+        except BaseException as exc:  # reported by wait(), in the caller's thread
+            self.failure = exc
+
     def wait(self) -> Path:
         """The venv's interpreter once the skeleton is made; BuildError(step="venv") if not."""
         if self.result is not None:
             return self.result
+        if self.thread is not None:
+            self.thread.join()
+            if self.failure is not None:
+                raise BuildError(f"cannot make the venv {self.dest}: {self.failure}",
+                                 step="venv") from None
+        else:
+            self._wait_process()
+        if not self.venv_python.exists():
+            raise BuildError(f"{self.python} -m venv made no {self.venv_python}", step="venv")
+        self.result = self.venv_python
+        return self.result
+
+    def _wait_process(self) -> None:
         proc = self.proc
         assert proc is not None
         try:
@@ -295,20 +336,27 @@ class _VenvProcess:
         if proc.returncode != 0:
             raise BuildError(f"{self.python} -m venv {self.dest} failed", step="venv",
                              log_tail="\n".join(err.splitlines()[-40:]))
-        if not self.venv_python.exists():
-            raise BuildError(f"{self.python} -m venv made no {self.venv_python}", step="venv")
-        self.result = self.venv_python
-        return self.result
 
     def kill(self) -> None:
-        """Stop a skeleton still being made (DEST is about to be removed); reap it and close its
-        pipes in any case."""
+        """Stop a skeleton still being made (DEST is about to be removed): a subprocess is killed
+        and reaped, a thread (milliseconds of work) waited for."""
+        if self.thread is not None:
+            self.thread.join()
         if self.proc is None:
             return
         proc, self.proc = self.proc, None
         if proc.poll() is None:
             proc.kill()
         proc.communicate()
+
+
+def _is_running_interpreter(python: str) -> bool:
+    """Whether `python` is the interpreter running this process (a venv's python and its base
+    interpreter make the same venv: ``venv`` starts from the base either way)."""
+    try:
+        return os.path.samefile(python, sys.executable)
+    except OSError:
+        return False
 
 
 def _skeleton(dest: Path) -> frozenset[str]:
@@ -322,9 +370,10 @@ def _skeleton(dest: Path) -> frozenset[str]:
     return frozenset(found)
 
 
-def _verify(dest: Path, venv_python: Path, manifest: dict[str, Any]) -> None:
+def _verify(dest: Path, venv_python: Path, manifest: dict[str, Any],
+            checks: PassedChecks | None) -> None:
     target = Target.from_json(manifest["target"])
-    problems = manifest_problems(dest, venv_python, target, manifest)
+    problems = manifest_problems(dest, venv_python, target, manifest, checks)
     if problems is None:  # an older builder: check from the installed metadata
         site_packages = dest / manifest["layout"]["site_packages"]
         roots = [str(r) for r in (manifest.get("lock") or {}).get("requirements") or []]

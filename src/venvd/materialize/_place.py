@@ -66,8 +66,8 @@ def place_fragments(source: ArtifactSource, frame_length: int, plan: FragmentPla
         def into_cache(package: PackagePlan, data: bytes) -> None:
             assert cache is not None
             with cache.pending() as tmp:
-                files = unpack(package, data, Directories(str(tmp / "tree")),
-                               max_window=max_window, umask=umask)
+                files = unpack(package, data, str(tmp / "files"), max_window=max_window,
+                               umask=umask)
                 entry = cache.commit(tmp, package.sha256, f"{package.name} {package.version}",
                                      files)
             with lock:
@@ -104,7 +104,7 @@ def place_fragments(source: ArtifactSource, frame_length: int, plan: FragmentPla
         for path, index in plan.owner.items():
             head, sep, base = path.rpartition("/")
             parent = dirs.known[tuple(head.split("/"))] if sep else root
-            pairs.append((f"{entries[index].tree}/{path}", f"{parent}/{base}"))
+            pairs.append((entries[index].source(path), f"{parent}/{base}"))
         report("link", 0, len(pairs))
         method = link_all(pairs, link_mode, pool)
         report("link", len(pairs), len(pairs))

@@ -20,20 +20,23 @@ import check, reading only the requested projects' ``top_level.txt``.
 
 from __future__ import annotations
 
-import importlib.metadata
 import json
 import os
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from venvd import consistency
+from venvd.materialize._checks import PassedChecks, closure_keys
 from venvd.target import Target
+
+if TYPE_CHECKING:  # imported where used: only archives of older builders read installed metadata
+    import importlib.metadata
 
 __all__ = ["dependency_problems", "environment_problems", "import_problems", "installed",
            "manifest_problems", "top_level_modules"]
@@ -52,6 +55,8 @@ sys.stdout.write(json.dumps(failed))
 
 def installed(site_packages: Path) -> dict[str, importlib.metadata.Distribution]:
     """The distributions installed in `site_packages`, by canonical name."""
+    import importlib.metadata
+
     found: dict[str, importlib.metadata.Distribution] = {}
     for dist in importlib.metadata.distributions(path=[str(site_packages)]):
         name = dist.metadata["Name"]
@@ -164,26 +169,34 @@ def _start_imports(python: Path, modules: list[str], cwd: Path) -> Callable[[], 
     return collect
 
 
-def manifest_problems(dest: Path, python: Path, target: Target,
-                      manifest: dict[str, Any]) -> list[str] | None:
+def manifest_problems(dest: Path, python: Path, target: Target, manifest: dict[str, Any],
+                      checks: PassedChecks | None = None) -> list[str] | None:
     """Everything wrong with the environment at `dest`, judged from its manifest (see the module
     docstring); None when the manifest carries no build-time check (then use
-    `environment_problems`)."""
+    `environment_problems`). With `checks`, a requested project whose import check passed before
+    on the same files and interpreter (see `_checks`) is not imported again, and the projects
+    that pass now are remembered."""
     checked = manifest.get("checked")
     if not isinstance(checked, dict) or not isinstance(checked.get("dependencies"), list):
         return None
     site = str(manifest["layout"]["site_packages"])
     packages = {canonicalize_name(str(p["name"])): p for p in manifest.get("packages") or []}
-    modules: set[str] = set()
+    by_project: dict[str, list[str]] = {}
     for text in (manifest.get("lock") or {}).get("requirements") or []:
         try:
             req = Requirement(str(text))
         except InvalidRequirement:
             continue
-        package = packages.get(canonicalize_name(req.name))
+        name = canonicalize_name(req.name)
+        package = packages.get(name)
         if package is not None and target.evaluate(req.marker):
-            modules.update(_modules_of(dest, site, package.get("files") or []))
-    collect = _start_imports(python, sorted(modules), dest / site)
+            by_project[name] = sorted(_modules_of(dest, site, package.get("files") or []))
+    keys = closure_keys(manifest, python, by_project) if checks is not None else None
+    if keys is not None and checks is not None:
+        keys = {project: key for project, key in keys.items() if not checks.passed(key)}
+        by_project = {project: by_project[project] for project in keys}
+    modules = sorted({module for names in by_project.values() for module in names})
+    collect = _start_imports(python, modules, dest / site)
     try:
         problems = [str(p) for p in checked["dependencies"]]
         present = _dist_infos(dest / site)
@@ -195,6 +208,9 @@ def manifest_problems(dest: Path, python: Path, target: Target,
                 problems.append(f"{name} {package.get('version')} is installed as {found}")
     finally:
         failed = collect()
+    if keys and checks is not None:
+        checks.record(key for project, key in keys.items()
+                      if not failed.keys() & set(by_project[project]))
     return problems + [f"import {name} failed: {error}" for name, error in sorted(failed.items())]
 
 
