@@ -107,13 +107,28 @@ class DocumentBody(BaseModel):
         return doc
 
 
-def _document_headers(label: str | None, notes: list[str]) -> dict[str, str]:
-    headers = {}
-    if label:  # ASCII: header values are Latin-1 and one line
-        headers["X-Venvd-Document-Label"] = json.dumps(label)[1:-1]
-    if notes:
-        headers["X-Venvd-Document-Notices"] = json.dumps(notes)
-    return headers
+class _FromDocument(BaseModel):
+    """What a body keeps of its `document` once read (`_apply_document`)."""
+
+    # The document's direct references (text, provenance) and kind, for errors naming the line.
+    _direct: list[Any] = PrivateAttr(default_factory=list)
+    _kind: str | None = PrivateAttr(default=None)
+    # The document, when its --hash pins put it in pip's hash-checking mode (`restrict_result`).
+    _pinned: Any = PrivateAttr(default=None)
+    # The document's label and what its reader says a user should read (`document_headers`).
+    _label: str | None = PrivateAttr(default=None)
+    _notes: list[str] = PrivateAttr(default_factory=list)
+
+    def document_headers(self) -> dict[str, str]:
+        """Response headers telling what the posted document's reader noticed: its label
+        (`X-Venvd-Document-Label`, conda's ``name`` or pyproject's project name) and its warnings
+        and notices (`X-Venvd-Document-Notices`, a JSON array): what was ignored or left out."""
+        headers = {}
+        if self._label:  # ASCII: header values are Latin-1 and one line
+            headers["X-Venvd-Document-Label"] = json.dumps(self._label)[1:-1]
+        if self._notes:
+            headers["X-Venvd-Document-Notices"] = json.dumps(self._notes)
+        return headers
 
 
 def _apply_document(body: ResolveBody | EnvironmentBody, document: DocumentBody) -> Any:
@@ -209,7 +224,7 @@ def _python_of(target: Any) -> str:
     return str(target_from_request(target).python_full_version)
 
 
-class ResolveBody(BaseModel):
+class ResolveBody(_FromDocument):
     """`POST /v1/resolve`: requirements (or a `document` listing them) to resolve for a target,
     or for several (`targets`: one universal lock valid on each of them)."""
 
@@ -225,21 +240,6 @@ class ResolveBody(BaseModel):
     options: RequestOptions = Field(default_factory=lambda: RequestOptions())
     format: Format | None = None
     document: DocumentBody | None = None
-    # The document's direct references (text, provenance) and kind, for errors naming the line.
-    _direct: list[Any] = PrivateAttr(default_factory=list)
-    _kind: str | None = PrivateAttr(default=None)
-    # The document, when its --hash pins put it in pip's hash-checking mode (`restrict_result`).
-    _pinned: Any = PrivateAttr(default=None)
-    # The document's label and what its reader says a user should read (`document_headers`).
-    _label: str | None = PrivateAttr(default=None)
-    _notes: list[str] = PrivateAttr(default_factory=list)
-
-    def document_headers(self) -> dict[str, str]:
-        """Response headers telling what the posted document's reader noticed: its label
-        (`X-Venvd-Document-Label`, conda's ``name`` or pyproject's project name) and its warnings
-        and notices (`X-Venvd-Document-Notices`, a JSON array): what was ignored or left out."""
-        return _document_headers(self._label, self._notes)
-
     @model_validator(mode="after")
     def _read_document(self) -> ResolveBody:
         if self.document is None:
@@ -340,7 +340,7 @@ class TestsBody(BaseModel):
         return {"imports": list(self.imports), "commands": list(self.commands)}
 
 
-class EnvironmentBody(BaseModel):
+class EnvironmentBody(_FromDocument):
     """`POST /v1/environments`: requirements (or a `document`) to resolve, or a lock (or a
     pylock.toml `document`) to build, for a target; `tests` to run in it once built."""
 
@@ -353,19 +353,6 @@ class EnvironmentBody(BaseModel):
     document: DocumentBody | None = None
     tests: TestsBody | None = None
     _pylock: Any = PrivateAttr(default=None)
-    _direct: list[Any] = PrivateAttr(default_factory=list)  # as ResolveBody's
-    _kind: str | None = PrivateAttr(default=None)
-    _pinned: Any = PrivateAttr(default=None)
-    # The document's label and what its reader says a user should read (`document_headers`).
-    _label: str | None = PrivateAttr(default=None)
-    _notes: list[str] = PrivateAttr(default_factory=list)
-
-    def document_headers(self) -> dict[str, str]:
-        """Response headers telling what the posted document's reader noticed: its label
-        (`X-Venvd-Document-Label`, conda's ``name`` or pyproject's project name) and its warnings
-        and notices (`X-Venvd-Document-Notices`, a JSON array): what was ignored or left out."""
-        return _document_headers(self._label, self._notes)
-
     @model_validator(mode="after")
     def _read_document(self) -> EnvironmentBody:
         if self.document is None:
