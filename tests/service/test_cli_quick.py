@@ -77,15 +77,21 @@ def test_output_file_and_formats_match_the_full_command(server: str, tmp_path: P
                         json_out.stderr.splitlines()[0])
 
 
-@pytest.mark.parametrize("lines", ["app>>1\n", "left\nright\n", "nowhere-to-be-found\n"])
-def test_failures_are_reported_by_the_full_command(server: str, tmp_path: Path,  # noqa: F811
-                                                   lines: str) -> None:
+@pytest.mark.parametrize(("lines", "handed_over"), [
+    ("app>>1\n", True),  # 422: the full command checks the file itself and names its line
+    ("left\nright\n", False),  # 409 after the server's resolution: reported, not asked again
+    ("nowhere-to-be-found\n", False),  # 404 after the server looked at its index
+])
+def test_failures_are_reported_as_the_full_command_reports_them(
+        server: str, tmp_path: Path, lines: str, handed_over: bool) -> None:  # noqa: F811
     (tmp_path / "reqs.txt").write_text(lines)
     quick = venvd("resolve", "-r", "reqs.txt", *TARGET, "--server", server, cwd=tmp_path)
     full = venvd("resolve", "-r", "reqs.txt", *TARGET, f"--server={server}", cwd=tmp_path)
     assert quick.returncode == full.returncode != 0
-    assert quick.stderr == full.stderr
-    assert "Traceback" not in quick.stderr and "click loaded: True" in quick.stderr
+    assert "Traceback" not in quick.stderr
+    assert f"click loaded: {handed_over}" in quick.stderr
+    assert "click loaded: True" in full.stderr
+    assert quick.stderr.splitlines()[:-1] == full.stderr.splitlines()[:-1]
 
 
 def test_an_unreachable_server_is_reported_by_the_full_command(tmp_path: Path) -> None:
@@ -201,4 +207,19 @@ def test_the_answer_is_read_by_its_length_even_on_a_connection_left_open() -> No
 def test_anything_but_a_plain_success_is_handed_back(reply: bytes) -> None:
     from venvd.cli._quick import post_plain
 
+    assert post_plain(_answer_once(reply), "/v1/resolve", {}, timeout=5) is None
+
+
+def test_an_error_after_the_servers_work_is_raised_as_the_servers_error() -> None:
+    from venvd.cli._quick import post_plain
+    from venvd.errors import ResolutionImpossible
+
+    error = (b'{"error": {"code": "resolution_impossible", "message": "no way", '
+             b'"details": {"causes": ["a needs b<1", "c needs b>1"]}}}')
+    reply = (b"HTTP/1.1 409 Conflict\r\nContent-Type: application/json\r\n"
+             b"Content-Length: %d\r\n\r\n%s" % (len(error), error))
+    with pytest.raises(ResolutionImpossible, match="no way") as caught:
+        post_plain(_answer_once(reply), "/v1/resolve", {}, timeout=5, raise_for=(409,))
+    assert caught.value.causes == ["a needs b<1", "c needs b>1"]
+    # Not asked to raise for it: handed back, as any other error.
     assert post_plain(_answer_once(reply), "/v1/resolve", {}, timeout=5) is None

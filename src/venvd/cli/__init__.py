@@ -23,6 +23,15 @@ def main(argv: list[str] | None = None) -> object:
     except KeyboardInterrupt:
         sys.stderr.write("venvd: interrupted\n")
         sys.exit(130)
+    except Exception as exc:  # the server's error after its work: reported as the full command does
+        from venvd.errors import VenvdError
+
+        if not isinstance(exc, VenvdError):
+            raise
+        from venvd.cli._report import report_error
+
+        report_error(exc)
+        sys.exit(exc.exit_code)
     from venvd.cli._main import main as run
 
     return run(argv)

@@ -8,21 +8,10 @@ from typing import Any
 import click
 
 from venvd import __version__
-from venvd.errors import ResolutionImpossible, VenvdError
+from venvd.cli._report import report_error
+from venvd.errors import VenvdError
 
 __all__ = ["cli", "main"]
-
-
-def report_error(exc: VenvdError) -> None:
-    click.echo(f"venvd: error: {exc.message}", err=True)
-    if isinstance(exc, ResolutionImpossible):
-        for cause in exc.causes or ():
-            click.echo(f"  - {cause}", err=True)
-    log_tail = exc.details.get("log_tail")
-    if log_tail:
-        click.echo("  build log (tail):", err=True)
-        for line in str(log_tail).splitlines()[-20:]:
-            click.echo(f"    {line}", err=True)
 
 
 # The module defining each command, so that running one imports only its module: `_env` alone

@@ -114,9 +114,11 @@ def _post(server: str, body: dict[str, object], count: int, fmt: str, token: str
         from venvd.cli._progress import Spinner
 
         with Spinner(f"Resolving {count} requirement(s)"):
-            data = post_plain(server, "/v1/resolve", body, token=token, params={"format": fmt})
+            data = post_plain(server, "/v1/resolve", body, token=token, params={"format": fmt},
+                              raise_for=_SERVER_WORK)
     else:  # no spinner to show: its module's imports (threading, typing) would be all it costs
-        data = post_plain(server, "/v1/resolve", body, token=token, params={"format": fmt})
+        data = post_plain(server, "/v1/resolve", body, token=token, params={"format": fmt},
+                          raise_for=_SERVER_WORK)
     if data is None:
         return False
     if fmt == "json":
@@ -142,13 +144,23 @@ def _post(server: str, body: dict[str, object], count: int, fmt: str, token: str
     return True
 
 
+# Error answers that came after the server's resolution work (no project, no resolution, its time
+# budget, the upstream index): raised here as the server's error, as the full command reports it,
+# instead of handing over to the full command, which would post the request again and wait for the
+# same work a second time. Input errors (400, 413, 422) are cheap: the full command checks the
+# request itself and names the file's line.
+_SERVER_WORK = (404, 409, 502, 503, 504)
+
+
 def post_plain(server: str, path: str, body: object, *, token: str | None = None,
                params: dict[str, str] | None = None, timeout: float = 600.0,
-               connect_timeout: float = 10.0) -> bytes | None:
+               connect_timeout: float = 10.0, raise_for: tuple[int, ...] = ()) -> bytes | None:
     """`venvd.cli._post.post` for the quick path: the body of a
     200 answer to a plain `http://host[:port]` server, or None for anything else (https, a
     token or URL out of the ordinary, an error status, a refused connection, a chunked or
-    truncated answer), and the caller then runs the full command, which uses `post`.
+    truncated answer), and the caller then runs the full command, which uses `post`. A complete
+    answer whose status is in `raise_for` raises the server's error (its VenvdError, rebuilt by
+    `venvd.client._http.error_from_response`, as `post` does).
 
     Why not `http.client`: its import (with `email.parser` and `ssl`) is about 100 M of the
     quick path's 215 M instructions (callgrind), more than the interpreter and everything else
@@ -179,6 +191,7 @@ def post_plain(server: str, path: str, body: object, *, token: str | None = None
         head.append(f"Authorization: Bearer {token}")
     request = ("\r\n".join(head) + "\r\n\r\n").encode("ascii") + payload
     answer = b""
+    status = 0
     try:
         # The host as bytes: a str would be encoded by the idna codec, one more import (and an
         # ASCII name, checked above, encodes to itself).
@@ -195,8 +208,8 @@ def post_plain(server: str, path: str, body: object, *, token: str | None = None
                     header_end = answer.find(b"\r\n\r\n")
                     if header_end < 0:
                         continue
-                    length = _content_length(answer[:header_end])
-                    if length is None:
+                    status, length = _status_and_length(answer[:header_end])
+                    if length is None or (status != 200 and status not in raise_for):
                         return None
                     head_length = header_end + 4 + length
                 if len(answer) >= head_length:
@@ -205,23 +218,43 @@ def post_plain(server: str, path: str, body: object, *, token: str | None = None
                 return None  # closed early, or more than announced
     except (OSError, ValueError):
         return None
-    return answer[answer.find(b"\r\n\r\n") + 4:]
+    header_end = answer.find(b"\r\n\r\n")
+    data = answer[header_end + 4:]
+    if status != 200:
+        _raise_server_error(status, answer[:header_end], data)
+    return data
 
 
-def _content_length(head: bytes) -> int | None:
-    """The Content-Length of a 200 answer's `head`; None for any other status, or a chunked
-    answer, or one without a length."""
+def _raise_server_error(status: int, head: bytes, data: bytes) -> None:
+    # venvd's client imports httpx keeping httpx's own command line (click, rich) unloaded.
+    from venvd.client._http import error_from_response
+
+    response_class = sys.modules["httpx"].Response
+
+    content_type = ""
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-type":
+            content_type = value.strip().decode("latin-1")
+    raise error_from_response(
+        response_class(status, content=data, headers={"Content-Type": content_type}))
+
+
+def _status_and_length(head: bytes) -> tuple[int, int | None]:
+    """The status and Content-Length of an answer's `head`; the length None for a chunked
+    answer, one without a length, or a head that is not HTTP/1.x."""
     status_line, *header_lines = head.split(b"\r\n")
     parts = status_line.split(b" ", 2)
-    if len(parts) < 2 or parts[0] not in (b"HTTP/1.1", b"HTTP/1.0") or parts[1] != b"200":
-        return None
+    if len(parts) < 2 or parts[0] not in (b"HTTP/1.1", b"HTTP/1.0") or not parts[1].isdigit():
+        return 0, None
+    status = int(parts[1])
     length: int | None = None
     for line in header_lines:
         name, _, value = line.partition(b":")
         name = name.strip().lower()
         if name == b"transfer-encoding" or (name == b"content-length"
                                             and not value.strip().isdigit()):
-            return None
+            return status, None
         if name == b"content-length":
             length = int(value)
-    return length
+    return status, length
