@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
@@ -69,3 +70,32 @@ def test_resolve_for_several_targets_on_a_server(
               "3.12:macosx_14_0_arm64", "--server", server, data_dir=tmp_path / "data")
     assert bad.returncode == 1, bad.stderr
     assert "for target 1 (CPython 3.12.0 darwin arm64" in bad.stderr
+
+
+def test_create_from_a_universal_lock_picks_this_interpreters_target(
+        platforms: LocalIndex, tmp_path: Path) -> None:  # noqa: F811
+    # A universal lock for Windows and this machine's Linux: `venvd create --lock` builds the
+    # target this interpreter runs, with nothing to name.
+    here = f"{sys.version_info.major}.{sys.version_info.minor}:manylinux_2_17_x86_64"
+    lock = tmp_path / "universal.json"
+    done = run("resolve", "app", "--target", f"{here.split(':')[0]}:win_amd64", "--target", here,
+               "-o", str(lock), "--index-url", platforms.url, data_dir=tmp_path / "data")
+    assert done.returncode == 0, done.stderr
+    made = run("create", str(tmp_path / "env"), "--lock", str(lock), "--index-url", platforms.url,
+               data_dir=tmp_path / "data")
+    assert made.returncode == 0, made.stderr
+    site = next((tmp_path / "env" / "lib").glob("python*/site-packages"))
+    installed = {p.name.split("-")[0] for p in site.glob("*.dist-info")}
+    assert {"app", "lib", "native", "linuxonly"} <= installed and "winonly" not in installed
+    assert next(site.glob("native-*.dist-info")).name.startswith("native-2.0")
+    # A lock none of whose targets this interpreter runs: one line naming them, exit 2.
+    other = tmp_path / "other.json"
+    done = run("resolve", "app", "--target", "3.11:win_amd64", "--target", "3.12:macosx_14_0_arm64",
+               "-o", str(other), "--index-url", platforms.url, data_dir=tmp_path / "data")
+    assert done.returncode == 0, done.stderr
+    refused = run("create", str(tmp_path / "env2"), "--lock", str(other), "--index-url",
+                  platforms.url, data_dir=tmp_path / "data")
+    assert refused.returncode == 2, refused.stderr
+    assert "none of the universal lock's targets fits" in refused.stderr
+    assert "win32" in refused.stderr and "Traceback" not in refused.stderr
+    assert not (tmp_path / "env2").exists()

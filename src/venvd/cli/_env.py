@@ -223,6 +223,8 @@ def create(
             body["lock"] = json.loads(lock_file.read_text())  # type: ignore[union-attr]
         except (OSError, ValueError) as exc:
             raise InputError(f"cannot read lock {lock_file}: {exc}") from None
+        if isinstance(body["lock"], dict) and "targets" in body["lock"]:
+            body["target"] = _universal_target(body["lock"], interpreter, lock_file)  # type: ignore[arg-type]
         _check_seeded_lock(body["lock"], seeds, lock_file)  # type: ignore[arg-type]
     else:
         body.update(requirements=[*document.requirements, *seeds],
@@ -298,6 +300,36 @@ def _hash_checked(client: Any, body: dict[str, Any], document: Any) -> dict[str,
     resolved = client.resolve({k: body[k] for k in ("requirements", "constraints", "options",
                                                     "target")}, "json")
     return {"target": body["target"], "lock": restrict_to_hashes(resolved, document)}
+
+
+def _universal_target(lock: dict[str, Any], interpreter: Any, lock_file: Path) -> Any:
+    """The target of universal lock `lock` that this interpreter runs: every tag the target
+    accepts is one the interpreter accepts (so each file locked for it installs here), and its
+    Python version, implementation, OS and ABI are the interpreter's; of several, the one
+    accepting the most tags (the most specific). The server builds that target's own lock.
+    InputError naming the lock's targets when none fits."""
+    from venvd.errors import IncompatibleInterpreter
+    from venvd.lock_universal import describe_target
+    from venvd.materialize._interpreter import check_interpreter
+
+    entries = [e.get("target") for e in lock.get("targets") or [] if isinstance(e, dict)]
+    own = set(interpreter.target_json().get("compatible_tags") or [])
+    best: dict[str, Any] | None = None
+    for target in entries:
+        tags = target.get("compatible_tags") if isinstance(target, dict) else None
+        if not isinstance(tags, list) or not tags or not own.issuperset(tags):
+            continue
+        try:
+            check_interpreter(target, interpreter)  # type: ignore[arg-type]
+        except IncompatibleInterpreter:
+            continue
+        if best is None or len(tags) > len(best["compatible_tags"]):
+            best = target
+    if best is None:
+        names = "; ".join(describe_target(t) for t in entries if isinstance(t, dict))
+        raise InputError(f"{lock_file}: none of the universal lock's targets fits the interpreter "
+                         f"{interpreter.path} (Python {interpreter.python_version}): {names}")
+    return best
 
 
 def _check_seeded_lock(lock: Any, seeds: list[str], lock_file: Path) -> None:
