@@ -1,6 +1,6 @@
 """Resolution benchmark: venvd vs `uv pip compile`, same index, same target, in one run.
 
-    python bench/resolve_bench.py [--sets seed,trio,jupyter,boto3] [--runs 3] [--index-url URL]
+    python bench/resolve_bench.py [--sets seed,trio,jupyter,boto3] [--runs 3] [--index-url URL] [--rows abcd]
 
 For each requirement set in ../shared/bench/*.in it measures (medians of --runs), each peer using only
 its own caches where the row says "warm":
@@ -36,7 +36,8 @@ from typing import Any
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
-SETS_DIR = ROOT.parent / "shared" / "bench"
+# The requirement sets live beside the repository; a worktree elsewhere names them by VENVD_BENCH_SETS.
+SETS_DIR = Path(os.environ.get("VENVD_BENCH_SETS", ROOT.parent / "shared" / "bench"))
 BIN = Path(sys.executable).parent
 PYTHON, PLATFORM = "3.11", "manylinux_2_28_x86_64"
 UV_PLATFORM = "x86_64-manylinux_2_28"
@@ -155,17 +156,21 @@ def post(server: Server, body: dict[str, Any], refresh: bool) -> float:
     return elapsed
 
 
-def bench_set(name: str, runs: int, index_url: str, work: Path) -> dict[str, Any]:
+def bench_set(name: str, runs: int, index_url: str, work: Path, rows: str = "abcd") -> dict[str, Any]:
     req = SETS_DIR / f"{name}.in"
     out: dict[str, Any] = {"set": name}
     # (c) cold first, so nothing is warm yet.
-    cold_venvd, cold_uv = [], []
-    for i in range(runs):
-        data = work / f"cold-{name}-{i}"
-        cold_venvd.append(timed(venvd_cli(req, "--data-dir", str(data), "--index-url", index_url)))
-        shutil.rmtree(data, ignore_errors=True)
-        cold_uv.append(timed(uv_cmd(req, index_url, work / f"uv-cold-{name}-{i}", "--no-cache")))
-    out["c_cold"] = {"venvd": median(cold_venvd), "uv": median(cold_uv)}
+    if "c" in rows:
+        cold_venvd, cold_uv = [], []
+        for i in range(runs):
+            data = work / f"cold-{name}-{i}"
+            cold_venvd.append(timed(venvd_cli(req, "--data-dir", str(data), "--index-url", index_url)))
+            shutil.rmtree(data, ignore_errors=True)
+            cold_uv.append(timed(uv_cmd(req, index_url, work / f"uv-cold-{name}-{i}", "--no-cache")))
+        out["c_cold"] = {"venvd": median(cold_venvd), "uv": median(cold_uv),
+                         "venvd_runs": cold_venvd, "uv_runs": cold_uv}
+    if not set(rows) & set("abd"):
+        return out
 
     uv_cache = work / f"uv-cache-{name}"
     timed(uv_cmd(req, index_url, uv_cache))  # warm uv
@@ -191,29 +196,37 @@ def bench_set(name: str, runs: int, index_url: str, work: Path) -> dict[str, Any
 
 
 def run_sets(
-    description: str, default_sets: str, prefix: str, bench: Callable[[str, int, str, Path], Any]
+    description: str, default_sets: str, prefix: str, bench: Callable[..., Any],
+    rows: bool = False,
 ) -> list[Any]:
-    """Parse --sets/--runs/--index-url and run `bench(set, runs, index_url, work_dir)` for each set."""
+    """Parse --sets/--runs/--index-url (and --rows when `rows`) and run
+    `bench(set, runs, index_url, work_dir[, rows])` for each set."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--sets", default=default_sets)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--index-url", default="https://pypi.org/simple/")
+    if rows:
+        parser.add_argument("--rows", default="abcd", help="which rows to measure, e.g. c (default abcd)")
     args = parser.parse_args()
     results = []
     WORK_ROOT.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=prefix, dir=WORK_ROOT) as tmp:
         for name in args.sets.split(","):
             print(f"== {name}", file=sys.stderr, flush=True)
-            results.append(bench(name, args.runs, args.index_url, Path(tmp)))
+            extra = (args.rows,) if rows else ()
+            results.append(bench(name, args.runs, args.index_url, Path(tmp), *extra))
     return results
 
 
 def main() -> None:
-    results = run_sets(__doc__.splitlines()[0], "seed,trio,jupyter,boto3", "venvd-bench-", bench_set)
+    results = run_sets(__doc__.splitlines()[0], "seed,trio,jupyter,boto3", "venvd-bench-", bench_set,
+                       rows=True)
     goals = {"a_cache_hit": 0.3, "b_fresh_warm": 1.0, "c_cold": 1.5, "d_cli_hit": 1.5}
     print(f"{'set':8} {'case':13} {'venvd s':>9} {'uv s':>9} {'ratio':>7} {'goal':>6}")
     for r in results:
         for case, goal in goals.items():
+            if case not in r:
+                continue
             v, u = r[case]["venvd"], r[case]["uv"]
             print(f"{r['set']:8} {case:13} {v:9.3f} {u:9.3f} {v / u:7.2f} {goal:6.1f}")
     dest = ROOT / "bench" / "results"
