@@ -15,6 +15,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, cast
 
@@ -47,7 +48,7 @@ from venvd.store._records import (
     EnvironmentStatus,
     StoredResolution,
     file_from_row,
-    file_values,
+    file_rows,
     metadata_from_row,
 )
 from venvd.store._types import require_aware
@@ -147,7 +148,7 @@ class Store:
         """Store the page of project `name`, replacing its previous file list atomically."""
         name = canonicalize_name(name)
         require_aware(fetched_at)
-        rows = [file_values(0, i, f) for i, f in enumerate(files)]  # validates before writing
+        rows = file_rows(0, files)  # validates before writing
         with self._session(write=True) as s:
             stmt = self._insert(ProjectRow).values(
                 name=name, index_url=index_url, etag=etag, fetched_at=fetched_at)
@@ -528,6 +529,16 @@ class Store:
             return sorted(set(s.scalars(sa.select(ObjectLeaseRow.key))))
 
 
+def _converted(fn: Callable[[Any], Any], memo: dict[int, Any], value: Any) -> Any:
+    """`fn(value)`, once per value object: rows share objects for what they repeat (`file_rows`'
+    tag lists), and every value stays alive in its row while the ids are in use."""
+    key = id(value)
+    if key in memo:
+        return memo[key]
+    converted = memo[key] = fn(value)
+    return converted
+
+
 def _insert_many(s: Session, table: sa.Table, rows: list[dict[str, Any]]) -> None:
     """Insert `rows` (dicts with the same keys) into `table` in one executemany.
 
@@ -542,10 +553,14 @@ def _insert_many(s: Session, table: sa.Table, rows: list[dict[str, Any]]) -> Non
         s.execute(sa.insert(table), rows)
         return
     names = list(rows[0])
-    processors = [table.c[name].type.bind_processor(dialect) for name in names]
-    converters = [(name, fn) for name, fn in zip(names, processors, strict=True)]
-    values = [tuple(fn(row[name]) if fn is not None else row[name] for name, fn in converters)
-              for row in rows]
+    # Columns read by one C-level getter; only those with a bind processor are converted.
+    values: list[Any] = list(map(itemgetter(*names), rows)) if len(names) > 1 else \
+        [(row[names[0]],) for row in rows]
+    for i, name in enumerate(names):
+        fn = table.c[name].type.bind_processor(dialect)
+        if fn is not None:
+            memo: dict[int, Any] = {}
+            values = [(*v[:i], _converted(fn, memo, v[i]), *v[i + 1:]) for v in values]
     columns = ", ".join(dialect.identifier_preparer.quote(name) for name in names)
     marks = ", ".join("?" * len(names))
     connection.exec_driver_sql(
