@@ -45,6 +45,7 @@ from ._metadata import (
     static_pkg_info,
     wheel_metadata_member,
 )
+from ._zip_directory import wheel_metadata_by_directory
 
 __all__ = ["IndexClient", "NotModified", "ProjectPage"]
 
@@ -239,6 +240,11 @@ class IndexClient:
         whole = remote.whole()
         if whole is not None and file.sha256:
             _verify(whole, file.sha256, where)  # small wheel: the tail was all of it
+        data = wheel_metadata_by_directory(remote, file, RANGE_TAIL)
+        if data is not None:
+            return data
+        # Anything the directory search does not handle exactly: zipfile reads it (and words
+        # the error when the wheel is unusable).
         with zipfile.ZipFile(remote) as zf:
             info = wheel_metadata_member(zf, file)
             later = [i.header_offset for i in zf.infolist() if i.header_offset > info.header_offset]
