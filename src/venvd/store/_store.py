@@ -82,6 +82,7 @@ class Store:
         self._dialect = engine.dialect.name
         self._lock_engine: Engine | None = None  # PostgreSQL: connections holding named locks
         self._lock_engine_lock = threading.Lock()
+        self._batch = threading.local()  # .session: the open `batch()` of this thread
 
     @classmethod
     def open(cls, url: str) -> Store:
@@ -116,9 +117,29 @@ class Store:
         return self._dialect
 
     @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Make the store calls of this thread inside the block one write transaction: committed
+        when the block ends, rolled back whole when it raises (so a caller can then retry each
+        call alone). Nested blocks join the outer one. For a queue of many small writes (the
+        service's background writer): one BEGIN/COMMIT for all instead of one each."""
+        if getattr(self._batch, "session", None) is not None:
+            yield
+            return
+        with self._session(write=True) as session:
+            self._batch.session = session
+            try:
+                yield
+            finally:
+                self._batch.session = None
+
+    @contextmanager
     def _session(self, write: bool = False) -> Iterator[Session]:
         """A session in one transaction, committed on success; `write` takes SQLite's write lock
-        at BEGIN (see `_engine`)."""
+        at BEGIN (see `_engine`). Inside `batch()`, the batch's session."""
+        batched: Session | None = getattr(self._batch, "session", None)
+        if batched is not None:
+            yield batched
+            return
         with self._engine.connect() as conn:
             if write:
                 conn.execution_options(**{WRITE_OPTION: True})
@@ -268,13 +289,20 @@ class Store:
             if metadata_id is None:
                 return False
             edges = []
-            for text in meta.requires_dist:
-                try:
-                    dependency = canonicalize_name(Requirement(text).name)
-                except InvalidRequirement:
-                    continue  # unparseable entries are ignored, as CoreMetadata.requirements() does
+            parsed = meta.requirements()  # parsed once per metadata, usually already
+            if len(parsed) == len(meta.requires_dist):
+                pairs = [(text, req.name) for text, req in zip(meta.requires_dist, parsed,
+                                                               strict=True)]
+            else:
+                pairs = []
+                for text in meta.requires_dist:
+                    try:
+                        pairs.append((text, Requirement(text).name))
+                    except InvalidRequirement:
+                        continue  # unparseable entries are ignored, as requirements() does
+            for text, dependency in pairs:
                 edges.append({"metadata_id": metadata_id, "project": name,
-                              "dependency": dependency, "requirement": text})
+                              "dependency": canonicalize_name(dependency), "requirement": text})
             if edges:
                 s.execute(sa.insert(DependencyEdgeRow), edges)
             return True
