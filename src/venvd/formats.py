@@ -3,7 +3,8 @@
 A lock is for exactly one target and its files are already the ones usable there, so neither text
 format carries environment markers: they pin what to install on that target and nothing else.
 
-- `to_requirements_txt(lock)`: ``name==version`` lines, sorted by name, each with a
+- `to_requirements_txt(lock)`: ``name==version`` lines (``name @ URL`` for a direct reference of
+  the lock's requirements), sorted by name, each with a
   ``--hash=sha256:`` for every file the lock lists, which
   ``pip install --require-hashes --no-deps -r`` accepts.
 - `to_pylock_toml(lock)`: a single-use PEP 751 lock (lock-version 1.0, created-by venvd) with the
@@ -88,10 +89,15 @@ def to_requirements_txt(lock: Lock) -> str:
     if lock.constraints:
         lines.append(f"# constraints: {' '.join(lock.constraints)}")
     lines.append("# install with: pip install --require-hashes --no-deps -r <this file>")
+    direct = _direct_names(lock.requirements)
     for package in _sorted_packages(lock):
         files = _files(package)
         hashes = sorted({f.sha256.lower() for f in files})
-        lines.append(f"{package.name}=={package.version} \\")
+        if canonicalize_name(package.name) in direct and len(files) == 1:
+            # A direct reference: pip fetches that URL, the hash pins its bytes.
+            lines.append(f"{package.name} @ {files[0].url} \\")
+        else:
+            lines.append(f"{package.name}=={package.version} \\")
         lines.extend(f"    --hash=sha256:{h}" + (" \\" if i < len(hashes) - 1 else "")
                      for i, h in enumerate(hashes))
     return "\n".join(lines) + "\n"
@@ -108,13 +114,18 @@ def universal_requirements_txt(lock: UniversalLock) -> str:
     if lock.constraints:
         lines.append(f"# constraints: {' '.join(lock.constraints)}")
     lines.append("# install with: pip install --require-hashes --no-deps -r <this file>")
+    direct = _direct_names(lock.requirements)
     for package in sorted(lock.packages, key=lambda p: (canonicalize_name(p.name), p.version)):
         if not package.locked_files:
             raise InvalidLock(f"package {package.name} {package.version} has no files to install",
                               package=package.name)
         hashes = sorted({f.sha256.lower() for f in package.locked_files})
         marker = f" ; {package.marker}" if package.marker else ""
-        lines.append(f"{package.name}=={package.version}{marker} \\")
+        if canonicalize_name(package.name) in direct and len(package.locked_files) == 1:
+            url = package.locked_files[0].url
+            lines.append(f"{package.name} @ {url}{marker} \\")
+        else:
+            lines.append(f"{package.name}=={package.version}{marker} \\")
         lines.extend(f"    --hash=sha256:{h}" + (" \\" if i < len(hashes) - 1 else "")
                      for i, h in enumerate(hashes))
     return "\n".join(lines) + "\n"
@@ -249,6 +260,21 @@ def _dependency_name(text: str) -> str:
 
 
 # -- shared -----------------------------------------------------------------------------------
+def _direct_names(requirements: tuple[str, ...]) -> set[str]:
+    """Canonical names of the direct references (``name @ URL``) among a lock's requirements."""
+    names: set[str] = set()
+    for text in requirements:
+        if "@" not in text:
+            continue
+        try:
+            req = Requirement(text)
+        except InvalidRequirement:
+            continue
+        if req.url:
+            names.add(canonicalize_name(req.name))
+    return names
+
+
 def _sorted_packages(lock: Lock) -> list[LockedPackage]:
     return sorted(lock.packages, key=lambda p: canonicalize_name(p.name))
 

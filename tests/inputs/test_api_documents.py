@@ -3,6 +3,7 @@ the same answers over HTTP and in process, and errors that name the document's l
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -103,3 +104,60 @@ def test_the_openapi_document_describes_the_document_body(
         "requirements.txt", "environment.yml", "pyproject.toml", "pylock.toml"]
     assert "document" in schemas["ResolveBody"]["properties"]
     assert "document" in schemas["EnvironmentBody"]["properties"]
+
+
+def test_hash_pins_in_a_posted_document_narrow_the_lock(
+        shop: LocalIndex, api: Callable[..., httpx.Client], local: LocalClient) -> None:
+    """pip's hash-checking mode on the server: every package needs a --hash pin, and the lock
+    keeps only the pinned files; a pin that matches no file is an error naming its line."""
+    app = shop.files["app-1.0-py3-none-any.whl"].sha256
+    lib = shop.files["lib-1.0-py3-none-any.whl"].sha256
+    text = f"app==1.0 --hash=sha256:{app}\nlib==1.0 \\\n    --hash=sha256:{lib}\n"
+    client = api(shop)
+    body = {"document": {"text": text, "name": "reqs.txt"}, "target": LINUX_311}
+    answer = client.post("/v1/resolve", json=body)
+    assert answer.status_code == 200, answer.text
+    files = {p["name"]: [f["sha256"] for f in p["files"]] for p in answer.json()["packages"]}
+    assert files == {"app": [app], "lib": [lib]}
+    assert answer.headers["X-Venvd-Lock-Id"] == answer.json()["id"]
+    assert local.resolve(body)["id"] == answer.json()["id"]  # type: ignore[index]
+    built = client.post("/v1/environments", json=body)
+    assert built.status_code in (200, 202), built.text
+    assert built.json()["lock"]["id"] == answer.json()["id"]
+    for wrong, status, needle in [
+        (f"app==1.0 --hash=sha256:{app}\nlib==1.0 --hash=sha256:{'0' * 64}\n", 422,
+         "reqs.txt:2: no file of lib 1.0 on the indexes has one of the hashes"),
+        (f"app==1.0 --hash=sha256:{app}\n", 422, "none for lib"),
+    ]:
+        for route in ("/v1/resolve", "/v1/environments"):
+            refused = client.post(route, json={**body, "document": {"text": wrong,
+                                                                     "name": "reqs.txt"}})
+            assert refused.status_code == status, refused.text
+            assert needle in refused.json()["error"]["message"]
+    universal = client.post("/v1/resolve", json={"document": body["document"],
+                                                 "targets": [LINUX_311, LINUX_311]})
+    assert universal.status_code == 422
+    assert "reqs.txt:1: --hash pins narrow the lock of one target" in universal.text
+
+
+def test_the_documents_label_and_notices_come_back_as_headers(
+        shop: LocalIndex, api: Callable[..., httpx.Client]) -> None:
+    # What the CLI prints of a document (its label, what was ignored or left out) reaches an API
+    # client too: a conda package left out with skip_conda_packages must not vanish silently.
+    client = api(shop)
+    text = ("name: web\nchannels:\n  - conda-forge\ndependencies:\n  - python=3.11\n  - numpy\n"
+            "  - pip:\n    - app\n")
+    body = {"document": {"kind": "environment.yml", "text": text, "skip_conda_packages": True},
+            "target": {"platform": "manylinux_2_28_x86_64"}}
+    answer = client.post("/v1/resolve", json=body)
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["X-Venvd-Document-Label"] == "web"
+    notices = json.loads(answer.headers["X-Venvd-Document-Notices"])
+    assert any("numpy" in n for n in notices) and any("channels" in n for n in notices), notices
+    created = client.post("/v1/environments", json=body)
+    assert created.status_code in (200, 202), created.text
+    assert created.headers["X-Venvd-Document-Label"] == "web"
+    assert json.loads(created.headers["X-Venvd-Document-Notices"]) == notices
+    plain = client.post("/v1/resolve", json={"requirements": ["app"], "target": LINUX_311})
+    assert "X-Venvd-Document-Label" not in plain.headers
+    assert "X-Venvd-Document-Notices" not in plain.headers

@@ -15,7 +15,6 @@ from venvd.inputs import (
     detect_kind,
     parse_document,
     read_document,
-    refuse_direct,
     refuse_for_server,
     restrict_to_hashes,
 )
@@ -68,6 +67,13 @@ def test_variables_are_expanded_only_when_an_environment_is_given() -> None:
     ("dist/app-1.0-py3-none-any.whl", "local path or a bare URL"),
     ("https://example.org/app-1.0.tar.gz", "local path or a bare URL"),
     ("app @ https://example.org/app-1.0.tar.gz", "has no #sha256= hash"),
+    (f"app @ file:///tmp/app-1.0.tar.gz#sha256={SHA_A}", "not an http(s) URL"),
+    (f"app @ https://u:p@example.org/app-1.0.tar.gz#sha256={SHA_A}", "carries credentials"),
+    ("app @ https://example.org/app-1.0.tar.gz#sha256=abc", "not #sha256=<64 hexadecimal"),
+    (f"app @ https://example.org/app-1.0.tar.gz#md5={SHA_A}", "not #sha256=<64 hexadecimal"),
+    (f"app @ https://example.org/app/#sha256={SHA_A}", "not a wheel or an sdist"),
+    (f"app @ https://example.org/app-1.0.tar.gz#sha256={SHA_A} --hash=sha256:{'b' * 64}",
+     "disagree"),
     ("app>=1 --hash=sha256:" + SHA_A, "not pinned with =="),
     ("app==1 --hash=sha512:" + "c" * 128, "sha256 only"),
     ("app==1 --hash=sha256:xyz", "64 hexadecimal"),
@@ -84,10 +90,26 @@ def test_what_a_server_cannot_take_names_the_line(line: str, needle: str) -> Non
     assert raised.value.details == {"file": "reqs.txt", "line": 3, "kind": "requirements.txt"}
 
 
-def test_a_hashed_direct_reference_waits_for_the_resolver_and_the_setting() -> None:
-    doc = parse_document(f"app @ https://example.org/app-1.0.tar.gz#sha256={SHA_A}\n")
-    with pytest.raises(InvalidDocument, match=r"requirements.txt:1: .*allow_direct_urls"):
-        refuse_direct(doc)
+def test_a_hashed_direct_reference_is_a_requirement_in_canonical_form() -> None:
+    text = (f"App[X] @ https://Files.Example.org/app-1.0.tar.gz#sha256={SHA_A.upper()}"
+            ' ; python_version >= "3"\n'
+            f"lib @ https://example.org/lib-2.0-py3-none-any.whl --hash=sha256:{SHA_A}\n")
+    doc = parse_document(text, file="reqs.txt")
+    assert doc.requirements == [
+        f'App[X] @ https://files.example.org/app-1.0.tar.gz#sha256={SHA_A} ; python_version >= "3"',
+        f"lib @ https://example.org/lib-2.0-py3-none-any.whl#sha256={SHA_A}",
+    ]
+    assert [where.line for _, where in doc.direct] == [1, 2]
+    assert doc.hashes == {"lib": {SHA_A}}  # a --hash is pip's hash-checking mode, a fragment not
+    # The server's own allow-list decides about the URL, not the document.
+    refuse_for_server(parse_document(text.splitlines()[0], file="reqs.txt"))
+
+
+def test_a_direct_reference_cannot_be_a_constraint(tmp_path: Path) -> None:
+    (tmp_path / "c.txt").write_text(f"app @ https://e.org/app-1.0.tar.gz#sha256={SHA_A}\n")
+    (tmp_path / "r.txt").write_text("app\n-c c.txt\n")
+    with pytest.raises(InvalidDocument, match=r"c.txt:1: .*constraints file"):
+        read_document(tmp_path / "r.txt")
 
 
 def test_nested_files_loop_and_server_documents_cannot_name_files(tmp_path: Path) -> None:
@@ -99,11 +121,11 @@ def test_nested_files_loop_and_server_documents_cannot_name_files(tmp_path: Path
         parse_document("app\n-r other.txt\n", file="requirements.txt")
 
 
-def test_refuse_for_server_names_index_options_and_hash_pins() -> None:
+def test_refuse_for_server_names_index_options_and_takes_hash_pins() -> None:
     with pytest.raises(InvalidDocument, match=r"reqs.txt:2: index options"):
         refuse_for_server(parse_document("app\n-i https://elsewhere/simple\n", file="reqs.txt"))
-    with pytest.raises(InvalidDocument, match=r"reqs.txt:1: --hash pins are checked by the venvd CLI"):
-        refuse_for_server(parse_document(f"app==1.0 --hash=sha256:{SHA_A}\n", file="reqs.txt"))
+    # the server narrows the lock to the pinned files (tests/inputs/test_api_documents.py)
+    refuse_for_server(parse_document(f"app==1.0 --hash=sha256:{SHA_A}\n", file="reqs.txt"))
 
 
 def _lock(*packages: tuple[str, list[str]]) -> dict:
@@ -248,7 +270,8 @@ def test_pyproject_dependencies_extras_and_groups() -> None:
                                                                "dependencies are dynamic"),
     ("[project]\nname = 'x'\ndependencies = ['a'\n", {}, "pyproject.toml:3: not valid TOML"),
     ("[tool.other]\nx = 1\n", {}, "neither a [project] table nor [dependency-groups]"),
-    ("[project]\nname='x'\ndependencies=['x @ https://e.org/x.whl']\n", {}, "direct URL reference"),
+    ("[project]\nname='x'\ndependencies=['x @ https://e.org/x.whl']\n", {},
+     "pyproject.toml:3: dependencies: direct reference 'x @ https://e.org/x.whl': its URL has no #sha256="),
 ])
 def test_a_broken_pyproject_names_what_is_wrong(text: str, options: dict, needle: str) -> None:
     with pytest.raises(InvalidDocument) as raised:
@@ -345,3 +368,22 @@ def test_a_pylock_is_selected_for_the_target_extras_and_groups() -> None:
         pylock_to_lock(doc, linux, groups=["test"], text=PYLOCK)
     with pytest.raises(InvalidDocument, match="Undeclared extras: docs"):
         pylock_to_lock(doc, linux, extras=["docs"], text=PYLOCK)
+
+
+def test_pyproject_direct_references_need_a_hash_in_groups_too() -> None:
+    good = f"x @ https://e.org/x-1.0-py3-none-any.whl#sha256={SHA_A}"
+    text = f"[dependency-groups]\ntest = [\n  'ok',\n  '{good}',\n]\nbad = ['x @ https://e.org/x-1.0.tar.gz']\n"
+    doc = parse_document(text, kind="pyproject.toml", groups=["test"])
+    assert doc.requirements == ["ok", good] and [w.line for _, w in doc.direct] == [4]
+    with pytest.raises(InvalidDocument, match=r"pyproject.toml:6: dependency-groups: .*no #sha256="):
+        parse_document(text, kind="pyproject.toml", file="pyproject.toml", groups=["bad"])
+
+
+def test_environment_yml_pip_list_takes_hashed_direct_references() -> None:
+    good = f"x @ https://e.org/x-1.0-py3-none-any.whl#sha256={SHA_A}"
+    text = f"name: e\ndependencies:\n  - python=3.11\n  - pip:\n    - ok\n    - {good}\n"
+    doc = parse_document(text, file="environment.yml")
+    assert doc.requirements == ["ok", good]
+    assert [(w.file, w.line) for _, w in doc.direct] == [("environment.yml", 6)]
+    with pytest.raises(InvalidDocument, match=r"environment.yml:6: direct reference .*no #sha256="):
+        parse_document(text.replace(f"#sha256={SHA_A}", ""), file="environment.yml")

@@ -229,3 +229,21 @@ def test_create_refuses_an_interpreter_it_cannot_use(world: LocalIndex, tmp_path
     assert old.returncode == 2
     assert "needs Python 3.8 or newer" in old.stderr and "Traceback" not in old.stderr
     assert not (tmp_path / "env").exists()
+
+
+@pytest.mark.parametrize(("command", "env", "needle"), [
+    (["serve", "--port", "0"], {"VENVD_CACHE_MAX_SIZE": "lots"}, "VENVD_CACHE_MAX_SIZE"),
+    (["serve", "--port", "0"], {"VENVD_HTTP_TIMEOUT": "soon"}, "VENVD_HTTP_TIMEOUT"),
+    (["worker"], {"VENVD_BUILD_WORKERS": "many"}, "VENVD_BUILD_WORKERS"),
+    (["resolve", "six"], {"VENVD_EXTRA_INDEX_URLS": "not json"}, "extra_index_urls"),
+    (["token", "list"], {"VENVD_RESOLUTION_TTL": "forever"}, "VENVD_RESOLUTION_TTL"),
+])
+def test_a_bad_setting_in_the_environment_is_one_line(
+    tmp_path: Path, command: list[str], env: dict[str, str], needle: str
+) -> None:
+    # Settings come from VENVD_* variables too: a bad one is exit 2 naming it, before anything starts.
+    out = run(*command, data_dir=tmp_path / "data", env=env, timeout=60)
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.startswith("venvd: error: ") and "Traceback" not in out.stderr, out.stderr
+    assert needle in out.stderr and len(out.stderr.strip().splitlines()) == 1, out.stderr
+    assert not (tmp_path / "data").exists()

@@ -80,6 +80,8 @@ class LocalIndex:
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.auth: tuple[str, str] | None = None  # see `require_auth`
+        self.unlisted: dict[str, Path] = {}  # see `serve_unlisted`
+        self.redirects: dict[str, str] = {}  # path → absolute URL answered with 302
 
     # -- content ----------------------------------------------------------------------------
     def add(
@@ -113,6 +115,14 @@ class LocalIndex:
         with self._lock:
             self.files[path.name] = entry
         return entry
+
+    def serve_unlisted(self, path: Path, name: str | None = None) -> str:
+        """Serve `path` at ``/direct/<name>`` (default: its file name) without listing it on any
+        project page (a direct reference's file); its URL (the index must be started)."""
+        name = name or path.name
+        with self._lock:
+            self.unlisted[name] = path
+        return f"{self.base_url}/direct/{name}"
 
     def remove(self, filename: str) -> None:
         with self._lock:
@@ -279,12 +289,17 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             self._send(fault, b'{"message": "injected fault"}', "application/json", head)
             return
-        if path in ("/simple", "/simple/"):
+        if path in index.redirects:
+            self._send(302, b"", "text/plain", head, extra={"Location": index.redirects[path]})
+        elif path in ("/simple", "/simple/"):
             self._serve_root(head)
         elif path.startswith("/simple/"):
             self._serve_project(canonicalize_name(path[len("/simple/") :].strip("/")), head)
         elif path.startswith("/files/"):
             self._serve_file(path[len("/files/") :], head)
+        elif path.startswith("/direct/") and path[len("/direct/") :] in index.unlisted:
+            data = index.unlisted[path[len("/direct/") :]].read_bytes()
+            self._send(200, data, "application/octet-stream", head)
         else:
             self._send(404, b"not found", "text/plain", head)
 

@@ -6,6 +6,23 @@ Exit codes: 0 ok, 1 no resolution / build failed (explanation on stderr), 2 bad 
 
 from __future__ import annotations
 
-from venvd.cli._main import main
+import sys
 
 __all__ = ["main"]
+
+
+def main(argv: list[str] | None = None) -> object:
+    """Run the command in `argv` (default: the process's arguments). `venvd resolve -r FILE
+    --server URL` takes a quick path without click when it can (`_quick`); everything else, and
+    whatever the quick path hands back, runs through the click group (`_main`)."""
+    from venvd.cli._quick import answer
+
+    try:
+        if answer(sys.argv[1:] if argv is None else list(argv)):
+            return None
+    except KeyboardInterrupt:
+        sys.stderr.write("venvd: interrupted\n")
+        sys.exit(130)
+    from venvd.cli._main import main as run
+
+    return run(argv)

@@ -4,15 +4,18 @@ target the command will ask for."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import click
 
-from venvd.errors import InputError, InvalidDocument
+from venvd.errors import InputError, InvalidDocument, InvalidRequirement
 from venvd.inputs import Document, Provenance
 
-__all__ = ["DocumentArgs", "gather_document", "shorthand_python", "target_python"]
+__all__ = ["DocumentArgs", "gather_document", "naming_the_line", "shorthand_python",
+           "target_python"]
 
 # What `document_options` and `requirement_options` give a command, by parameter name.
 DocumentArgs = dict[str, Any]
@@ -57,6 +60,20 @@ def gather_document(requirements: tuple[str, ...], requirement_files: tuple[Path
                               line=origin.line if origin else None, kind="requirements.txt")
     _show(merged)
     return merged
+
+
+@contextlib.contextmanager
+def naming_the_line(doc: Document | None) -> Iterator[None]:
+    """An InvalidRequirement the service raises about a requirement of `doc` (a direct reference
+    whose URL the server does not take, say) becomes an InvalidDocument naming its file and line."""
+    try:
+        yield
+    except InvalidRequirement as exc:
+        where = doc.origins.get(str(exc.requirement)) if doc is not None else None
+        if where is None or where.line is None:
+            raise
+        raise InvalidDocument(exc.message, file=where.file, line=where.line,
+                              kind=doc.kind if doc is not None else None) from None
 
 
 def _show(doc: Document) -> None:

@@ -179,8 +179,8 @@ def create(
     database_url: str | None,
 ) -> None:
     """Create a ready virtual environment at DEST, built by the server for this platform."""
-    from venvd.cli._documents import gather_document
-    from venvd.inputs import check_python, refuse_direct
+    from venvd.cli._documents import gather_document, naming_the_line
+    from venvd.inputs import check_python
     from venvd.materialize import materialize
     from venvd.target import probe_interpreter
 
@@ -194,7 +194,6 @@ def create(
         document = gather_document(requirements, requirement_files, constraint_files,
                                    file_type=file_type, extras=extras, all_extras=all_extras,
                                    groups=groups, skip_conda_packages=skip_conda_packages)
-        refuse_direct(document)
         if document.lock is None and not document.requirements:
             raise InputError("no requirements given (pass them as arguments, -r FILE or --lock)")
     context = click.get_current_context()
@@ -234,9 +233,10 @@ def create(
         find_links = find_links + tuple(document.find_links)
     client = connect_client(server, data_dir, database_url, index_url, extra_index_url, find_links)
     try:
-        if document is not None and document.hash_checking:
-            body = _hash_checked(client, body, document)
-        doc = client.create_environment(body)
+        with naming_the_line(document):
+            if document is not None and document.hash_checking:
+                body = _hash_checked(client, body, document)
+            doc = client.create_environment(body)
         doc = follow_build(client, doc)
         dest.parent.mkdir(parents=True, exist_ok=True)
         # Fragments the cache holds are linked, the others read from the artifact by range; an

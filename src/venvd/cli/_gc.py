@@ -52,19 +52,13 @@ def gc(max_size: str | None, older_than: str | None, min_age: str | None, dry_ru
             client.close()
         _print(docs, as_json)
         return
-    from pydantic import ValidationError
-
     from venvd.cli._options import build_settings, check_fleet_extras
     from venvd.objects import open_object_store
     from venvd.service._gc import GcLimitError, gc_limits, run_gc
     from venvd.store import Store
 
-    try:
-        settings = build_settings(data_dir, database_url, None, (), ())
-        check_fleet_extras(settings)
-    except ValidationError as exc:
-        problem = exc.errors()[0]
-        raise InputError(f"setting {'.'.join(map(str, problem['loc']))}: {problem['msg']}") from None
+    settings = build_settings(data_dir, database_url, None, (), ())
+    check_fleet_extras(settings)
     try:
         size, age, grace = gc_limits(settings, max_size, older_than, min_age)
     except GcLimitError as exc:

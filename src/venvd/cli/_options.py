@@ -185,6 +185,9 @@ def build_settings(
     extra_index_url: tuple[str, ...],
     find_links: tuple[str, ...],
 ) -> Any:
+    from pydantic import ValidationError
+    from pydantic_settings import SettingsError
+
     from venvd.service import Settings
 
     values: dict[str, Any] = {}
@@ -198,7 +201,16 @@ def build_settings(
         values["extra_index_urls"] = list(extra_index_url)
     if find_links:
         values["find_links"] = [_absolute_link(f) for f in find_links]
-    return Settings(**values)
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        problem = exc.errors()[0]
+        field = ".".join(map(str, problem["loc"]))
+        raise InputError(f"setting {field} (VENVD_{field.upper()}): {problem['msg']}",
+                         setting=field) from None
+    except SettingsError as exc:
+        # pydantic-settings: a list or dict setting whose environment value is not JSON.
+        raise InputError(f"{exc}: a list setting takes JSON, e.g. '[\"https://...\"]'") from None
 
 
 def check_fleet_extras(settings: Any) -> None:

@@ -129,8 +129,7 @@ def resolve(
     database_url: str | None,
 ) -> None:
     """Resolve REQUIREMENTS to exact pins with hashes for a target platform."""
-    from venvd.cli._documents import gather_document
-    from venvd.inputs import refuse_direct
+    from venvd.cli._documents import gather_document, naming_the_line
 
     doc = gather_document(requirements, requirement_files, constraint_files, file_type=file_type,
                           extras=extras, all_extras=all_extras, groups=groups,
@@ -138,7 +137,6 @@ def resolve(
     if doc.lock is not None:
         raise doc.error("a pylock.toml is already a lock: build it with `venvd create DEST --lock "
                         f"{doc.file}`")
-    refuse_direct(doc)
     index_url = index_url or doc.index_url
     extra_index_url = extra_index_url + tuple(doc.extra_index_urls)
     find_links = find_links + tuple(doc.find_links)
@@ -160,16 +158,18 @@ def resolve(
     # Hash-checking mode narrows the JSON lock to the pinned files, then renders it here.
     asked = "json" if doc.hash_checking else fmt
     result: Any
-    if server:
-        result = _resolve_on_server(server, body, asked, index_url, extra_index_url, find_links)
-    else:
-        client = connect_client(server, data_dir, database_url, index_url, extra_index_url,
-                                find_links)
-        try:
-            with Spinner(f"Resolving {len(reqs)} requirement(s)") as spinner:
-                result = client.resolve(body, asked, reporter=spinner.reporter())
-        finally:
-            client.close()
+    with naming_the_line(doc):
+        if server:
+            result = _resolve_on_server(server, body, asked, index_url, extra_index_url,
+                                        find_links)
+        else:
+            client = connect_client(server, data_dir, database_url, index_url, extra_index_url,
+                                    find_links)
+            try:
+                with Spinner(f"Resolving {len(reqs)} requirement(s)") as spinner:
+                    result = client.resolve(body, asked, reporter=spinner.reporter())
+            finally:
+                client.close()
     if doc.hash_checking:
         result = _hash_checked(result, doc, fmt)
     if isinstance(result, dict):

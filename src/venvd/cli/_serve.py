@@ -17,7 +17,7 @@ from venvd.cli._options import (
     index_options,
     queue_options,
 )
-from venvd.errors import AccessDenied
+from venvd.errors import AccessDenied, InputError
 
 # Seconds a stopping server gives the requests in flight before cancelling them.
 _SHUTDOWN_GRACE_SECONDS = 10
@@ -57,6 +57,15 @@ _SHUTDOWN_GRACE_SECONDS = 10
     help="Bearer tokens: auto (default) = required when --host is not loopback (env VENVD_AUTH).",
 )
 @click.option(
+    "--allow-direct-url",
+    "direct_url_prefixes",
+    multiple=True,
+    metavar="PREFIX",
+    help="Fetch direct references (name @ URL#sha256=...) whose URL starts with PREFIX "
+         "(repeatable; https unless PREFIX says http; env VENVD_DIRECT_URL_PREFIXES as a JSON "
+         "list). Default: none, every direct reference refused.",
+)
+@click.option(
     "--no-auth",
     is_flag=True,
     help="Serve without tokens even on a non-loopback address (anyone reaching the port may build).",
@@ -77,6 +86,7 @@ def serve(
     log_level: str,
     log_format: str | None,
     auth: str | None,
+    direct_url_prefixes: tuple[str, ...],
     no_auth: bool,
 ) -> None:
     """Serve the venvd HTTP API (OpenAPI docs at /docs).
@@ -98,6 +108,13 @@ def serve(
         settings.auth = auth
     if no_auth:
         settings.auth = "off"
+    if direct_url_prefixes:
+        from venvd.inputs import DirectURLPolicy
+
+        try:
+            settings.direct_url_prefixes = list(DirectURLPolicy.of(direct_url_prefixes).prefixes)
+        except ValueError as exc:
+            raise InputError(f"--allow-direct-url: {exc}") from None
     check_fleet_extras(settings)
     configure_logging(settings.log_format, log_level)
     _check_auth(settings, host)

@@ -14,7 +14,7 @@ from typing import Any
 
 from venvd.formats import render, render_universal
 from venvd.service import Service, Settings
-from venvd.service._bodies import EnvironmentBody, ResolveBody, parse_body
+from venvd.service._bodies import EnvironmentBody, ResolveBody, parse_body, restrict_result
 
 __all__ = ["LocalClient"]
 
@@ -35,14 +35,15 @@ class LocalClient:
             universal = service.resolve_universal(parsed, reporter=reporter)
             return universal.to_json() if fmt == "json" else render_universal(universal.lock, fmt)[0]
         request = service.request_for(parsed)
-        result = service.resolve(request, reporter=reporter)
+        result = restrict_result(parsed, service.resolve(request, reporter=reporter))
         if fmt == "json":
             return result.to_json()
         return render(result.lock, fmt)[0]
 
     def create_environment(self, body: dict[str, Any] | EnvironmentBody) -> dict[str, Any]:
         data = parse_body(EnvironmentBody, body).to_service(
-            max_tags=self.service.settings.max_compatible_tags)
+            max_tags=self.service.settings.max_compatible_tags,
+            direct_url_prefixes=self.service.limits.direct_url_prefixes)
         doc: dict[str, Any] = self.service.environments.create_from_json(data)
         return doc
 

@@ -24,6 +24,7 @@ import io
 import os
 import tempfile
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
@@ -57,6 +58,7 @@ RANGE_TAIL = 128 * 1024
 # A composite ETag (index ETag + digest of the find-links files) joins its parts with this.
 _ETAG_SEP = " ~find-links:"
 _MISSING = (404, 410)
+_MAX_REDIRECTS = 20  # as httpx
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,8 +92,12 @@ class IndexClient:
     def __init__(self, config: IndexConfig, *, http: httpx.Client | None = None,
                  timeout: float = 30.0, retries: int = 3, backoff: float = 0.5,
                  metadata_build_timeout: float = 300.0, work_dir: Path | None = None,
-                 sandbox: Sandbox | None = None) -> None:
+                 sandbox: Sandbox | None = None,
+                 redirect_check: Callable[[str, str], str | None] | None = None) -> None:
         self.config = config
+        # (download URL, where it redirects) → why that hop is refused, or None: the service
+        # keeps a direct reference's download inside the allowed prefixes, hop by hop.
+        self._redirect_check = redirect_check
         self._own_http = http is None
         self._http = (http if http is not None
                       else make_client(timeout, IndexAuth(config.credentials)))
@@ -338,16 +344,36 @@ class IndexClient:
 
     def _stream(self, url: str, where: Where, out: io.BufferedWriter,
                 digest: hashlib._Hash) -> None:
-        with self._http.stream("GET", url, headers={"Accept-Encoding": "identity"}) as response:
-            raise_for_retry(response)
-            if response.status_code != 200:
-                raise UpstreamError(f"{url} answered HTTP {response.status_code}", url=url,
-                                    project=where.project)
-            # Raw bytes: a server that labels a .tar.gz with Content-Encoding: gzip must not make
-            # us hash (and store) the decompressed tar.
-            for chunk in response.iter_raw():
-                out.write(chunk)
-                digest.update(chunk)
+        check = self._redirect_check
+        current = url
+        for _ in range(_MAX_REDIRECTS):
+            with self._http.stream("GET", current, headers={"Accept-Encoding": "identity"},
+                                   follow_redirects=check is None) as response:
+                if check is not None and response.next_request is not None:
+                    following = str(response.next_request.url)
+                    problem = check(url, following)
+                    if problem:
+                        raise UpstreamError(f"{url} redirects to {following}, which {problem}",
+                                            url=url, project=where.project)
+                    current = following
+                    continue
+                self._take(url, where, response, out, digest)
+                return
+        raise UpstreamError(f"{url} redirects more than {_MAX_REDIRECTS} times", url=url,
+                            project=where.project)
+
+    @staticmethod
+    def _take(url: str, where: Where, response: httpx.Response, out: io.BufferedWriter,
+              digest: hashlib._Hash) -> None:
+        raise_for_retry(response)
+        if response.status_code != 200:
+            raise UpstreamError(f"{url} answered HTTP {response.status_code}", url=url,
+                                project=where.project)
+        # Raw bytes: a server that labels a .tar.gz with Content-Encoding: gzip must not make
+        # us hash (and store) the decompressed tar.
+        for chunk in response.iter_raw():
+            out.write(chunk)
+            digest.update(chunk)
 
     # -- lifetime ---------------------------------------------------------------------------
     def close(self) -> None:

@@ -38,8 +38,8 @@ class Document:
     - `hashes`: canonical project name → the sha256 digests allowed for it (``--hash`` pins); a
       document with any hash (or ``--require-hashes``) is in pip's hash-checking mode (see
       `venvd.inputs.restrict_to_hashes`).
-    - `direct`: hashed ``name @ URL`` references as (text, provenance); refused by
-      `refuse_direct` until the resolver takes direct URLs.
+    - `direct`: hashed ``name @ URL`` references as (text, provenance); they are requirements
+      too (a server takes them only from the URL prefixes it allows).
     - `lock`: the parsed pylock.toml document (a mapping) for a pylock input, else None.
     - `notices` / `warnings`: what a user should read (ignored parts; what was left out).
     """

@@ -4,16 +4,19 @@ A requirements file with ``--hash`` pins (or ``--require-hashes``) asks that eve
 installed be one of the files whose sha256 it lists, as ``pip install --require-hashes`` does.
 venvd resolves as usual, then `restrict_to_hashes` keeps only the files with a listed hash: a
 package without hash pins, or none of whose files has a listed hash, is an error naming it (and
-the line of its pin), never a silent install of another file.
+the line of its pin), never a silent install of another file. A direct reference's
+``#sha256=`` is its file's pin.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from venvd.errors import InvalidDocument
+from venvd.inputs._direct import parse_direct
 from venvd.inputs._document import Document
 
 __all__ = ["restrict_to_hashes"]
@@ -23,7 +26,11 @@ def restrict_to_hashes(lock: dict[str, Any], doc: Document) -> dict[str, Any]:
     """`lock` (JSON, as resolved) with each package's files narrowed to those whose sha256 `doc`
     pins, and without its `id` (the contents changed; `Lock.from_json` computes it again).
     InvalidDocument when a package has no pin, or no file matching one."""
-    missing = [p["name"] for p in lock["packages"] if canonicalize_name(p["name"]) not in doc.hashes]
+    pins = {name: set(digests) for name, digests in doc.hashes.items()}
+    for text, _where in doc.direct:  # a direct reference's #sha256= pins its file too
+        reference = parse_direct(Requirement(text))
+        pins.setdefault(reference.name, set()).add(reference.sha256)
+    missing = [p["name"] for p in lock["packages"] if canonicalize_name(p["name"]) not in pins]
     if missing:
         raise InvalidDocument(
             "hash-checking mode (--hash / --require-hashes): every package installed needs a "
@@ -32,7 +39,7 @@ def restrict_to_hashes(lock: dict[str, Any], doc: Document) -> dict[str, Any]:
     packages = []
     for package in lock["packages"]:
         name = canonicalize_name(package["name"])
-        allowed = doc.hashes[name]
+        allowed = pins[name]
         files = [f for f in package["files"] if str(f["sha256"]).lower() in allowed]
         if not files:
             origin = doc.hash_origins.get(name)

@@ -119,6 +119,8 @@ def parse_pyproject(text: str, file: str = "pyproject.toml", *, extras: Iterable
     for requirement in _groups(doc, text, groups_table, list(groups)):
         if requirement not in taken:
             taken.add(requirement)
+            if "@" in requirement:  # a direct reference: its form checked, its line kept
+                _requirement(doc, text, requirement, "dependency-groups")
             doc.add(requirement, Provenance(file))
     return doc
 
@@ -130,8 +132,14 @@ def _requirement(doc: Document, text: str, item: str, where: str) -> Requirement
         raise doc.error(f"{where}: {item!r} is not a valid requirement: "
                         f"{str(exc).splitlines()[0]}", line_of(text, item)) from None
     if req.url:
-        raise doc.error(f"{where}: {item!r} is a direct URL reference; venvd resolves named "
-                        "requirements from its indexes only", line_of(text, item))
+        from venvd.inputs._direct import DirectError, parse_direct
+
+        try:
+            parse_direct(req)
+        except DirectError as exc:
+            raise doc.error(f"{where}: direct reference {item!r}: {exc}",
+                            line_of(text, item)) from None
+        doc.direct.append((item, Provenance(doc.file, line_of(text, item))))
     return req
 
 

@@ -13,8 +13,7 @@ from venvd.errors import InvalidDocument
 from venvd.inputs._document import KINDS, Document, Kind
 from venvd.inputs._requirements import Opener
 
-__all__ = ["check_python", "detect_kind", "parse_document", "read_document", "refuse_direct",
-           "refuse_for_server"]
+__all__ = ["check_python", "detect_kind", "parse_document", "read_document", "refuse_for_server"]
 
 _YAML_KEYS = re.compile(r"^(name|channels|dependencies)\s*:", re.MULTILINE)
 _PYLOCK_KEY = re.compile(r"^\s*lock-version\s*=", re.MULTILINE)
@@ -133,33 +132,15 @@ def check_python(doc: Document, python_full_version: str, where: str = "the targ
                 requires_python=doc.requires_python)
 
 
-def refuse_direct(doc: Document) -> None:
-    """``name @ URL`` references (hashed ones: `_requirements` refuses the others) cannot be
-    resolved yet: InvalidDocument naming the first."""
-    if doc.direct:
-        text, where = doc.direct[0]
-        raise InvalidDocument(
-            f"direct reference {text!r}: venvd's resolver does not take direct URL references yet "
-            "(once it does, a server will take hashed ones only with its allow_direct_urls "
-            "setting, off by default)", file=where.file, line=where.line, kind=doc.kind)
-
-
 def refuse_for_server(doc: Document) -> None:
     """What a document posted to a server may not carry: index options (the server resolves
-    with its own indexes, never a client's URL) and hash pins (honoured by the CLI, which checks
-    the lock it gets; post the resolved lock instead). InvalidDocument naming the line."""
-    refuse_direct(doc)
+    with its own indexes, never a client's URL). InvalidDocument naming the line. Direct
+    references pass (the server checks their URLs against its own allow-list), and so do
+    ``--hash`` pins (the server narrows the lock to the pinned files, `restrict_to_hashes`)."""
     if doc.has_index_options:
         origin = doc.index_origin
         raise InvalidDocument(
             "index options (--index-url, --extra-index-url, --find-links, --no-index) are not "
             "taken from a document sent to a server: it resolves with its own indexes",
             file=origin.file if origin else doc.file, line=origin.line if origin else None,
-            kind=doc.kind)
-    if doc.hash_checking:
-        first = next(iter(doc.hash_origins.values()), None)
-        raise InvalidDocument(
-            "--hash pins are checked by the venvd CLI (venvd resolve/create -r FILE), not in a "
-            "document sent to a server: post the lock the CLI resolved instead",
-            file=first.file if first else doc.file, line=first.line if first else None,
             kind=doc.kind)

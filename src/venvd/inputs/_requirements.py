@@ -8,7 +8,9 @@ variables as pip does it (only where an `environ` is given: a server never expan
 variables into a client's document). Ignored with a notice: ``--prefer-binary`` (venvd prefers
 wheels already), ``--trusted-host`` and ``--use-feature``. Refused, naming the file and line:
 ``-e``/``--editable`` and local paths or bare archive URLs (a server has no view of the client's
-files), ``name @ URL`` without a hash, and any other option.
+files), ``name @ URL`` without a sha256 (in its URL, ``#sha256=``, or one ``--hash``) or
+not over http(s), and any other option. Hashed direct references are kept as requirements; a
+server takes them only from the URL prefixes it allows (see `venvd.inputs._direct`).
 """
 
 from __future__ import annotations
@@ -187,10 +189,7 @@ def _requirement(line: str, doc: Document, fail: Callable[[str], InvalidDocument
     except InvalidRequirement as exc:
         raise fail(f"{text!r} is not a valid requirement: {str(exc).splitlines()[0]}") from None
     if req.url:
-        if not any(f"#{algorithm}=" in req.url for algorithm in _HASH_ALGORITHMS):
-            raise fail(f"direct reference {text!r} has no #sha256= hash in its URL: a server "
-                       "fetches no URL chosen by a client without the hash of what it must get")
-        doc.direct.append((text, where))
+        _direct(req, hashes, doc, fail, constraints=constraints, where=where)
         return
     if hashes:
         pins = [s for s in req.specifier if s.operator in ("==", "===") and "*" not in s.version]
@@ -201,6 +200,33 @@ def _requirement(line: str, doc: Document, fail: Callable[[str], InvalidDocument
         doc.hashes.setdefault(name, set()).update(hashes)
         doc.hash_origins.setdefault(name, where)
     doc.add(text, where, constraint=constraints)
+
+
+def _direct(req: Requirement, hashes: set[str], doc: Document,
+            fail: Callable[[str], InvalidDocument], *, constraints: bool,
+            where: Provenance) -> None:
+    """A ``name @ URL`` line: its hash in the URL (``#sha256=``) or as one ``--hash``; kept in
+    canonical form (``name[extras] @ URL#sha256=HEX ; marker``), the server decides whether it
+    fetches that URL (`venvd.inputs.DirectURLPolicy`)."""
+    from venvd.inputs._direct import DirectError, parse_direct
+
+    text = str(req)
+    if constraints:
+        raise fail(f"direct reference {text!r} in a constraints file: constraints narrow "
+                   "versions of named requirements, they cannot name a URL")
+    if len(hashes) > 1:
+        raise fail(f"direct reference {text!r} has several --hash values: one file, one sha256")
+    try:
+        reference = parse_direct(req, next(iter(hashes), None))
+    except DirectError as exc:
+        raise fail(f"direct reference {text!r}: {exc}") from None
+    req.url = reference.hashed_url
+    if hashes:  # a --hash puts the document in hash-checking mode, as pip does
+        doc.hashes.setdefault(reference.name, set()).add(reference.sha256)
+        doc.hash_origins.setdefault(reference.name, where)
+    canonical = str(req)
+    doc.direct.append((canonical, where))
+    doc.add(canonical, where)
 
 
 def _split_hashes(line: str, fail: Callable[[str], InvalidDocument]) -> tuple[str, set[str]]:

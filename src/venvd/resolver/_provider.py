@@ -32,6 +32,7 @@ import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING
 
+from packaging.markers import Marker
 from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
@@ -51,6 +52,51 @@ if TYPE_CHECKING:
     from resolvelib.structs import Matches, RequirementInformation
 
     Information = RequirementInformation[Req, Candidate]
+
+
+_Entry = tuple[Req, "Marker | None", str]
+# Requires-Dist of a metadata as resolver values, by the metadata object (held, so that its id stays
+# its own): the same for every target, and metadata objects live in the service's memo across
+# resolutions, so a fresh target converts none of them again (boto3 walks 3,000 of them).
+_ENTRIES: dict[int, tuple[CoreMetadata, tuple[_Entry, ...]]] = {}
+_ENTRIES_LIMIT = 20_000  # boto3 needs 3,000; the entries keep their metadata alive
+
+
+def requirement_entries(metadata: CoreMetadata) -> tuple[_Entry, ...]:
+    """`metadata`'s parsed requirements as (Req, marker, marker text); the text is "" without one."""
+    known = _ENTRIES.get(id(metadata))
+    if known is not None and known[0] is metadata:
+        return known[1]
+    entries = tuple((Req.from_requirement(r), r.marker, str(r.marker) if r.marker is not None else "")
+                    for r in metadata.requirements())
+    if len(_ENTRIES) >= _ENTRIES_LIMIT:
+        _ENTRIES.clear()
+    _ENTRIES[id(metadata)] = (metadata, entries)
+    return entries
+
+
+# The versions of a project's history that requirements match (pre-release policy given), by the
+# history's tuple (held: `_Grouped.versions`, one per page and process) and the requirements: the
+# same for every target, and a backtracking walk asks for a new range at each step (each boto3
+# version names its own botocore range: 1,500 filters per resolution).
+_FILTERED: dict[tuple[int, frozenset[Req], bool | None],
+                tuple[tuple[Version, ...], tuple[Version, ...]]] = {}
+_FILTERED_LIMIT = 20_000
+
+
+def filtered(versions: tuple[Version, ...], reqs: frozenset[Req], combined: SpecifierSet,
+             prereleases: bool | None) -> tuple[Version, ...]:
+    """`combined.filter(versions, prereleases)` (`combined` being `reqs`' specifiers together),
+    remembered per history and requirements."""
+    key = (id(versions), reqs, prereleases)
+    known = _FILTERED.get(key)
+    if known is not None and known[0] is versions:
+        return known[1]
+    found = tuple(combined.filter(within_bounds(versions, combined), prereleases=prereleases))
+    if len(_FILTERED) >= _FILTERED_LIMIT:
+        _FILTERED.clear()
+    _FILTERED[key] = (versions, found)
+    return found
 
 
 class Deadline:
@@ -90,6 +136,7 @@ class Provider(AbstractProvider[Req, Candidate, str]):
         # get_preference and find_matches ask about the same sets of requirements over and over.
         self._matches: dict[tuple[NormalizedName, frozenset[Req]], tuple[Version, ...]] = {}
         self._preferences: dict[tuple[str, tuple[Information, ...]], Preference] = {}
+        self._marker_answers: dict[tuple[str, frozenset[NormalizedName] | tuple[()]], bool] = {}
 
     # -- data access shared with _explain and _lock ----------------------------------------------
     def project(self, name: NormalizedName) -> ProjectView | None:
@@ -157,16 +204,17 @@ class Provider(AbstractProvider[Req, Candidate, str]):
         for r in reqs:
             combined &= r.specifier
         prereleases = self._prereleases(name, reqs, pins)
-        narrowed = within_bounds(versions, combined)
         # The filter's answer for a set of versions depends on the set only through its pre-release
         # fallback (pre-releases count when no final release matches). So the matches among all
         # versions, less the unusable ones, are the matches among the usable versions as soon as
         # one of them is usable: then the judging can wait. Only when none is (rare) are all the
         # candidates judged, and filtered again as they are, to keep the fallback exact.
-        found = tuple(combined.filter(narrowed, prereleases=prereleases))
+        found = (filtered(versions, reqs, combined, prereleases) if not pins
+                 else tuple(combined.filter(within_bounds(versions, combined),
+                                            prereleases=prereleases)))
         if any(self.usable(name, v, reqs) for v in found):
             return found
-        usable = [v for v in narrowed if self.usable(name, v, reqs)]
+        usable = [v for v in within_bounds(versions, combined) if self.usable(name, v, reqs)]
         return tuple(combined.filter(usable, prereleases=prereleases))
 
     def _prereleases(self, name: NormalizedName, reqs: frozenset[Req],
@@ -274,18 +322,32 @@ class Provider(AbstractProvider[Req, Candidate, str]):
             self._deadline.check()
         metadata = self._metadata[(candidate.name, candidate.version)]
         deps: list[Req] = []
-        if candidate.extras:
+        extras = candidate.extras
+        if extras:
             deps.append(Req.pinned(candidate.name, candidate.version))
-        for req in metadata.requirements():
-            if not self.target.evaluate(req.marker, candidate.extras):
+        for dep, marker, marker_text in requirement_entries(metadata):
+            if marker is None:
+                if not extras:
+                    deps.append(dep)
+                # The base candidate already carries what applies without extras.
                 continue
-            # The base candidate already carries what applies without extras.
-            if candidate.extras and self.target.evaluate(req.marker, ()):
+            if not self._holds(marker, marker_text, extras):
                 continue
-            deps.append(Req.from_requirement(req))
+            if extras and self._holds(marker, marker_text, ()):
+                continue
+            deps.append(dep)
         result = tuple(deps)
         self._dependencies[candidate] = result
         return result
+
+    def _holds(self, marker: Marker, text: str, extras: frozenset[NormalizedName] | tuple[()]) -> bool:
+        """`marker` for the target and `extras`, remembered by the marker's text: thousands of
+        metadata (botocore's history) repeat a few markers, each parsed into its own object."""
+        key = (text, extras)
+        answer = self._marker_answers.get(key)
+        if answer is None:
+            answer = self._marker_answers[key] = self.target.evaluate(marker, extras)
+        return answer
 
     # -- candidates and metadata --------------------------------------------------------------
     def _iter_candidates(self, name: NormalizedName, extras: frozenset[NormalizedName],
@@ -380,8 +442,14 @@ class Provider(AbstractProvider[Req, Candidate, str]):
         if view is None or not versions:
             return
         # A window of the history from here down, so that walking down it costs a window per step.
-        window = itertools.islice(itertools.chain(versions, view.older_than(versions[-1])),
-                                  2 * BATCH_CAP)
+        window: Iterator[Version] = itertools.islice(
+            itertools.chain(versions, view.older_than(versions[-1])), 2 * BATCH_CAP)
+        # Still within the last batch: the next version to read was announced (or read) already,
+        # so this step announces nothing until the walk gets past it (botocore: 1,500 steps).
+        first = next((v for v in window if v not in dropped), None)
+        if first is None or (name, first) in self._metadata or (name, first) in self._announced:
+            return
+        window = itertools.chain((first,), window)
         files: list[DistFile] = []
         for version in window:
             if len(files) >= BATCH_CAP:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from packaging.requirements import Requirement
 from packaging.utils import NormalizedName
@@ -12,6 +12,7 @@ from resolvelib.resolvers import ResolverException
 
 from venvd.errors import InvalidRequirement, ResolutionImpossible
 from venvd.lock import Lock
+from venvd.resolver._direct import DirectFile, DirectSource, check_direct_requirements
 from venvd.resolver._explain import explain
 from venvd.resolver._lock import build_lock
 from venvd.resolver._model import Candidate, Req
@@ -26,14 +27,19 @@ _DEFAULTS = ResolveOptions()
 def resolve(requirements: Sequence[Requirement], target: Target, source: PackageSource, *,
             constraints: Sequence[Requirement] = (), options: ResolveOptions = _DEFAULTS,
             reporter: ResolveReporter | None = None, max_rounds: int = 200_000,
-            timeout: float | None = None, budget: float | None = None) -> Lock:
+            timeout: float | None = None, budget: float | None = None,
+            direct: Mapping[NormalizedName, DirectFile] | None = None) -> Lock:
     """Pin `requirements` (and everything they need) for `target`, newest versions first.
 
     Markers, extras, Requires-Python and wheel tags are evaluated for `target`, never for the host;
     requirements whose marker is false for the target are left out. Constraints narrow versions but
     add no package. The same inputs (and the same source contents) always give the same Lock.
 
-    Raises InvalidRequirement for a direct URL requirement (only index projects are resolved),
+    A direct reference (``name @ URL``) is resolved only with its file and metadata in `direct`
+    (by canonical name): that file is then the only candidate of its project (`_direct`).
+
+    Raises InvalidRequirement for a direct URL requirement whose file `direct` does not give, or
+    for a URL constraint,
     ProjectNotFound when a needed project is on no index (`details["required_by"]` names who
     needed it), ResolutionImpossible with `causes` in words when no set of versions fits (also
     after `max_rounds`), NoCompatibleDistribution when a pin has no usable file with a sha256,
@@ -41,9 +47,14 @@ def resolve(requirements: Sequence[Requirement], target: Target, source: Package
     provider checks the clock on each of resolvelib's calls, so the resolution stops there), and
     whatever UpstreamError the source raises.
     """
-    for req in (*requirements, *constraints):
-        if req.url:
-            raise InvalidRequirement(str(req), "direct URL requirements are not supported")
+    for given in constraints:
+        if given.url:
+            raise InvalidRequirement(str(given), "a constraint cannot be a direct reference")
+    direct = direct or {}
+    check_direct_requirements(
+        [r for r in requirements if r.url and target.evaluate(r.marker)], direct)
+    if direct:
+        source = DirectSource(source, direct)
     roots = [Req.from_requirement(r) for r in requirements if target.evaluate(r.marker)]
     by_name: dict[NormalizedName, list[Req]] = {}
     for c in constraints:

@@ -12,14 +12,18 @@ Both bodies take an input document as an alternative to `requirements` (`Documen
 read into the body's requirements, constraints and options when the body is validated (its
 ``python=3.X`` becomes the target's Python, its ``requires-python`` is checked against the target);
 a pylock.toml (environments only) becomes the body's lock for the target in `to_service`. A
-server takes no index option, hash pin, direct URL or nested file from a client's document
-(`venvd.inputs.refuse_for_server`); errors are `InvalidDocument` (422) naming the line.
+server takes no index option or nested file from a client's document
+(`venvd.inputs.refuse_for_server`), direct references only from the URL prefixes it allows
+(`check_direct_references`); ``--hash`` pins narrow the resolved lock to the pinned files
+(`restrict_result`, and `to_service`'s ``pinned``), as pip's hash-checking mode does. Errors are
+`InvalidDocument` (422) naming the line.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
-from typing import Annotated, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -35,6 +39,9 @@ from venvd.errors import InputError, InvalidRequest
 from venvd.service._request import RequestOptions
 from venvd.target import Target, target_from_request
 
+if TYPE_CHECKING:
+    from venvd.service._resolve import ResolveResult
+
 __all__ = [
     "CompletePlatform",
     "DocumentBody",
@@ -45,8 +52,10 @@ __all__ = [
     "ShorthandTarget",
     "TestsBody",
     "UniversalLockBody",
+    "check_direct_references",
     "invalid_request",
     "parse_body",
+    "restrict_result",
 ]
 
 Format = Literal["json", "requirements", "pylock"]
@@ -98,14 +107,28 @@ class DocumentBody(BaseModel):
         return doc
 
 
+def _document_headers(label: str | None, notes: list[str]) -> dict[str, str]:
+    headers = {}
+    if label:  # ASCII: header values are Latin-1 and one line
+        headers["X-Venvd-Document-Label"] = json.dumps(label)[1:-1]
+    if notes:
+        headers["X-Venvd-Document-Notices"] = json.dumps(notes)
+    return headers
+
+
 def _apply_document(body: ResolveBody | EnvironmentBody, document: DocumentBody) -> Any:
     """Fill `body`'s requirements, constraints, options and target Python from `document`; the
     parsed document. A pylock.toml is left for `EnvironmentBody.to_service`."""
     from venvd.inputs import check_python
 
     doc = document.parse()
+    body._label = doc.label
+    body._notes = [*doc.warnings, *doc.notices]
     if doc.lock is not None:
         return doc
+    body._direct = list(doc.direct)
+    body._kind = doc.kind
+    body._pinned = doc if doc.hash_checking else None
     if body.requirements:
         raise InputError("give either 'requirements' or 'document', not both", field="document")
     if not doc.requirements:
@@ -120,6 +143,10 @@ def _apply_document(body: ResolveBody | EnvironmentBody, document: DocumentBody)
             merged[key] = [*merged[key], *extra.get(key, [])]
         body.options = RequestOptions.from_json(merged)
     targets = getattr(body, "targets", None)
+    if targets is not None and doc.hash_checking:
+        first = next(iter(doc.hash_origins.values()), None)
+        raise doc.error("--hash pins narrow the lock of one target: resolve each target alone "
+                        "(give 'target', not 'targets')", first.line if first else None)
     if targets is not None:  # a universal lock: the document's Python for each target
         for each in targets:
             if doc.python is not None and isinstance(each, ShorthandTarget) and each.python is None:
@@ -134,6 +161,43 @@ def _apply_document(body: ResolveBody | EnvironmentBody, document: DocumentBody)
             target.python = doc.python
     check_python(doc, _python_of(body.target))
     return doc
+
+
+def check_direct_references(body: ResolveBody | EnvironmentBody,
+                            prefixes: tuple[str, ...]) -> None:
+    """Refuse a direct reference of the body's document whose URL this server does not fetch
+    (`prefixes`: its direct_url_prefixes), naming the document's line (InvalidDocument); those
+    given as `requirements` are refused naming the requirement, when the request is made."""
+    if not body._direct:
+        return
+    from packaging.requirements import Requirement
+
+    from venvd.errors import InvalidDocument
+    from venvd.inputs import DirectURLPolicy, parse_direct
+
+    policy = DirectURLPolicy(prefixes)
+    for text, where in body._direct:
+        # The document's reader checked its form already.
+        problem = policy.problem(parse_direct(Requirement(text)).url)
+        if problem is not None:
+            raise InvalidDocument(f"direct reference {text!r} not taken: {problem}",
+                                  file=where.file, line=where.line, kind=body._kind)
+
+
+def restrict_result(body: ResolveBody, result: ResolveResult) -> ResolveResult:
+    """`result` (a ResolveResult) with its lock narrowed to the files the body's document pins
+    with ``--hash`` (pip's hash-checking mode, `venvd.inputs.restrict_to_hashes`): unchanged for a
+    document without pins. InvalidDocument naming the package (and its pin's line) that has no
+    pin or no pinned file."""
+    if body._pinned is None:
+        return result
+    import dataclasses
+
+    from venvd.inputs import restrict_to_hashes
+    from venvd.lock import Lock
+
+    lock = Lock.from_json(restrict_to_hashes(result.lock.to_json(), body._pinned))
+    return dataclasses.replace(result, lock=lock)
 
 
 def _python_of(target: Any) -> str:
@@ -161,6 +225,20 @@ class ResolveBody(BaseModel):
     options: RequestOptions = Field(default_factory=lambda: RequestOptions())
     format: Format | None = None
     document: DocumentBody | None = None
+    # The document's direct references (text, provenance) and kind, for errors naming the line.
+    _direct: list[Any] = PrivateAttr(default_factory=list)
+    _kind: str | None = PrivateAttr(default=None)
+    # The document, when its --hash pins put it in pip's hash-checking mode (`restrict_result`).
+    _pinned: Any = PrivateAttr(default=None)
+    # The document's label and what its reader says a user should read (`document_headers`).
+    _label: str | None = PrivateAttr(default=None)
+    _notes: list[str] = PrivateAttr(default_factory=list)
+
+    def document_headers(self) -> dict[str, str]:
+        """Response headers telling what the posted document's reader noticed: its label
+        (`X-Venvd-Document-Label`, conda's ``name`` or pyproject's project name) and its warnings
+        and notices (`X-Venvd-Document-Notices`, a JSON array): what was ignored or left out."""
+        return _document_headers(self._label, self._notes)
 
     @model_validator(mode="after")
     def _read_document(self) -> ResolveBody:
@@ -275,6 +353,18 @@ class EnvironmentBody(BaseModel):
     document: DocumentBody | None = None
     tests: TestsBody | None = None
     _pylock: Any = PrivateAttr(default=None)
+    _direct: list[Any] = PrivateAttr(default_factory=list)  # as ResolveBody's
+    _kind: str | None = PrivateAttr(default=None)
+    _pinned: Any = PrivateAttr(default=None)
+    # The document's label and what its reader says a user should read (`document_headers`).
+    _label: str | None = PrivateAttr(default=None)
+    _notes: list[str] = PrivateAttr(default_factory=list)
+
+    def document_headers(self) -> dict[str, str]:
+        """Response headers telling what the posted document's reader noticed: its label
+        (`X-Venvd-Document-Label`, conda's ``name`` or pyproject's project name) and its warnings
+        and notices (`X-Venvd-Document-Notices`, a JSON array): what was ignored or left out."""
+        return _document_headers(self._label, self._notes)
 
     @model_validator(mode="after")
     def _read_document(self) -> EnvironmentBody:
@@ -304,15 +394,20 @@ class EnvironmentBody(BaseModel):
             self.lock.target.model_dump() if isinstance(self.lock, LockBody) else None)
         return target_from_request(given, max_tags=max_tags)
 
-    def to_service(self, max_tags: int) -> dict[str, Any]:
+    def to_service(self, max_tags: int, direct_url_prefixes: tuple[str, ...] = ()) -> dict[str, Any]:
         """What `EnvironmentService.create_from_json` takes: the lock and options as JSON, the
-        target parsed. InputError when neither requirements nor a lock is given."""
+        target parsed. InputError when neither requirements nor a lock is given; InvalidDocument
+        naming the line of a document's direct reference whose URL is not under
+        `direct_url_prefixes`."""
         if self.requirements is None and self.lock is None and self._pylock is None:
             raise InputError("give either 'requirements', 'lock' or 'document'", field="body")
+        check_direct_references(self, direct_url_prefixes)
         data: dict[str, Any] = {"constraints": list(self.constraints),
                                 "options": self.options.to_json()}
         if self.requirements is not None:
             data["requirements"] = list(self.requirements)
+            if self._pinned is not None:  # the resolved lock is narrowed to the pinned files
+                data["pinned"] = self._pinned
         if self.lock is not None:
             data["lock"] = self.lock.to_json()
         data["target"] = self.parsed_target(max_tags)

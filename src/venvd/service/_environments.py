@@ -25,7 +25,7 @@ from typing import Any
 from venvd.builder import BuildCache, BuildOptions, environment_key
 from venvd.dist import DistFile
 from venvd.errors import InvalidLock, LimitExceeded, NotFound
-from venvd.lock import Lock
+from venvd.lock import Lock, LockedFile
 from venvd.service import _metrics
 from venvd.service._artifacts import Artifacts, Served
 from venvd.service._builds import BuildRunner
@@ -131,6 +131,10 @@ class EnvironmentService:
                 body.get("options"),
             )
             lock, resolved_cached = result.lock, result.cached
+            if body.get("pinned") is not None:  # a document's --hash pins (hash-checking mode)
+                from venvd.inputs import restrict_to_hashes
+
+                lock = Lock.from_json(restrict_to_hashes(lock.to_json(), body["pinned"]))
         doc, created = self.create(lock, target, request=body)
         doc["created"] = created
         if resolved_cached is not None:
@@ -166,13 +170,13 @@ class EnvironmentService:
         for package in lock.packages:
             for file in package.files:
                 entry = listed.get(package.name, {}).get((file.url, file.sha256))
-                problem = (
-                    "is not listed with that URL and sha256 on this server's indexes"
-                    if entry is None
-                    else listing_disagreement(
+                if entry is None:
+                    problem = self._direct_file_problem(package.name, package.version, file,
+                                                        target)
+                else:
+                    problem = listing_disagreement(
                         package.name, package.version, file.filename, file.size, entry, target
                     )
-                )
                 if problem:
                     raise InvalidLock(
                         f"lock file {file.filename} of {package.name} {package.version} {problem}",
@@ -180,6 +184,29 @@ class EnvironmentService:
                         filename=file.filename,
                         url=file.url,
                     )
+
+    def _direct_file_problem(self, name: str, version: str, file: LockedFile,
+                             target: Target) -> str | None:
+        """What refuses a lock's file that our indexes do not list: None when it is a direct
+        reference this server would fetch (its URL under `direct_url_prefixes`) and its name
+        says it is this package's, at this version, usable on `target`."""
+        from venvd.dist import DistFile
+        from venvd.inputs import DirectURLPolicy
+        from venvd.service._resolve import listing_disagreement
+
+        unlisted = "is not listed with that URL and sha256 on this server's indexes"
+        prefixes = self._limits.direct_url_prefixes
+        if not prefixes:
+            return unlisted
+        refused = DirectURLPolicy(prefixes).problem(file.url)
+        if refused is not None or "#" in file.url:
+            return f"{unlisted}, and is no direct reference it takes ({refused or 'a fragment'})"
+        from urllib.parse import unquote, urlsplit
+
+        entry = DistFile.from_filename(file.filename, file.url, sha256=file.sha256)
+        if entry is None or unquote(urlsplit(file.url).path).rsplit("/", 1)[-1] != file.filename:
+            return f"{unlisted}, and its URL does not name a wheel or sdist called {file.filename}"
+        return listing_disagreement(name, version, file.filename, None, entry, target)
 
     def create(
         self, lock: Lock, target: Target, request: dict[str, Any] | None = None

@@ -31,11 +31,14 @@ class RequestLimits:
     max_requirements: int = 1_000
     max_constraints: int = 2_000
     max_requirement_length: int = 1_000
+    # URL prefixes of the direct references this server fetches (canonical; none: refused).
+    direct_url_prefixes: tuple[str, ...] = ()
 
     @classmethod
     def from_settings(cls, settings: Any) -> RequestLimits:
         return cls(settings.max_requirements, settings.max_constraints,
-                   settings.max_requirement_length)
+                   settings.max_requirement_length,
+                   tuple(getattr(settings, "direct_url_prefixes", ()) or ()))
 
     def check(self, requirements: Any, constraints: Any) -> tuple[list[str], list[str]]:
         """The two lists, once checked: lists of strings (a single string is not a list of
@@ -74,8 +77,11 @@ def _strings(value: Any, field: str) -> list[str]:
     return list(value)
 
 
-def parse_requirement(text: str) -> Requirement:
-    """Parse one PEP 508 requirement; raises InvalidRequirement naming the text."""
+def parse_requirement(text: str, direct_url_prefixes: tuple[str, ...] = ()) -> Requirement:
+    """Parse one PEP 508 requirement; raises InvalidRequirement naming the text. A direct
+    reference (``name @ URL``) is taken only in hashed form (``#sha256=``) from a URL starting with
+    one of `direct_url_prefixes` (see `venvd.inputs.DirectURLPolicy`); its URL is then canonical
+    (lower-case host and hash)."""
     if not isinstance(text, str):
         raise InvalidRequirement(repr(text), "a requirement must be a string")
     stripped = text.strip()
@@ -87,7 +93,16 @@ def parse_requirement(text: str) -> Requirement:
         reason = str(exc).splitlines()[0] if str(exc) else "not a PEP 508 requirement"
         raise InvalidRequirement(stripped, reason) from None
     if req.url:
-        raise InvalidRequirement(stripped, "direct URL requirements are not supported yet")
+        from venvd.inputs import DirectError, DirectURLPolicy, parse_direct
+
+        try:
+            reference = parse_direct(req)
+        except DirectError as exc:
+            raise InvalidRequirement(stripped, f"direct reference: {exc}") from None
+        problem = DirectURLPolicy(direct_url_prefixes).problem(reference.url)
+        if problem is not None:
+            raise InvalidRequirement(stripped, f"direct reference not taken: {problem}")
+        req.url = reference.hashed_url
     return req
 
 
@@ -96,6 +111,8 @@ def _canonical_requirement(req: Requirement) -> str:
     extras = f"[{','.join(sorted(canonicalize_name(e) for e in req.extras))}]" if req.extras else ""
     spec = ",".join(sorted(str(s) for s in req.specifier))
     marker = f"; {req.marker}" if req.marker else ""
+    if req.url:  # the URL and its hash are the request (parse_requirement made them canonical)
+        return f"{canonicalize_name(req.name)}{extras} @ {req.url}{' ' if marker else ''}{marker}"
     return f"{canonicalize_name(req.name)}{extras}{spec}{marker}"
 
 
@@ -213,13 +230,17 @@ class ResolveRequest:
         req_texts, con_texts = (limits or RequestLimits()).check(
             requirements if isinstance(requirements, (str, list, tuple)) else list(requirements),
             constraints if isinstance(constraints, (str, list, tuple)) else list(constraints))
-        reqs = tuple(parse_requirement(r) for r in req_texts)
+        prefixes = (limits or RequestLimits()).direct_url_prefixes
+        reqs = tuple(parse_requirement(r, prefixes) for r in req_texts)
         if not reqs:
             raise InputError("no requirements given", field="requirements")
-        cons = tuple(parse_requirement(c) for c in con_texts)
+        cons = tuple(parse_requirement(c, prefixes) for c in con_texts)
         for c in cons:
             if c.extras:
                 raise InvalidRequirement(str(c), "constraints cannot name extras")
+            if c.url:
+                raise InvalidRequirement(str(c), "a constraint cannot be a direct reference "
+                                         "(name @ URL): give it as a requirement")
         return cls(reqs, cons, target, options or RequestOptions(), dict(index or {}))
 
     def canonical(self) -> dict[str, Any]:

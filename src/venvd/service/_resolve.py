@@ -17,7 +17,8 @@ import time
 from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
@@ -32,6 +33,9 @@ from venvd.service._source import Memo, StoreBackedSource
 from venvd.service._writer import BackgroundWriter
 from venvd.store import Store
 from venvd.target import Target
+
+if TYPE_CHECKING:
+    from venvd.builder import BuildCache
 
 __all__ = ["ResolutionService", "ResolveResult"]
 
@@ -75,7 +79,11 @@ class ResolutionService:
         memo: Memo | None = None,
         answers_kept: int | None = None,
         answers_weight: int | None = None,
+        work_dir: Path | None = None,
+        downloads: BuildCache | None = None,
     ) -> None:
+        self._work_dir = work_dir  # where direct references' files are downloaded to be read
+        self._downloads = downloads  # or into the builder's download cache, when given
         self._timeout = timeout  # wall-time budget of one resolution (warming included)
         self._store = store
         self._index = index
@@ -263,6 +271,13 @@ class ResolutionService:
             writer=self._writer,
         )
         try:
+            direct = None
+            if any(r.url for r in request.requirements):
+                from venvd.service._direct import direct_files
+
+                direct = direct_files(request.requirements, request.target, index=self._index,
+                                      store=self._store, memo=self._memo, work_dir=self._work_dir,
+                                      downloads=self._downloads)
             known = source.warm(r.name for r in request.requirements)
             warmed = time.perf_counter()
             opts = request.options
@@ -281,6 +296,7 @@ class ResolutionService:
                 reporter=reporter,
                 timeout=None if self._timeout is None else self._timeout - (warmed - started),
                 budget=self._timeout,
+                direct=direct,
             )
         finally:
             source.close()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from venvd.index import IndexClient, IndexConfig
 from venvd.sandbox import Limits, Sandbox
 from venvd.service import _metrics
-from venvd.service._bodies import ResolveBody
+from venvd.service._bodies import ResolveBody, check_direct_references
 from venvd.service._cleanup import remove_orphan_temps
 from venvd.service._owner import Owner
 from venvd.service._ready import ReadyCheck, default_checks
@@ -29,6 +29,7 @@ from venvd.store import Store
 from venvd.target import Target, target_from_request
 
 if TYPE_CHECKING:
+    from venvd.builder import BuildCache
     from venvd.lock import Lock
     from venvd.resolver import ResolveReporter
     from venvd.service._build_requirements import BuildRequirementWheels
@@ -64,6 +65,8 @@ class Service:
                       settings.memo_page_files),
             answers_kept=settings.resolution_cache_entries,
             answers_weight=settings.resolution_cache_weight,
+            work_dir=settings.data_dir / "tmp",
+            downloads=_download_cache(settings),
         )
         self.limits = RequestLimits.from_settings(settings)
         self._environments: EnvironmentService | None = None
@@ -125,6 +128,7 @@ class Service:
             retries=settings.http_retries,
             work_dir=settings.data_dir / "tmp",
             sandbox=sandbox,
+            redirect_check=_direct_redirects(tuple(settings.direct_url_prefixes)),
         )
         service = cls(settings, store, index, sandbox, relay=relay)
         try:
@@ -188,6 +192,7 @@ class Service:
     def request_for(self, body: ResolveBody) -> ResolveRequest:
         """The request a resolve body asks for (`POST /v1/resolve`, or the in-process client's),
         its target parsed within the max_compatible_tags bound."""
+        check_direct_references(body, self.limits.direct_url_prefixes)
         target = target_from_request(body.target_json(),
                                      max_tags=self.settings.max_compatible_tags)
         return self.make_request(body.requirements, target, constraints=body.constraints,
@@ -200,6 +205,7 @@ class Service:
         from venvd.service._universal import parse_targets, resolve_universal
 
         settings = self.settings
+        check_direct_references(body, self.limits.direct_url_prefixes)
         targets = parse_targets(body.targets_json(), max_targets=settings.max_targets,
                                 max_tags=settings.max_compatible_tags)
         return resolve_universal(
@@ -299,3 +305,29 @@ class Service:
             _metrics.resolution_lookup(True)
         return result
 
+
+def _download_cache(settings: Settings) -> BuildCache:
+    """The builder's download cache, where direct references' files are read (imported here: the
+    rest of the builder is imported at the first environment build)."""
+    from venvd.builder import BuildCache
+
+    return BuildCache(settings.data_dir / "cache")
+
+
+def _direct_redirects(prefixes: tuple[str, ...]) -> Callable[[str, str], str | None] | None:
+    """The index client's redirect check: a direct reference's download (its URL under one of
+    `prefixes`) follows a redirect only to another allowed URL, so an open redirect on an allowed
+    host does not make the server fetch from anywhere (the hash would refuse the bytes, but the
+    request would be made). Downloads from the indexes follow their redirects as before."""
+    if not prefixes:
+        return None
+    from venvd.inputs import DirectURLPolicy
+
+    policy = DirectURLPolicy(prefixes)
+
+    def check(url: str, following: str) -> str | None:
+        if policy.problem(url) is not None:
+            return None  # not a direct reference's URL
+        return None if policy.problem(following) is None else "this server's direct_url_prefixes do not allow"
+
+    return check

@@ -10,6 +10,7 @@ usually answered by the time it asks them (as uv does).
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -35,6 +36,9 @@ class Memo:
     Bounded by entry count, and pages also by the files they list in all (one page of a project
     with thousands of releases weighs as much as hundreds of small ones); when the metadata is full
     it is dropped whole, pages go oldest first. Either is safe: the store holds it all.
+
+    It also remembers which projects' stored closures were loaded into it (`warmed`), so that a
+    resolution does not read again from the store what this memory already holds.
     """
 
     def __init__(self, limit: int = 200_000, page_limit: int = 5_000,
@@ -46,6 +50,8 @@ class Memo:
         self._page_limit = page_limit
         self._page_files_limit = page_files
         self._page_files = 0  # files listed by the pages held
+        # Root project → (when, the names of its stored closure), whose metadata was loaded here.
+        self._closures: dict[NormalizedName, tuple[float, frozenset[str]]] = {}
 
     def metadata(self, key: str) -> CoreMetadata | None:
         return self._metadata.get(key)
@@ -54,12 +60,39 @@ class Memo:
         with self._lock:
             if len(self._metadata) >= self._limit:
                 self._metadata.clear()
+                self._closures.clear()
             if self._limit:
                 self._metadata[key] = meta
 
     def forget_metadata(self, key: str) -> None:
         with self._lock:
             self._metadata.pop(key, None)
+
+    def warmed(self, names: Iterable[NormalizedName], max_age: float) -> frozenset[str] | None:
+        """The union of the closures loaded for each of `names` within `max_age` seconds, or None
+        unless all were."""
+        found: set[str] = set()
+        oldest = time.monotonic() - max_age
+        for name in names:
+            entry = self._closures.get(name)
+            if entry is None or entry[0] < oldest:
+                return None
+            found |= entry[1]
+        return frozenset(found)
+
+    def put_warmed(self, names: Iterable[NormalizedName], closure: frozenset[str],
+                   metadata: dict[str, CoreMetadata]) -> None:
+        """Hold `metadata` (the stored closure of `names`, read at once), keeping objects already
+        held (they carry their parsed requirements), and remember that it was loaded. Skipped when
+        it would not fit: the closure would then be dropped before it served."""
+        with self._lock:
+            if len(self._metadata) + len(metadata) >= self._limit:
+                return
+            for key, meta in metadata.items():
+                self._metadata.setdefault(key, meta)
+            now = time.monotonic()
+            for name in names:
+                self._closures[name] = (now, closure)
 
     def page(self, name: NormalizedName) -> CachedPage | None:
         return self._pages.get(name)
@@ -124,12 +157,18 @@ class StoreBackedSource:
 
     def warm(self, names: Iterable[str]) -> int:
         """Load the stored metadata of the known dependency closure of `names` (one recursive query;
-        pages load lazily, from memory when they can); returns the closure's size."""
-        closure = self._store.closure([canonicalize_name(n) for n in names], pages=False)
-        for key, meta in closure.metadata.items():
-            # Keep the object already in memory: it carries its parsed requirements.
-            if self._memo.metadata(key) is None:
-                self._memo.put_metadata(key, meta)
+        pages load lazily, from memory when they can); returns the closure's size.
+
+        Once per root project and `page_ttl`: the memo keeps what was loaded, and this process puts
+        what it fetches later there too; what another server stores meanwhile is read per file, by
+        `metadata`, when the resolver asks for it. (boto3's closure is 3,000 metadata rows: reading
+        them again for every resolution took longer than the resolution itself.)"""
+        roots = sorted({canonicalize_name(n) for n in names})
+        known = self._memo.warmed(roots, self._page_ttl.total_seconds())
+        if known is not None:
+            return len(known)
+        closure = self._store.closure(roots, pages=False)
+        self._memo.put_warmed(roots, closure.names, closure.metadata)
         return len(closure.names)
 
     # -- pages --------------------------------------------------------------------------------

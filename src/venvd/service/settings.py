@@ -29,6 +29,10 @@ class Settings(BaseSettings):
     index_url: str = DEFAULT_INDEX_URL
     extra_index_urls: list[str] = Field(default_factory=list)
     find_links: list[str] = Field(default_factory=list)
+    # URL prefixes direct references (`name @ URL#sha256=...`) may be fetched from; empty (the
+    # default) refuses every direct reference. https only unless a prefix says http; never
+    # file: or credentials (see venvd.inputs._direct).
+    direct_url_prefixes: list[str] = Field(default_factory=list)
     resolution_ttl: float = 300.0  # seconds a resolution without exclude_newer stays fresh
     page_ttl: float = 600.0  # seconds a project page is used without revalidation (unless max-age says less)
     http_timeout: float = 30.0
@@ -74,6 +78,16 @@ class Settings(BaseSettings):
     cache_max_size: str | None = None
     gc_interval: float = Field(default=600.0, gt=0)
     gc_min_age: float = Field(default=60.0, ge=0)
+
+    @field_validator("direct_url_prefixes")
+    @classmethod
+    def _check_direct_url_prefixes(cls, value: list[str]) -> list[str]:
+        from venvd.inputs import DirectURLPolicy
+
+        try:
+            return list(DirectURLPolicy.of(value).prefixes)
+        except ValueError as exc:  # DirectError: a settings error at start, naming the prefix
+            raise ValueError(str(exc)) from None
 
     @field_validator("cache_max_size")
     @classmethod

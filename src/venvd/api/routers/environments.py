@@ -49,9 +49,11 @@ def create(
     Bounds (settings, 422 naming the one passed): max_requirements, max_constraints,
     max_requirement_length, max_lock_packages, max_compatible_tags; the resolution's time budget
     (503)."""
-    data = body.to_service(max_tags=service.settings.max_compatible_tags)
+    data = body.to_service(max_tags=service.settings.max_compatible_tags,
+                           direct_url_prefixes=service.limits.direct_url_prefixes)
     doc = service.environments.create_from_json(data)
-    return JSONResponse(doc, status_code=200 if doc["status"] == "ready" else 202)
+    return JSONResponse(doc, status_code=200 if doc["status"] == "ready" else 202,
+                        headers=body.document_headers())
 
 
 @router.get("/{env_id}", summary="Status, progress, timings and manifest of an environment")

@@ -12,6 +12,7 @@ from venvd.api.dependencies import get_service
 from venvd.api.schemas import ERROR_RESPONSES, Format, ResolveBody
 from venvd.formats import render, render_universal
 from venvd.service import Service
+from venvd.service._bodies import restrict_result
 
 router = APIRouter(prefix="/v1", tags=["resolve"])
 
@@ -65,7 +66,7 @@ async def resolve(
     if body.targets is not None:  # one universal lock: a resolution per target, then a merge
         universal = await run_in_threadpool(service.resolve_universal, body, refresh=refresh)
         headers = {"X-Venvd-Cached": "1" if universal.cached else "0",
-                   "X-Venvd-Lock-Id": universal.lock.id}
+                   "X-Venvd-Lock-Id": universal.lock.id, **body.document_headers()}
         if fmt == "json":
             return Response(universal.json_bytes(), media_type="application/json", headers=headers)
         text, media_type = render_universal(universal.lock, fmt)
@@ -77,11 +78,14 @@ async def resolve(
     result = None if refresh else service.remembered(request)
     if result is None:
         result = await run_in_threadpool(service.resolve, request, refresh=refresh)
+    result = restrict_result(body, result)  # a document's --hash pins
     headers = {
         "X-Venvd-Cached": "1" if result.cached else "0",
         "X-Venvd-Resolution-Key": result.key,
         "X-Venvd-Lock-Id": result.lock.id,
     }
+    if body.document is not None:
+        headers.update(body.document_headers())
     if fmt == "json":  # the lock's JSON is encoded once per lock (Lock.json_members)
         return Response(result.json_bytes(), media_type="application/json", headers=headers)
     text, media_type = render(result.lock, fmt)
