@@ -38,7 +38,8 @@ from typing import Any
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
-SETS_DIR = ROOT.parent / "shared" / "bench"
+# The requirement sets live beside the repository; a worktree elsewhere names them by VENVD_BENCH_SETS.
+SETS_DIR = Path(os.environ.get("VENVD_BENCH_SETS", ROOT.parent / "shared" / "bench"))
 BIN = Path(sys.executable).parent
 PYTHON, PLATFORM = "3.11", "manylinux_2_28_x86_64"
 UV_PLATFORM = "x86_64-manylinux_2_28"
@@ -180,7 +181,8 @@ def bench_set(name: str, runs: int, index_url: str, work: Path, rows: str = "abc
             cold_venvd.append(timed(venvd_cli(req, "--data-dir", str(data), "--index-url", index_url)))
             shutil.rmtree(data, ignore_errors=True)
             cold_uv.append(timed(uv_cmd(req, index_url, work / f"uv-cold-{name}-{i}", "--no-cache")))
-        out["c_cold"] = {"venvd": median(cold_venvd), "uv": median(cold_uv)}
+        out["c_cold"] = {"venvd": median(cold_venvd), "uv": median(cold_uv),
+                         "venvd_runs": cold_venvd, "uv_runs": cold_uv}
     out["load_average"] = os.getloadavg()
     if not set(rows) & set("abd"):
         return out

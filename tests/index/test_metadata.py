@@ -18,6 +18,7 @@ from tests.support.index_server import LocalIndex
 from venvd.dist import DistFile
 from venvd.errors import BuildError, HashMismatch
 from venvd.index import IndexClient, ProjectPage
+from venvd.index._client import RANGE_TAIL
 
 Client = Callable[..., IndexClient]
 Index = Callable[..., LocalIndex]
@@ -82,7 +83,7 @@ def test_range_requests_read_only_the_zip_directory_and_member(
     assert meta.requires_dist == ("bar<3",)
     fetched = index.requests_to(".whl")
     assert all("Range" in r.headers for r in fetched), "no full GET of the wheel"
-    assert fetched[0].headers["Range"] == "bytes=-65536"
+    assert fetched[0].headers["Range"] == f"bytes=-{RANGE_TAIL}"
     # The tail, then one request for METADATA (it sorts before the blob, far from the tail).
     assert len(fetched) == 2
     start, end = (int(x) for x in fetched[1].headers["Range"][len("bytes="):].split("-"))
@@ -95,7 +96,7 @@ def test_small_wheel_fits_in_one_range_request(local_index: Index, index_client:
     entry = index.add(make_wheel(tmp_path, "foo", "1.0", requires_dist=["bar"]))
     client = index_client(index.url)
     assert client.fetch_metadata(_files(client, "foo")[entry.path.name]).requires_dist == ("bar",)
-    assert [r.headers.get("Range") for r in index.requests_to(".whl")] == ["bytes=-65536"]
+    assert [r.headers.get("Range") for r in index.requests_to(".whl")] == [f"bytes=-{RANGE_TAIL}"]
 
 
 def test_full_download_when_the_server_ignores_ranges(local_index: Index, index_client: Client,

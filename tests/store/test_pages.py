@@ -61,6 +61,29 @@ def test_page_round_trip_keeps_every_field(store: Store) -> None:
     assert store.get_project_page("demo-pkg-other") is None
 
 
+def test_rows_of_a_page_keep_each_files_spelling_and_tags(store: Store) -> None:
+    """A page's rows convert what files share (version, tag set) once: files whose versions are
+    equal but spelled differently (1.0, 1.0.0) and files sharing a tag set still come back each
+    with its own spelling and tags."""
+    files = [
+        _file("demo_pkg-1.0-py3-none-any.whl", index_url=INDEX),
+        _file("demo_pkg-1.0.0-py3-none-any.whl", index_url=INDEX),
+        _file("demo_pkg-1.0-cp311-cp311-manylinux_2_28_x86_64.whl", index_url=INDEX),
+        _file("demo_pkg-1.0.0.tar.gz", index_url=INDEX),
+        _file("demo_pkg-1.0.tar.gz", index_url=INDEX),
+        _file("demo_pkg-2.0-py3-none-any.whl", index_url=INDEX),
+    ]
+    assert files[0].version == files[1].version
+    store.put_project_page("demo-pkg", INDEX, files, None, T0)
+
+    page = store.get_project_page("demo-pkg")
+    assert page is not None
+    assert page.files == files
+    assert [str(f.version) for f in page.files] == ["1.0", "1.0.0", "1.0", "1.0.0", "1.0", "2.0"]
+    assert [sorted(map(str, f.tags)) for f in page.files] == [sorted(map(str, f.tags))
+                                                             for f in files]
+
+
 def test_page_without_files(store: Store) -> None:
     store.put_project_page("empty", INDEX, [], None, T0)
     page = store.get_project_page("empty")

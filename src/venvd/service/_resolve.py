@@ -94,7 +94,7 @@ class ResolutionService:
         # Bounds of the remembered answers (settings resolution_cache_entries / _weight).
         self._answers_kept = _ANSWERS_KEPT if answers_kept is None else answers_kept
         self._answers_max_weight = _ANSWERS_WEIGHT if answers_weight is None else answers_weight
-        self._writer = BackgroundWriter()
+        self._writer = BackgroundWriter(batch=store.batch)
         self._inflight: dict[str, Future[ResolveResult]] = {}
         # Fresh answers by key, newest last: a cache hit in this process costs a dict lookup.
         self._answers: OrderedDict[str, tuple[ResolveResult, datetime | None]] = OrderedDict()

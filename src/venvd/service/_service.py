@@ -1,4 +1,9 @@
-"""`Service`: owns the store, the index client and the job pools for one process, and wires them."""
+"""`Service`: owns the store, the index client and the job pools for one process, and wires them.
+
+The environment machinery (builder, artifacts, jobs) and universal locks are imported when first
+used: a `venvd resolve` in-process pays for what resolving needs only (the builder's imports alone
+were a fifth of the service's import time, on the start-up path of every cold command).
+"""
 
 from __future__ import annotations
 
@@ -7,30 +12,30 @@ import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from venvd.builder import BuildCache, BuildOptions
 from venvd.index import IndexClient, IndexConfig
-from venvd.lock import Lock
-from venvd.resolver import ResolveReporter
 from venvd.sandbox import Limits, Sandbox
 from venvd.service import _metrics
-from venvd.service._artifacts import Artifacts
 from venvd.service._bodies import ResolveBody, check_direct_references
-from venvd.service._build_requirements import BuildRequirementWheels
-from venvd.service._builds import BuildRunner
 from venvd.service._cleanup import remove_orphan_temps
-from venvd.service._environments import EnvironmentService
-from venvd.service._jobs import BuildJobs, LocalJobs, QueueJobs
 from venvd.service._owner import Owner
 from venvd.service._ready import ReadyCheck, default_checks
 from venvd.service._request import RequestLimits, RequestOptions, ResolveRequest
 from venvd.service._resolve import ResolutionService, ResolveResult
 from venvd.service._source import Memo
-from venvd.service._universal import UniversalResult, parse_targets, resolve_universal
 from venvd.service.settings import Settings
 from venvd.store import Store
 from venvd.target import Target, target_from_request
+
+if TYPE_CHECKING:
+    from venvd.builder import BuildCache
+    from venvd.lock import Lock
+    from venvd.resolver import ResolveReporter
+    from venvd.service._build_requirements import BuildRequirementWheels
+    from venvd.service._environments import EnvironmentService
+    from venvd.service._jobs import BuildJobs
+    from venvd.service._universal import UniversalResult
 
 __all__ = ["Service"]
 
@@ -61,7 +66,7 @@ class Service:
             answers_kept=settings.resolution_cache_entries,
             answers_weight=settings.resolution_cache_weight,
             work_dir=settings.data_dir / "tmp",
-            downloads=BuildCache(settings.data_dir / "cache"),
+            downloads=_download_cache(settings),
         )
         self.limits = RequestLimits.from_settings(settings)
         self._environments: EnvironmentService | None = None
@@ -77,12 +82,22 @@ class Service:
             answers_weight=settings.resolution_cache_weight // 10,
         )
         self.sandbox = sandbox if sandbox is not None else index.sandbox
-        self.sandbox.requirements = BuildRequirementWheels(
-            self._resolve_build_requirements, index.download,
-            BuildCache(settings.data_dir / "cache"))
+        self._build_requirement_wheels: BuildRequirementWheels | None = None
+        self.sandbox.requirements = self._build_requirements
         self.owner = Owner.new()  # this Service's identity as the owner of the builds it runs
         # Named readiness checks (GET /v1/ready): other parts append theirs.
         self.ready_checks: list[tuple[str, ReadyCheck]] = default_checks(settings, store)
+
+    def _build_requirements(self, requirements: Sequence[str]) -> list[Path]:
+        """The sandbox's provider of build requirements (made at the first sdist build)."""
+        if self._build_requirement_wheels is None:
+            from venvd.builder import BuildCache
+            from venvd.service._build_requirements import BuildRequirementWheels
+
+            self._build_requirement_wheels = BuildRequirementWheels(
+                self._resolve_build_requirements, self.index.download,
+                BuildCache(self.settings.data_dir / "cache"))
+        return self._build_requirement_wheels(requirements)
 
     @classmethod
     def open(cls, settings: Settings | None = None, *, embedded: bool = False,
@@ -187,6 +202,8 @@ class Service:
                           reporter: ResolveReporter | None = None) -> UniversalResult:
         """One universal lock for a body's `targets` (see `_universal`): each target resolved
         alone (cached, coalesced), then merged; InputError subclasses name a bad target."""
+        from venvd.service._universal import parse_targets, resolve_universal
+
         settings = self.settings
         check_direct_references(body, self.limits.direct_url_prefixes)
         targets = parse_targets(body.targets_json(), max_targets=settings.max_targets,
@@ -206,6 +223,12 @@ class Service:
         return self._environments
 
     def _make_environments(self) -> EnvironmentService:
+        from venvd.builder import BuildCache, BuildOptions
+        from venvd.service._artifacts import Artifacts
+        from venvd.service._builds import BuildRunner
+        from venvd.service._environments import EnvironmentService
+        from venvd.service._jobs import LocalJobs, QueueJobs
+
         settings = self.settings
         options = BuildOptions(no_build=settings.no_build, build_timeout=settings.build_timeout,
                                max_wheel_expanded_size=settings.max_wheel_expanded_size,
@@ -281,6 +304,14 @@ class Service:
         if result is not None:
             _metrics.resolution_lookup(True)
         return result
+
+
+def _download_cache(settings: Settings) -> BuildCache:
+    """The builder's download cache, where direct references' files are read (imported here: the
+    rest of the builder is imported at the first environment build)."""
+    from venvd.builder import BuildCache
+
+    return BuildCache(settings.data_dir / "cache")
 
 
 def _direct_redirects(prefixes: tuple[str, ...]) -> Callable[[str, str], str | None] | None:

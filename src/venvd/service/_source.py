@@ -16,6 +16,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import Version
 
 from venvd.dist import CoreMetadata, DistFile
 from venvd.index import IndexClient, NotModified
@@ -23,7 +24,10 @@ from venvd.service._writer import BackgroundWriter
 from venvd.store import CachedPage, Store
 from venvd.target import Target
 
-__all__ = ["Memo", "StoreBackedSource"]
+__all__ = ["READ_AHEAD_CAP", "Memo", "StoreBackedSource"]
+
+# The most metadata read ahead at once for one project walked version by version.
+READ_AHEAD_CAP = 32
 
 
 class Memo:
@@ -141,6 +145,7 @@ class StoreBackedSource:
         self._pages: dict[NormalizedName, Sequence[DistFile] | None] = {}
         self._pending: dict[str, Future[CoreMetadata]] = {}
         self._page_pending: dict[NormalizedName, Future[Sequence[DistFile] | None]] = {}
+        self._misses: dict[NormalizedName, int] = {}  # unannounced metadata waits, by project
         self._lock = threading.Lock()
         self.stats = {
             "pages_fetched": 0,
@@ -229,7 +234,30 @@ class StoreBackedSource:
             future = self._pending.get(key)
         if future is not None:
             return future.result()
+        self._read_ahead(file)
         return self._fetch(file)
+
+    def _read_ahead(self, file: DistFile) -> None:
+        """A metadata nobody announced is being waited for. The first such wait on a project is
+        ordinary (a dependency read for the first time); from the second on, the resolver is
+        walking the project's versions one at a time (botocore's, newest first, each ruled out
+        by its urllib3 bound: one request in flight for seconds), so the files of the next older
+        versions like this one (same kind, same tags) are prefetched: 4, then 8, 16, at most
+        `READ_AHEAD_CAP`, as a file system reads ahead of a sequential reader."""
+        with self._lock:
+            misses = self._misses[file.project] = self._misses.get(file.project, 0) + 1
+        files = self._pages.get(file.project)
+        if misses < 2 or not files:
+            return
+        count = min(2 ** misses, READ_AHEAD_CAP)
+        best: dict[Version, DistFile] = {}
+        for other in files:
+            if (other.version < file.version and other.kind == file.kind
+                    and other.tags == file.tags and not other.is_yanked
+                    and other.version not in best):
+                best[other.version] = other
+        ahead = [best[v] for v in sorted(best, reverse=True)[:count]]
+        self.prefetch(ahead)
 
     def prefetch(self, files: Sequence[DistFile]) -> None:
         with self._lock:

@@ -6,6 +6,7 @@ All are frozen dataclasses holding `venvd.dist` values and timezone-aware UTC da
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from datetime import datetime
 from functools import lru_cache
 from typing import Any, Literal
@@ -26,7 +27,7 @@ __all__ = [
     "EnvironmentStatus",
     "StoredResolution",
     "file_from_row",
-    "file_values",
+    "file_rows",
     "metadata_from_row",
 ]
 
@@ -110,25 +111,42 @@ class EnvironmentRecord:
         )
 
 
-def file_values(project_id: int, position: int, f: DistFile) -> dict[str, Any]:
-    """Column values of the `files` row for `f`."""
-    return {
-        "project_id": project_id,
-        "position": position,
-        "filename": f.filename,
-        "url": f.url,
-        "sha256": f.sha256,
-        "size": f.size,
-        "requires_python": f.requires_python,
-        "yanked": f.yanked,
-        "upload_time": require_aware(f.upload_time),
-        "metadata_sha256": f.metadata_sha256,
-        "version": str(f.version),
-        "version_key": version_sort_key(f.version),
-        "kind": f.kind,
-        "tags": sorted(str(t) for t in f.tags),
-        "index_url": f.index_url,
-    }
+def file_rows(project_id: int, files: Sequence[DistFile]) -> list[dict[str, Any]]:
+    """Column values of the `files` rows of a page, `position` numbering them in order.
+
+    What the files of a page repeat is converted once: a version's text and sort key (by the
+    Version object: a page's wheels of one release share it, and 1.0 and 1.0.0 are equal but
+    spelled differently, so equality would not do) and the tag list (one list object per tag
+    set, which lets `_insert_many` encode it once). This was most of the CPU of storing a page.
+    """
+    versions: dict[int, tuple[str, str]] = {}
+    tag_lists: dict[frozenset[Tag], list[str]] = {}
+    rows = []
+    for position, f in enumerate(files):
+        version = versions.get(id(f.version))
+        if version is None:
+            version = versions[id(f.version)] = (str(f.version), version_sort_key(f.version))
+        tags = tag_lists.get(f.tags)
+        if tags is None:
+            tags = tag_lists[f.tags] = sorted(str(t) for t in f.tags)
+        rows.append({
+            "project_id": project_id,
+            "position": position,
+            "filename": f.filename,
+            "url": f.url,
+            "sha256": f.sha256,
+            "size": f.size,
+            "requires_python": f.requires_python,
+            "yanked": f.yanked,
+            "upload_time": require_aware(f.upload_time),
+            "metadata_sha256": f.metadata_sha256,
+            "version": version[0],
+            "version_key": version[1],
+            "kind": f.kind,
+            "tags": tags,
+            "index_url": f.index_url,
+        })
+    return rows
 
 
 @lru_cache(maxsize=4096)

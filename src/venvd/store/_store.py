@@ -15,6 +15,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, cast
 
@@ -47,7 +48,7 @@ from venvd.store._records import (
     EnvironmentStatus,
     StoredResolution,
     file_from_row,
-    file_values,
+    file_rows,
     metadata_from_row,
 )
 from venvd.store._types import require_aware
@@ -81,6 +82,7 @@ class Store:
         self._dialect = engine.dialect.name
         self._lock_engine: Engine | None = None  # PostgreSQL: connections holding named locks
         self._lock_engine_lock = threading.Lock()
+        self._batch = threading.local()  # .session: the open `batch()` of this thread
 
     @classmethod
     def open(cls, url: str) -> Store:
@@ -115,9 +117,29 @@ class Store:
         return self._dialect
 
     @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Make the store calls of this thread inside the block one write transaction: committed
+        when the block ends, rolled back whole when it raises (so a caller can then retry each
+        call alone). Nested blocks join the outer one. For a queue of many small writes (the
+        service's background writer): one BEGIN/COMMIT for all instead of one each."""
+        if getattr(self._batch, "session", None) is not None:
+            yield
+            return
+        with self._session(write=True) as session:
+            self._batch.session = session
+            try:
+                yield
+            finally:
+                self._batch.session = None
+
+    @contextmanager
     def _session(self, write: bool = False) -> Iterator[Session]:
         """A session in one transaction, committed on success; `write` takes SQLite's write lock
-        at BEGIN (see `_engine`)."""
+        at BEGIN (see `_engine`). Inside `batch()`, the batch's session."""
+        batched: Session | None = getattr(self._batch, "session", None)
+        if batched is not None:
+            yield batched
+            return
         with self._engine.connect() as conn:
             if write:
                 conn.execution_options(**{WRITE_OPTION: True})
@@ -147,7 +169,7 @@ class Store:
         """Store the page of project `name`, replacing its previous file list atomically."""
         name = canonicalize_name(name)
         require_aware(fetched_at)
-        rows = [file_values(0, i, f) for i, f in enumerate(files)]  # validates before writing
+        rows = file_rows(0, files)  # validates before writing
         with self._session(write=True) as s:
             stmt = self._insert(ProjectRow).values(
                 name=name, index_url=index_url, etag=etag, fetched_at=fetched_at)
@@ -267,13 +289,20 @@ class Store:
             if metadata_id is None:
                 return False
             edges = []
-            for text in meta.requires_dist:
-                try:
-                    dependency = canonicalize_name(Requirement(text).name)
-                except InvalidRequirement:
-                    continue  # unparseable entries are ignored, as CoreMetadata.requirements() does
+            parsed = meta.requirements()  # parsed once per metadata, usually already
+            if len(parsed) == len(meta.requires_dist):
+                pairs = [(text, req.name) for text, req in zip(meta.requires_dist, parsed,
+                                                               strict=True)]
+            else:
+                pairs = []
+                for text in meta.requires_dist:
+                    try:
+                        pairs.append((text, Requirement(text).name))
+                    except InvalidRequirement:
+                        continue  # unparseable entries are ignored, as requirements() does
+            for text, dependency in pairs:
                 edges.append({"metadata_id": metadata_id, "project": name,
-                              "dependency": dependency, "requirement": text})
+                              "dependency": canonicalize_name(dependency), "requirement": text})
             if edges:
                 s.execute(sa.insert(DependencyEdgeRow), edges)
             return True
@@ -528,6 +557,16 @@ class Store:
             return sorted(set(s.scalars(sa.select(ObjectLeaseRow.key))))
 
 
+def _converted(fn: Callable[[Any], Any], memo: dict[int, Any], value: Any) -> Any:
+    """`fn(value)`, once per value object: rows share objects for what they repeat (`file_rows`'
+    tag lists), and every value stays alive in its row while the ids are in use."""
+    key = id(value)
+    if key in memo:
+        return memo[key]
+    converted = memo[key] = fn(value)
+    return converted
+
+
 def _insert_many(s: Session, table: sa.Table, rows: list[dict[str, Any]]) -> None:
     """Insert `rows` (dicts with the same keys) into `table` in one executemany.
 
@@ -542,10 +581,14 @@ def _insert_many(s: Session, table: sa.Table, rows: list[dict[str, Any]]) -> Non
         s.execute(sa.insert(table), rows)
         return
     names = list(rows[0])
-    processors = [table.c[name].type.bind_processor(dialect) for name in names]
-    converters = [(name, fn) for name, fn in zip(names, processors, strict=True)]
-    values = [tuple(fn(row[name]) if fn is not None else row[name] for name, fn in converters)
-              for row in rows]
+    # Columns read by one C-level getter; only those with a bind processor are converted.
+    values: list[Any] = list(map(itemgetter(*names), rows)) if len(names) > 1 else \
+        [(row[names[0]],) for row in rows]
+    for i, name in enumerate(names):
+        fn = table.c[name].type.bind_processor(dialect)
+        if fn is not None:
+            memo: dict[int, Any] = {}
+            values = [(*v[:i], _converted(fn, memo, v[i]), *v[i + 1:]) for v in values]
     columns = ", ".join(dialect.identifier_preparer.quote(name) for name in names)
     marks = ", ".join("?" * len(names))
     connection.exec_driver_sql(
