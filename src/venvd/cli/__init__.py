@@ -15,6 +15,10 @@ def main(argv: list[str] | None = None) -> object:
     """Run the command in `argv` (default: the process's arguments). `venvd resolve -r FILE
     --server URL` takes a quick path without click when it can (`_quick`); everything else, and
     whatever the quick path hands back, runs through the click group (`_main`)."""
+    # httpx imports its own command line (click, rich, pygments: ~195 million instructions, a
+    # third of importing httpx) whenever those are installed, as they are with venvd, which never
+    # runs it: in venvd's own process, an absent module makes httpx define a stub instead.
+    sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
     from venvd.cli._quick import answer
 
     try:

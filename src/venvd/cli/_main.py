@@ -87,10 +87,6 @@ def main(argv: list[str] | None = None) -> Any:
 
 
 def _main(argv: list[str] | None) -> Any:
-    # httpx imports its own command line client when rich, pygments and click are installed (they
-    # are: venvd needs rich and click), about 40 ms of CPU at every command's start for a module it
-    # never runs; a None entry makes that optional import fail fast, as without those packages.
-    sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
     try:
         return cli.main(args=argv, prog_name="venvd", standalone_mode=False)
     except click.exceptions.Abort:

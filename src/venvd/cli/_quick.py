@@ -226,10 +226,9 @@ def post_plain(server: str, path: str, body: object, *, token: str | None = None
 
 
 def _raise_server_error(status: int, head: bytes, data: bytes) -> None:
-    # venvd's client imports httpx keeping httpx's own command line (click, rich) unloaded.
-    from venvd.client._http import error_from_response
+    import httpx
 
-    response_class = sys.modules["httpx"].Response
+    from venvd.client._http import error_from_response
 
     content_type = ""
     for line in head.split(b"\r\n")[1:]:
@@ -237,7 +236,7 @@ def _raise_server_error(status: int, head: bytes, data: bytes) -> None:
         if name.strip().lower() == b"content-type":
             content_type = value.strip().decode("latin-1")
     raise error_from_response(
-        response_class(status, content=data, headers={"Content-Type": content_type}))
+        httpx.Response(status, content=data, headers={"Content-Type": content_type}))
 
 
 def _status_and_length(head: bytes) -> tuple[int, int | None]:

@@ -11,22 +11,16 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-# httpx imports its own command line (click, rich, pygments: ~195 million instructions, a third of
-# importing httpx) whenever those are installed, as they are with venvd; venvd never runs it. An
-# absent module makes httpx define a stub instead. (Nothing happens if httpx was imported already.)
-sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
+import httpx
 
-import httpx  # noqa: E402
-
-from venvd import errors  # noqa: E402
-from venvd.client._artifact import HttpArtifact  # noqa: E402
-from venvd.client._tls import LazyTrustContext  # noqa: E402
+from venvd import errors
+from venvd.client._artifact import HttpArtifact
+from venvd.client._tls import LazyTrustContext
 
 __all__ = ["HttpArtifact", "HttpClient", "error_from_response"]
 
