@@ -26,22 +26,48 @@ store: the fetcher is injected.
 
 from __future__ import annotations
 
-from venvd.builder._build import build_environment, read_recipe
-from venvd.builder._cache import BuildCache
-from venvd.builder._layout import Layout
-from venvd.builder._model import (
-    BUILDER_FORMAT_VERSION,
-    MANIFEST_FORMAT,
-    MANIFEST_NAME,
-    PLACEHOLDER_INTERPRETER,
-    PLACEHOLDER_SHEBANG,
-    Artifact,
-    BuildEvent,
-    BuildOptions,
-    Fetcher,
-    MetadataSource,
-    environment_key,
-)
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from venvd.builder._build import build_environment, read_recipe
+    from venvd.builder._cache import BuildCache
+    from venvd.builder._layout import Layout
+    from venvd.builder._model import (
+        BUILDER_FORMAT_VERSION,
+        MANIFEST_FORMAT,
+        MANIFEST_NAME,
+        PLACEHOLDER_INTERPRETER,
+        PLACEHOLDER_SHEBANG,
+        Artifact,
+        BuildEvent,
+        BuildOptions,
+        Fetcher,
+        MetadataSource,
+        environment_key,
+    )
+
+# Each name is imported from its module on first use (PEP 562): a service that only resolves uses
+# the download cache (`BuildCache`) for direct references, not the builder (installer, zstandard,
+# the sandbox: ~22 ms of an in-process `venvd resolve`'s start-up).
+_HOMES = {
+    "build_environment": "_build", "read_recipe": "_build", "BuildCache": "_cache",
+    "Layout": "_layout", **dict.fromkeys(
+        ("BUILDER_FORMAT_VERSION", "MANIFEST_FORMAT", "MANIFEST_NAME", "PLACEHOLDER_INTERPRETER",
+         "PLACEHOLDER_SHEBANG", "Artifact", "BuildEvent", "BuildOptions", "Fetcher",
+         "MetadataSource", "environment_key"), "_model"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "BUILDER_FORMAT_VERSION",
