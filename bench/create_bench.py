@@ -45,9 +45,10 @@ from resolve_bench import (
 ROOT = Path(__file__).resolve().parent.parent
 # What the second environment adds to each set: a few packages the first does not have.
 SECOND_EXTRA = "rich"
-# The modules a warm `venvd create` imports before it does any work (its start-up floor).
+# The modules a warm `venvd create` imports before it does any work (its start-up floor),
+# httpcore included: httpx imports it when the client is made, before the first request.
 FLOOR_IMPORTS = ("import venvd.cli._main, venvd.cli._env, venvd.cli._options, venvd.cli._documents, "
-                 "venvd.inputs._read, venvd.client._http, venvd.materialize, venvd.target")
+                 "venvd.inputs._read, venvd.client._http, venvd.materialize, venvd.target, httpcore")
 
 
 def build(server: Server, body: dict[str, Any]) -> tuple[float, dict[str, Any]]:

@@ -54,6 +54,8 @@ _STALE_TMP = 3600.0  # seconds after which a temporary entry is an interrupted r
 
 @dataclasses.dataclass(frozen=True)
 class CacheEntry:
+    """One unpacked fragment in the cache: its files, by path, under `tree`."""
+
     sha256: str
     tree: str  # the directory holding the files
     files: dict[str, tuple[int, int, int]]  # path -> (size, mtime_ns when unpacked, n)

@@ -58,6 +58,8 @@ class PackagePlan:
 
 @dataclasses.dataclass(frozen=True)
 class FragmentPlan:
+    """Where each file of an archive comes from: its packages' fragments, in order."""
+
     packages: tuple[PackagePlan, ...]
     directories: frozenset[str]  # every parent directory of a listed file
     owner: Mapping[str, int]  # path -> the index of the last package listing it (it wins)

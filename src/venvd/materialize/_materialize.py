@@ -70,6 +70,8 @@ class MaterializeEvent:
 
 @dataclasses.dataclass(frozen=True)
 class MaterializeResult:
+    """What `materialize` made: the venv, its interpreter, and counts of what went in."""
+
     dest: Path
     python: Path  # the venv's interpreter
     environment: str | None  # the environment key from the manifest

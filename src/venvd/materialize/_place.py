@@ -34,6 +34,8 @@ _MAX_IN_FLIGHT = 256 * 1024 * 1024
 
 @dataclasses.dataclass(frozen=True)
 class Placed:
+    """What `place_fragments` did: files placed, fragments fetched or reused, and how."""
+
     files: int
     fetched: int  # fragments fetched
     fetched_bytes: int
