@@ -18,7 +18,9 @@ Every error is an `InvalidDocument` (exit 2, HTTP 422) naming the file, the line
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from venvd._lazy import lazy_names
 
 if TYPE_CHECKING:
     from venvd.inputs._direct import DirectError, DirectReference, DirectURLPolicy, parse_direct
@@ -48,15 +50,7 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_names(__name__, _HOMES, globals())
 
 
 __all__ = [

@@ -6,7 +6,9 @@ process and executable); `Target.current()` is the running one as `packaging` se
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from venvd._lazy import lazy_names
 
 if TYPE_CHECKING:
     from venvd.target._interpreter import Interpreter, probe_interpreter
@@ -25,12 +27,4 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_names(__name__, _HOMES, globals())
