@@ -24,7 +24,7 @@ Unknown formats raise InputError.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -49,26 +49,23 @@ FORMATS: Mapping[str, str] = {
 
 def render(lock: Lock, fmt: str) -> tuple[str, str]:
     """The lock as `fmt` text and its media type; InputError for an unknown format."""
-    if fmt == "json":
-        return to_json_text(lock), FORMATS["json"]
-    if fmt == "requirements":
-        return to_requirements_txt(lock), FORMATS["requirements"]
-    if fmt == "pylock":
-        return to_pylock_toml(lock), FORMATS["pylock"]
-    raise InputError(f"unknown lock format {fmt!r}; choose one of {', '.join(FORMATS)}",
-                     format=fmt, formats=list(FORMATS))
+    return _render(fmt, {"json": to_json_text, "requirements": to_requirements_txt,
+                         "pylock": to_pylock_toml}, lock)
 
 
 def render_universal(lock: UniversalLock, fmt: str) -> tuple[str, str]:
     """A universal lock as `fmt` text and its media type; InputError for an unknown format."""
-    if fmt == "json":
-        return json.dumps(lock.to_json(), indent=2) + "\n", FORMATS["json"]
-    if fmt == "requirements":
-        return universal_requirements_txt(lock), FORMATS["requirements"]
-    if fmt == "pylock":
-        return universal_pylock_toml(lock), FORMATS["pylock"]
-    raise InputError(f"unknown lock format {fmt!r}; choose one of {', '.join(FORMATS)}",
-                     format=fmt, formats=list(FORMATS))
+    return _render(fmt, {"json": lambda u: json.dumps(u.to_json(), indent=2) + "\n",
+                         "requirements": universal_requirements_txt,
+                         "pylock": universal_pylock_toml}, lock)
+
+
+def _render(fmt: str, writers: Mapping[str, Callable[[Any], str]], lock: Any) -> tuple[str, str]:
+    writer = writers.get(fmt)
+    if writer is None:
+        raise InputError(f"unknown lock format {fmt!r}; choose one of {', '.join(FORMATS)}",
+                         format=fmt, formats=list(FORMATS))
+    return writer(lock), FORMATS[fmt]
 
 
 def to_json_text(lock: Lock) -> str:
