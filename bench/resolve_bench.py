@@ -170,19 +170,27 @@ def post(server: Server, body: dict[str, Any], refresh: bool) -> float:
     return elapsed
 
 
+def cold_row(name: str, req: Path, runs: int, index_url: str, work: Path,
+             venvd_command: Callable[..., list[str]],
+             uv_command: Callable[..., list[str]]) -> dict[str, Any]:
+    """Row (c): `runs` cold runs of each peer, alternating (venvd on an empty data dir, removed
+    after; uv with --no-cache), their medians and every run."""
+    cold_venvd, cold_uv = [], []
+    for i in range(runs):
+        data = work / f"cold-{name}-{i}"
+        cold_venvd.append(timed(venvd_command(req, "--data-dir", str(data), "--index-url", index_url)))
+        shutil.rmtree(data, ignore_errors=True)
+        cold_uv.append(timed(uv_command(req, index_url, work / f"uv-cold-{name}-{i}", "--no-cache")))
+    return {"venvd": median(cold_venvd), "uv": median(cold_uv),
+            "venvd_runs": cold_venvd, "uv_runs": cold_uv}
+
+
 def bench_set(name: str, runs: int, index_url: str, work: Path, rows: str = "abcd") -> dict[str, Any]:
     req = SETS_DIR / f"{name}.in"
     out: dict[str, Any] = {"set": name}
     # (c) cold first, so nothing is warm yet.
     if "c" in rows:
-        cold_venvd, cold_uv = [], []
-        for i in range(runs):
-            data = work / f"cold-{name}-{i}"
-            cold_venvd.append(timed(venvd_cli(req, "--data-dir", str(data), "--index-url", index_url)))
-            shutil.rmtree(data, ignore_errors=True)
-            cold_uv.append(timed(uv_cmd(req, index_url, work / f"uv-cold-{name}-{i}", "--no-cache")))
-        out["c_cold"] = {"venvd": median(cold_venvd), "uv": median(cold_uv),
-                         "venvd_runs": cold_venvd, "uv_runs": cold_uv}
+        out["c_cold"] = cold_row(name, req, runs, index_url, work, venvd_cli, uv_cmd)
     out["load_average"] = os.getloadavg()
     if not set(rows) & set("abd"):
         return out

@@ -15,7 +15,6 @@ bench/results/universal-<time>.json.
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -23,7 +22,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from resolve_bench import BIN, ROOT, SETS_DIR, Server, median, post, run_sets, timed
+from resolve_bench import BIN, ROOT, SETS_DIR, Server, cold_row, median, post, run_sets, timed
 
 TARGETS = [(python, platform) for python in ("3.11", "3.12")
            for platform in ("manylinux_2_28_x86_64", "macosx_14_0_arm64", "win_amd64")]
@@ -49,13 +48,7 @@ def request_body(req: Path) -> dict[str, Any]:
 def bench_set(name: str, runs: int, index_url: str, work: Path) -> dict[str, Any]:
     req = SETS_DIR / f"{name}.in"
     out: dict[str, Any] = {"set": name, "targets": len(TARGETS)}
-    cold_venvd, cold_uv = [], []
-    for i in range(runs):
-        data = work / f"cold-{name}-{i}"
-        cold_venvd.append(timed(venvd_cli(req, "--data-dir", str(data), "--index-url", index_url)))
-        shutil.rmtree(data, ignore_errors=True)
-        cold_uv.append(timed(uv_cmd(req, index_url, work / f"uv-cold-{name}-{i}", "--no-cache")))
-    out["c_cold"] = {"venvd": median(cold_venvd), "uv": median(cold_uv)}
+    out["c_cold"] = cold_row(name, req, runs, index_url, work, venvd_cli, uv_cmd)
     uv_cache = work / f"uv-cache-{name}"
     timed(uv_cmd(req, index_url, uv_cache))  # warm uv
     server = Server(work / f"server-{name}", index_url)
