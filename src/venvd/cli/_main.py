@@ -26,6 +26,8 @@ _COMMAND_MODULES = {
     "export": "_export",
     "sbom": "_sbom",
     "cache": "_cache",
+    "query": "_query",
+    "why": "_query",
 }
 
 

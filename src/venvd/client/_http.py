@@ -159,6 +159,20 @@ class HttpClient:
     def sbom(self, env_id: str) -> str:
         return self._request("GET", f"/v1/environments/{env_id}/sbom").text
 
+    def environments_with(self, name: str, specifier: str, limit: int = 50,
+                          offset: int = 0) -> dict[str, Any]:
+        from urllib.parse import quote
+
+        return self._request(  # type: ignore[no-any-return]
+            "GET", f"/v1/packages/{quote(name, safe='')}/environments",
+            params={"specifier": specifier, "limit": limit, "offset": offset}).json()
+
+    def why(self, env_id: str, name: str) -> dict[str, Any]:
+        from urllib.parse import quote
+
+        return self._request(  # type: ignore[no-any-return]
+            "GET", f"/v1/environments/{quote(env_id, safe='')}/why/{quote(name, safe='')}").json()
+
     def events(self, env_id: str) -> Iterator[dict[str, Any]]:
         """Progress documents until the build is ready or failed (the last one says which).
 

@@ -22,6 +22,13 @@ class Client(Protocol):
     def sbom(self, env_id: str) -> str:
         """GET /v1/environments/{id}/sbom: CycloneDX 1.6 JSON text (NotReady until it is built)."""
 
+    def environments_with(self, name: str, specifier: str, limit: int = 50,
+                          offset: int = 0) -> dict[str, Any]:
+        """GET /v1/packages/{name}/environments: environments holding a version in `specifier`."""
+
+    def why(self, env_id: str, name: str) -> dict[str, Any]:
+        """GET /v1/environments/{id}/why/{name}: the dependency chains to `name`."""
+
     def events(self, env_id: str) -> Iterator[dict[str, Any]]:
         """Progress events of a build until it is ready or failed."""
 

@@ -79,7 +79,8 @@ def parse_query(text: str) -> tuple[str, SpecifierSet]:
     try:
         requirement = Requirement(text)
     except InvalidRequirement as exc:
-        raise _bad("query", f"{text[:_MAX_TEXT]!r} is not NAME[SPECIFIER]: {exc}") from None
+        reason = str(exc).splitlines()[0]  # packaging adds lines drawing the position
+        raise _bad("query", f"{text[:_MAX_TEXT]!r} is not NAME[SPECIFIER]: {reason}") from None
     if requirement.extras or requirement.marker or requirement.url:
         raise _bad("query", f"{text!r}: give a name and a version specifier only")
     return canonicalize_name(requirement.name), requirement.specifier
