@@ -92,3 +92,6 @@ class AdvisoryImpact(BaseModel):
 
 class AdvisoryImpactList(BaseModel):
     items: list[AdvisoryImpact]
+    total: int
+    limit: int
+    offset: int

@@ -18,6 +18,7 @@ from venvd.api._logging import RequestContext, current_request_id
 from venvd.api._progress import close_progress_hub
 from venvd.api.errors import install_error_handlers
 from venvd.api.routers import (
+    advisories,
     cache,
     environments,
     health,
@@ -93,6 +94,7 @@ def create_app(service: Service | None = None, settings: Settings | None = None,
     app.include_router(packages.router, dependencies=read, responses=AUTH_RESPONSES)
     app.include_router(tokens.router)  # admin
     app.include_router(cache.router)  # admin: cache GC
+    app.include_router(advisories.router)  # POST admin, GET read (declared per route)
     return app
 
 

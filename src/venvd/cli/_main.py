@@ -28,6 +28,7 @@ _COMMAND_MODULES = {
     "cache": "_cache",
     "query": "_query",
     "why": "_query",
+    "advisories": "_advisories",
 }
 
 
