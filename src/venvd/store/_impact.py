@@ -131,8 +131,9 @@ class Impact:
         pkg = EnvironmentPackageRow
         needle = canonicalize_name(query) if query.strip() else ""
         with self._store._session() as s:
+            # (environment_id, name) is the key: an environment holds a name once, so count(*).
             counts = s.execute(
-                sa.select(pkg.name, sa.func.count(sa.distinct(pkg.environment_id)))
+                sa.select(pkg.name, sa.func.count())
                 .where(pkg.name.contains(needle, autoescape=True))
                 .group_by(pkg.name).order_by(pkg.name).limit(limit)).all()
             names = [name for name, _ in counts]
