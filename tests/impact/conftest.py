@@ -7,13 +7,13 @@ the service tests' servers, and a diamond of real packages on a real local index
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.service.conftest import api, database_url, make_service
-from tests.store.conftest import raw, store, store_url
+from tests.service.conftest import api, make_service
+from tests.store.conftest import _empty_tables, raw, store, store_url
 from tests.support.dists import make_wheel
 from tests.support.index_server import LocalIndex
 
@@ -21,6 +21,22 @@ __all__ = ["LINUX_311", "api", "database_url", "diamond", "make_service", "raw",
            "store_url"]
 
 LINUX_311 = {"python": "3.11", "platform": "manylinux_2_28_x86_64"}
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """None (the embedded SQLite default) or the session's PostgreSQL schema, emptied before and
+    after: these tests count the environments and advisories they find."""
+    if request.param == "sqlite":
+        yield None
+        return
+    from venvd.store import Store
+
+    url: str = request.getfixturevalue("postgres_url")
+    Store.open(url).close()
+    _empty_tables(url)
+    yield url
+    _empty_tables(url)
 
 
 @pytest.fixture
