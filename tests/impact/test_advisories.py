@@ -169,3 +169,29 @@ def test_a_bad_document_stores_nothing(store: Store) -> None:
 def test_nul_characters_are_refused_before_the_store() -> None:
     with pytest.raises(InvalidDocument, match="NUL"):
         parse_advisory(osv("X", pypi("base", {"introduced": "0"}), details="a\x00b"), "t")
+
+
+def test_one_id_twice_in_a_batch_keeps_the_newest(store: Store) -> None:
+    _diamond(store)
+    service = AdvisoryService(store)
+    old = osv("PYSEC-9", pypi("base", {"introduced": "0"}), modified="2026-01-01T00:00:00Z")
+    new = osv("PYSEC-9", pypi("base", {"introduced": "0"}, {"fixed": "1.0"}),
+              modified="2026-02-01T00:00:00Z")
+    assert service.import_documents([("new", new), ("old", old)]) == {
+        "imported": ["PYSEC-9"], "unchanged": [], "skipped": []}
+    assert service.impact()["total"] == 0  # the newer one: fixed in 1.0, nothing held is older
+    assert service.import_documents(iter([("old", old)]))["unchanged"] == ["PYSEC-9"]
+
+
+def test_a_bad_file_late_in_a_tree_stores_nothing(store: Store, tmp_path: Path) -> None:
+    from venvd.service._advisories import iter_documents
+
+    for i in range(3):
+        (tmp_path / f"A-{i}.json").write_text(json.dumps(osv(f"A-{i}", pypi("base", {"introduced": "0"}))))
+    (tmp_path / "Z.json").write_text("{not json")
+    service = AdvisoryService(store)
+    with pytest.raises(InvalidDocument, match=r"Z\.json:1: not valid JSON"):
+        service.import_documents(iter_documents(tmp_path, 1 << 20))
+    from venvd.store import Advisories
+
+    assert Advisories(store).count() == 0

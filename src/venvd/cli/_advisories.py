@@ -4,7 +4,9 @@ offline, from files) and the environments they affect."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -27,13 +29,17 @@ def import_(path: Path, server: str | None, data_dir: Path | None,
     *.yml files. All are checked before any is stored (exit 2 naming the file and field), then
     stored in one transaction; an id is replaced only by a newer `modified`. With --server, sent
     to the server in one request (an admin token)."""
-    from venvd.service._advisories import read_documents
+    from venvd.service._advisories import iter_documents, read_documents
     from venvd.service._osv import parse_advisory
 
     max_bytes = build_settings(data_dir, database_url, None, (), ()).max_advisory_file_bytes
-    documents = read_documents(path, max_bytes)
-    for source, doc in documents:  # errors name the file here, not `body[3]` on a server
-        parse_advisory(doc, source)
+    documents: Iterable[tuple[str, Any]]
+    if server:
+        documents = read_documents(path, max_bytes)  # one request body
+        for source, doc in documents:  # errors name the file here, not `body[3]` on a server
+            parse_advisory(doc, source)
+    else:
+        documents = iter_documents(path, max_bytes)  # streamed into one transaction
     client = connect_client(server, data_dir, database_url, None, (), ())
     try:
         result = client.import_advisories(documents)

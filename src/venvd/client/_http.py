@@ -12,7 +12,7 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -167,7 +167,7 @@ class HttpClient:
             "GET", f"/v1/packages/{quote(name, safe='')}/environments",
             params={"specifier": specifier, "limit": limit, "offset": offset}).json()
 
-    def import_advisories(self, documents: list[tuple[str, Any]]) -> dict[str, Any]:
+    def import_advisories(self, documents: Iterable[tuple[str, Any]]) -> dict[str, Any]:
         """POST /v1/advisories (an admin token) with the documents, in one request."""
         return self._request(  # type: ignore[no-any-return]
             "POST", "/v1/advisories", json=[doc for _, doc in documents]).json()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +63,7 @@ class LocalClient:
     def why(self, env_id: str, name: str) -> dict[str, Any]:
         return self.service.impact.why(env_id, name)
 
-    def import_advisories(self, documents: list[tuple[str, Any]]) -> dict[str, Any]:
+    def import_advisories(self, documents: Iterable[tuple[str, Any]]) -> dict[str, Any]:
         return self.service.advisories.import_documents(documents)
 
     def advisory_impact(self, package: str | None = None, advisory: str | None = None,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -29,7 +29,7 @@ class Client(Protocol):
     def why(self, env_id: str, name: str) -> dict[str, Any]:
         """GET /v1/environments/{id}/why/{name}: the dependency chains to `name`."""
 
-    def import_advisories(self, documents: list[tuple[str, Any]]) -> dict[str, Any]:
+    def import_advisories(self, documents: Iterable[tuple[str, Any]]) -> dict[str, Any]:
         """POST /v1/advisories: store (source, OSV document) pairs in one transaction."""
 
     def advisory_impact(self, package: str | None = None, advisory: str | None = None,

@@ -4,9 +4,10 @@ they affect, each with the fixed version to move to.
     read_documents(path, max_file_bytes) -> [(source, document), ...]
         the OSV documents of a file (*.json, *.yaml, *.yml: one document or a list) or of a
         directory tree of them (sorted; other files ignored); InvalidDocument naming the file.
-    import_documents([(source, document), ...]) -> {"imported", "unchanged", "skipped"}: ids
-        every document parsed first (InvalidDocument naming source and field, nothing stored),
-        then all stored in one transaction (see `venvd.store._advisories`).
+        `iter_documents`: the same, read one file at a time.
+    import_documents(iterable of (source, document)) -> {"imported", "unchanged", "skipped"}
+        ids; each document parsed as it is stored, all in one transaction: a bad one
+        (InvalidDocument naming source and field) rolls back the whole import.
     impact(package=None, advisory=None, limit=1000, offset=0)
         -> {"items": [{"advisory", "aliases", "summary", "package", "version", "fixed",
                        "environment": ENV}], "total", "limit", "offset"}
@@ -17,7 +18,7 @@ they affect, each with the fixed version to move to.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ from venvd.service._impact import environment_json, package_name
 from venvd.service._osv import parse_advisory
 from venvd.store import Advisories, Impact, Store
 
-__all__ = ["MAX_IMPACT_PAGE", "AdvisoryService", "read_documents"]
+__all__ = ["MAX_IMPACT_PAGE", "AdvisoryService", "iter_documents", "read_documents"]
 
 MAX_IMPACT_PAGE = 10_000
 _SUFFIXES = (".json", ".yaml", ".yml")
@@ -87,22 +88,30 @@ def _as_json(value: Any, file: str) -> Any:
                           file=file, kind="osv")
 
 
-def read_documents(path: Path, max_file_bytes: int) -> list[tuple[str, Any]]:
-    """See the module docstring."""
+def iter_documents(path: Path, max_file_bytes: int) -> Iterator[tuple[str, Any]]:
+    """The documents of `read_documents`, one file read at a time (InvalidDocument for a missing
+    `path` at once, for a bad file when it is reached)."""
     if path.is_dir():
         files = sorted(p for p in path.rglob("*") if p.suffix in _SUFFIXES and p.is_file())
     elif path.exists():
         files = [path]
     else:
         raise InvalidDocument("no such file or directory", file=str(path), kind="osv")
-    found: list[tuple[str, Any]] = []
+    return _documents(files, max_file_bytes)
+
+
+def _documents(files: list[Path], max_file_bytes: int) -> Iterator[tuple[str, Any]]:
     for file in files:
         loaded = _load(file, max_file_bytes)
         if isinstance(loaded, list):
-            found += [(f"{file}[{i}]", doc) for i, doc in enumerate(loaded)]
+            yield from ((f"{file}[{i}]", doc) for i, doc in enumerate(loaded))
         else:
-            found.append((str(file), loaded))
-    return found
+            yield str(file), loaded
+
+
+def read_documents(path: Path, max_file_bytes: int) -> list[tuple[str, Any]]:
+    """See the module docstring."""
+    return list(iter_documents(path, max_file_bytes))
 
 
 class AdvisoryService:
@@ -112,8 +121,10 @@ class AdvisoryService:
         self._advisories = Advisories(store)
         self._impact = Impact(store)
 
-    def import_documents(self, documents: Sequence[tuple[str, Any]]) -> dict[str, list[str]]:
-        parsed = [parse_advisory(doc, source) for source, doc in documents]
+    def import_documents(self, documents: Iterable[tuple[str, Any]]) -> dict[str, list[str]]:
+        # Parsed as the store takes them: a whole database streams through in bounded memory,
+        # and a bad document (or file) rolls back the one transaction.
+        parsed = (parse_advisory(doc, source) for source, doc in documents)
         counts = self._advisories.put(parsed, datetime.now(UTC))
         return {"imported": counts.imported, "unchanged": counts.unchanged,
                 "skipped": counts.skipped}

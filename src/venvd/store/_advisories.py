@@ -10,12 +10,13 @@ environments hold, in SQL on version sort keys: each interval is a key range who
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
 import sqlalchemy as sa
 from packaging.version import Version
+from sqlalchemy.orm import Session
 
 from venvd.store._models import AdvisoryRangeRow, AdvisoryRow, EnvironmentPackageRow
 from venvd.store._store import Store
@@ -87,43 +88,47 @@ class Advisories:
     def __init__(self, store: Store) -> None:
         self._store = store
 
-    def put(self, advisories: Sequence[StorableAdvisory], now: datetime) -> ImportCounts:
-        """Store `advisories` in one transaction (see the module docstring); per id, the newest
-        `modified` of the batch counts. Those without a PyPI interval are skipped (not stored)."""
-        newest: dict[str, StorableAdvisory] = {}
-        for advisory in advisories:
-            known = newest.get(advisory.id)
-            if known is None or advisory.modified > known.modified:
-                newest[advisory.id] = advisory
-        counts = ImportCounts()
+    def put(self, advisories: Iterable[StorableAdvisory], now: datetime) -> ImportCounts:
+        """Store `advisories` in one transaction (see the module docstring), taking them one at a
+        time as the iterable yields them (so a caller can stream a whole database through in
+        bounded memory); an exception from the iterable rolls everything back. Within the batch
+        too, a later document of an id replaces an earlier one only when newer. Those without a
+        PyPI interval are skipped (not stored). Each id is reported once, by its last change."""
+        outcome: dict[str, str] = {}
         with self._store._session(write=True) as s:
-            for advisory_id in sorted(newest):
-                advisory = newest[advisory_id]
-                stored = s.get(AdvisoryRow, advisory_id)
-                if stored is not None and stored.modified >= advisory.modified:
-                    counts.unchanged.append(advisory_id)
-                    continue
-                if stored is not None:
-                    s.execute(sa.delete(AdvisoryRangeRow)
-                              .where(AdvisoryRangeRow.advisory_id == advisory_id))
-                    s.delete(stored)
-                    s.flush()
-                if advisory.withdrawn or not advisory.intervals:
-                    counts.skipped.append(advisory_id)
-                    continue
-                s.add(AdvisoryRow(id=advisory_id, modified=advisory.modified,
-                                  published=advisory.published, summary=advisory.summary,
-                                  aliases=list(advisory.aliases), document=advisory.document,
-                                  imported_at=now))
-                s.flush()
-                s.execute(sa.insert(AdvisoryRangeRow), [
-                    {"advisory_id": advisory_id, "package": i.package,
-                     "low": None if i.low is None else str(i.low), "low_key": _key(i.low),
-                     "high": None if i.high is None else str(i.high), "high_key": _key(i.high),
-                     "high_inclusive": i.high_inclusive}
-                    for i in advisory.intervals])
-                counts.imported.append(advisory_id)
+            for advisory in advisories:
+                result = self._put_one(s, advisory, now)
+                if result != "unchanged" or advisory.id not in outcome:
+                    outcome[advisory.id] = result
+                s.expunge_all()  # the identity map would keep every document of the batch
+        counts = ImportCounts()
+        for advisory_id in sorted(outcome):
+            getattr(counts, outcome[advisory_id]).append(advisory_id)
         return counts
+
+    @staticmethod
+    def _put_one(s: Session, advisory: StorableAdvisory, now: datetime) -> str:
+        advisory_id = advisory.id
+        stored = s.get(AdvisoryRow, advisory_id)
+        if stored is not None and stored.modified >= advisory.modified:
+            return "unchanged"
+        if stored is not None:
+            s.execute(sa.delete(AdvisoryRangeRow).where(AdvisoryRangeRow.advisory_id == advisory_id))
+            s.delete(stored)
+            s.flush()
+        if advisory.withdrawn or not advisory.intervals:
+            return "skipped"
+        s.add(AdvisoryRow(id=advisory_id, modified=advisory.modified, published=advisory.published,
+                          summary=advisory.summary, aliases=list(advisory.aliases),
+                          document=advisory.document, imported_at=now))
+        s.flush()
+        s.execute(sa.insert(AdvisoryRangeRow), [
+            {"advisory_id": advisory_id, "package": i.package,
+             "low": None if i.low is None else str(i.low), "low_key": _key(i.low),
+             "high": None if i.high is None else str(i.high), "high_key": _key(i.high),
+             "high_inclusive": i.high_inclusive}
+            for i in advisory.intervals])
+        return "imported"
 
     def count(self) -> int:
         with self._store._session() as s:
