@@ -50,7 +50,7 @@ def test_query_and_why(built: tuple[ApiServer, Path, str], remote: bool, tmp_pat
     lines = found.stdout.splitlines()
     assert lines[0].split()[:3] == ["ENVIRONMENT", "VERSION", "STATUS"]
     assert lines[1].split()[:3] == [env_id[:12], "1.4.2", "ready"] and lines[1].endswith("top")
-    assert "1 environment hold base<2" in found.stderr
+    assert "1 environment holds base<2" in found.stderr
     as_json = json.loads(venvd("query", "base", "--json", *via, data_dir=data_dir).stdout)
     assert [e["id"] for e in as_json["items"]] == [env_id]
 

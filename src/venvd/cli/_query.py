@@ -55,7 +55,8 @@ def query(requirement: str, as_json: bool, limit: int, server: str | None,
         click.echo(environment_row(env))
     shown, total = len(answer["items"]), answer["total"]
     more = f" (the newest {shown} shown; --limit for more)" if total > shown else ""
-    click.echo(f"{total} environment{'s' if total != 1 else ''} hold {wanted}{more}", err=True)
+    verb = "holds" if total == 1 else "hold"
+    click.echo(f"{total} environment{'s' if total != 1 else ''} {verb} {wanted}{more}", err=True)
 
 
 @click.command()
