@@ -13,6 +13,7 @@ import pytest
 from packaging.utils import canonicalize_name
 
 from venvd.api._simple_render import (
+    HTML_TYPE,
     JSON_TYPE,
     ListedFile,
     PageFormat,
@@ -145,7 +146,9 @@ def test_root_index_both_formats() -> None:
     ("application/vnd.pypi.simple.v1+html, text/html", PageFormat.HTML),  # a tie: v1 over legacy
     ("application/*", PageFormat.JSON),
     ("text/*;q=0.5, application/json", PageFormat.LEGACY_HTML),
-    (f"*/*, {JSON_TYPE};q=0", PageFormat.HTML),  # q=0 refuses JSON; */* lets the rest in
+    ("*/*", PageFormat.LEGACY_HTML),  # curl's default: the legacy answer, as PyPI gives
+    (f"*/*, {JSON_TYPE};q=0", PageFormat.LEGACY_HTML),  # q=0 refuses JSON; */* lets the rest in
+    (f"*/*;q=0.1, {HTML_TYPE};q=0.2", PageFormat.HTML),
     ("text/html;q=0.9, */*;q=0.1", PageFormat.LEGACY_HTML),
     ("text/html;q=bogus, application/vnd.pypi.simple.v1+html;q=0.3", PageFormat.HTML),
     ("TEXT/HTML", PageFormat.LEGACY_HTML),

@@ -90,7 +90,8 @@ def negotiate(accept: str | None, format: str | None = None) -> PageFormat:
     `format` (a media type) wins over Accept when given. Accept is read with its q-values: each
     format gets the q of the most specific range that matches it (`type/subtype` over `type/*`
     over `*/*`); the highest q wins, ties go to the more specific match, then to JSON, the v1
-    HTML, legacy HTML. No Accept header (or an empty one) means legacy `text/html`, as PEP 503
+    HTML, legacy HTML, except that a tie under `*/*` alone goes to legacy `text/html` (as PyPI
+    answers). No Accept header (or an empty one) means legacy `text/html` too, as PEP 503
     clients expect. Raises NotAcceptable (406) when no format is acceptable."""
     if format is not None:
         wanted = format.strip().lower()
@@ -109,7 +110,9 @@ def negotiate(accept: str | None, format: str | None = None) -> PageFormat:
         match = _match(ranges, kind.value)
         if match is None or match[0] <= 0:
             continue
-        key = (match[0], match[1], -rank)
+        # Among equal matches the richer format wins, except under a bare `*/*` (curl, scripts):
+        # legacy HTML, the answer every simple-index client understands.
+        key = (match[0], match[1], -rank if match[1] else rank)
         if best is None or key > best:
             best, chosen = key, kind
     if chosen is None:
