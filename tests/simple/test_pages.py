@@ -205,3 +205,36 @@ def test_upstream_changes_are_seen_after_page_ttl(upstream: LocalIndex, tmp_path
     assert "lib-3.0-py3-none-any.whl" in later
     assert _fetch(served, "lib", later["lib-3.0-py3-none-any.whl"]["url"]) == (
         upstream.files["lib-3.0-py3-none-any.whl"].path.read_bytes())
+
+
+def test_an_upstream_outage_lists_the_stored_page(upstream: LocalIndex,
+                                                  serve: Callable[..., Served]) -> None:
+    served = serve(upstream, page_ttl=0.5)
+    files = _files(get_json(served.client, "/simple/lib/").json())
+    held = files["lib-2.0-py3-none-any.whl"]["url"]
+    _fetch(served, "lib", held)
+    time.sleep(0.7)  # the page is stale: the next listing asks upstream, which is down
+    for prefix in ("/simple/lib/", "/simple/app/", "/files/"):
+        upstream.fail(prefix, 503, times=100)
+    during = get_json(served.client, "/simple/lib/")
+    assert during.status_code == 200 and _files(during.json()) == files
+    assert _fetch(served, "lib", held) == upstream.files["lib-2.0-py3-none-any.whl"].path.read_bytes()
+    not_held = served.client.get(urljoin(f"{served.url}lib/",
+                                         files["lib-1.0-py2.py3-none-any.whl"]["url"]))
+    assert not_held.status_code == 502
+    assert not_held.json()["error"]["code"] == "upstream_error"
+    assert served.client.get("/simple/app/").status_code == 502  # never stored: nothing to list
+
+
+def test_the_index_needs_a_read_token_when_tokens_are_enforced(
+    upstream: LocalIndex, serve: Callable[..., Served]
+) -> None:
+    from venvd.store import Tokens
+
+    served = serve(upstream, auth="required")
+    sha = upstream.files["lib-2.0-py3-none-any.whl"].sha256
+    for path in ("/simple/", "/simple/lib/", f"/files/{sha}/lib-2.0-py3-none-any.whl"):
+        assert served.client.get(path).status_code == 401, path
+    _record, secret = Tokens(served.service.store).create("reader", "read")
+    allowed = served.client.get("/simple/lib/", headers={"Authorization": f"Bearer {secret}"})
+    assert allowed.status_code == 200

@@ -24,7 +24,7 @@ import json
 import logging
 import threading
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -33,7 +33,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from venvd.builder import BuildCache
 from venvd.builder._cache import atomic_path, no_space
 from venvd.dist import DistFile, parse_dist_filename
-from venvd.errors import NotFound, ProjectNotFound
+from venvd.errors import NotFound, ProjectNotFound, UpstreamError
 from venvd.store import Store
 
 __all__ = ["IndexFile", "SimpleIndex"]
@@ -72,11 +72,12 @@ class SimpleIndex:
     `list_page` gives a project's upstream files (empty when no index has it), `fetch` downloads
     a file verified against its sha256, `cache` is the builder's cache (downloads and built
     wheels), `build_key` names this server's building interpreter (built wheels are cached under
-    it)."""
+    it), `indexes` are the configured index URLs (a stored page of another is not listed)."""
 
     def __init__(self, store: Store, list_page: ListPage, fetch: Fetch, cache: BuildCache,
-                 build_key: Callable[[], str]) -> None:
+                 build_key: Callable[[], str], indexes: Collection[str]) -> None:
         self._store = store
+        self._indexes = frozenset(indexes)
         self._list_page = list_page
         self._fetch = fetch
         self._cache = cache
@@ -95,7 +96,7 @@ class SimpleIndex:
         the index's errors (UpstreamError, ...) when its page cannot be loaded."""
         name = canonicalize_name(project)
         files: list[IndexFile] = []
-        for dist in self._list_page(name):
+        for dist in self._upstream(name):
             if not dist.sha256:
                 continue  # nothing to verify its bytes against: not offered
             files.append(IndexFile(
@@ -111,6 +112,20 @@ class SimpleIndex:
         if not files:
             raise ProjectNotFound(name)
         return files
+
+    def _upstream(self, name: NormalizedName) -> Sequence[DistFile]:
+        """The upstream files of `name`; when the index fails after the page went stale, the
+        stored page (what pip would have got a moment before), so that an outage upstream does
+        not make the files this server holds unavailable."""
+        try:
+            return self._list_page(name)
+        except UpstreamError as exc:
+            stored = self._store.get_project_page(name)
+            if stored is None or stored.index_url not in self._indexes:
+                raise
+            _log.warning("listing the stored page of %s (fetched %s): %s", name,
+                         stored.fetched_at.isoformat(), exc.message)
+            return stored.files
 
     def _built(self, sdist: DistFile) -> IndexFile | None:
         """The wheel built from `sdist` for this server's platform, when the cache holds it."""
