@@ -61,6 +61,9 @@ def test_project_page_lists_upstream_files_served_from_here(
     before = len(upstream.requests_to("lib-2.0-py3-none-any.whl"))
     assert _fetch(served, "lib", newer["url"]) == upstream_file.path.read_bytes()
     assert len(upstream.requests_to("lib-2.0-py3-none-any.whl")) == before == 1
+    # Unchanged upstream and builds: the same listing (pages rendered from it are reused).
+    simple = served.service.simple
+    assert simple.listing("lib") is simple.listing("lib")
     ranged = served.client.get(urljoin(f"{served.url}lib/", newer["url"]),
                                headers={"Range": "bytes=0-9"})
     assert ranged.status_code == 206 and ranged.content == upstream_file.path.read_bytes()[:10]
