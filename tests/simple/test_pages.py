@@ -108,8 +108,9 @@ class _Anchors(HTMLParser):
             self._attrs = {}
 
 
-def test_html_page_and_negotiation(upstream: LocalIndex, serve: Callable[..., Served]) -> None:
-    served = serve(upstream)
+def test_html_page_and_negotiation(upstream: LocalIndex, serve: Callable[..., Served],
+                                   database_url: str | None) -> None:
+    served = serve(upstream, database_url=database_url)
     html = served.client.get("/simple/gone/")  # no Accept: legacy HTML, as PEP 503 clients expect
     assert html.status_code == 200
     assert html.headers["content-type"] == "text/html; charset=utf-8"
@@ -132,8 +133,10 @@ def test_html_page_and_negotiation(upstream: LocalIndex, serve: Callable[..., Se
     refused = served.client.get("/simple/gone/", headers={"Accept": "application/xml"})
     assert refused.status_code == 406
     assert refused.json()["error"]["code"] == "not_acceptable"
+    assert served.client.get("/simple/lib/").status_code == 200
     root = get_json(served.client, "/simple/").json()
-    assert {p["name"] for p in root["projects"]} == {"gone"}  # known projects only, no crawl
+    # The projects whose pages are stored, sorted; no crawl.
+    assert [p["name"] for p in root["projects"]] == ["gone", "lib"]
     assert not upstream.requests_to("/simple/")  # the upstream root was never asked for
 
 

@@ -247,7 +247,8 @@ class Service:
 
         config = self.index_config
         return SimpleIndex(self.store, list_page, self._download, _download_cache(self.settings),
-                           build_key, (*config.index_urls, *config.find_links))
+                           build_key, (*config.index_urls, *config.find_links),
+                           flush=self.resolutions.flush)
 
     def _make_environments(self) -> EnvironmentService:
         from venvd.builder import BuildCache, BuildOptions

@@ -82,11 +82,14 @@ class SimpleIndex:
     `list_page` gives a project's upstream files (empty when no index has it), `fetch` downloads
     a file verified against its sha256, `cache` is the builder's cache (downloads and built
     wheels), `build_key` names this server's building interpreter (built wheels are cached under
-    it), `indexes` are the configured index URLs (a stored page of another is not listed)."""
+    it), `indexes` are the configured index URLs (a stored page of another is not listed),
+    `flush` waits for the page writes queued in the background (so the root lists them)."""
 
     def __init__(self, store: Store, list_page: ListPage, fetch: Fetch, cache: BuildCache,
-                 build_key: Callable[[], str], indexes: Collection[str]) -> None:
+                 build_key: Callable[[], str], indexes: Collection[str],
+                 flush: Callable[[], None] | None = None) -> None:
         self._store = store
+        self._flush = flush
         self._indexes = frozenset(indexes)
         self._built_root = os.fspath(cache.built)
         self._built_seen: tuple[int, frozenset[str]] = (-1, frozenset())  # (mtime, names)
@@ -104,6 +107,8 @@ class SimpleIndex:
 
     def projects(self) -> list[NormalizedName]:
         """The projects this server knows (their pages are stored); nothing is fetched."""
+        if self._flush is not None:
+            self._flush()
         return self._store.project_names()
 
     def listing(self, project: str) -> tuple[IndexFile, ...]:
