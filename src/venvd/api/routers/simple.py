@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 __all__ = ["listed", "router"]
 
 router = APIRouter(tags=["package index"],
-                   responses={s: ERROR_RESPONSES[s] for s in (500, 502, 504)})
+                   responses={s: ERROR_RESPONSES[s] for s in (422, 500, 502, 504)})
 
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 _IMMUTABLE = "public, max-age=31536000, immutable"
@@ -51,6 +51,7 @@ _PAGE_CONTENT: dict[str, Any] = {
 }
 _NOT_ACCEPTABLE = {"model": ErrorBody,
                    "description": "No media type the client accepts is served (`not_acceptable`)"}
+_BAD_FORMAT = {"model": ErrorBody, "description": "`format` is longer than 200 characters"}
 
 
 def listed(files: Sequence[IndexFile], files_url: str) -> list[ListedFile]:
@@ -67,7 +68,7 @@ def listed(files: Sequence[IndexFile], files_url: str) -> list[ListedFile]:
             response_class=Response,
             responses={200: {"description": "PEP 691 JSON or PEP 503 HTML, by the Accept header",
                              "content": _PAGE_CONTENT},
-                       406: _NOT_ACCEPTABLE})
+                       406: _NOT_ACCEPTABLE, 422: _BAD_FORMAT})
 def simple_root(request: Request, service: Annotated[Service, Depends(get_service)],
                 format: Annotated[str | None, _FORMAT] = None) -> Response:
     """Every project whose upstream page the server has stored (it never crawls an index: a
@@ -84,7 +85,7 @@ def simple_root(request: Request, service: Annotated[Service, Depends(get_servic
                        301: {"description": "The name is not normalized: the PEP 503 URL"},
                        404: {"model": ErrorBody,
                              "description": "No index lists the project (`project_not_found`)"},
-                       406: _NOT_ACCEPTABLE})
+                       406: _NOT_ACCEPTABLE, 422: _BAD_FORMAT})
 def simple_project(project: str, request: Request,
                    service: Annotated[Service, Depends(get_service)],
                    format: Annotated[str | None, _FORMAT] = None) -> Response:
