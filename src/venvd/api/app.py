@@ -27,6 +27,7 @@ from venvd.api.routers import (
     packages,
     resolve,
     sbom,
+    simple,
     tokens,
 )
 from venvd.errors import InvalidRequest, RequestTooLarge, VenvdError
@@ -92,6 +93,7 @@ def create_app(service: Service | None = None, settings: Settings | None = None,
     app.include_router(sbom.router, dependencies=read, responses=AUTH_RESPONSES)
     app.include_router(inventory.router, dependencies=read, responses=AUTH_RESPONSES)
     app.include_router(packages.router, dependencies=read, responses=AUTH_RESPONSES)
+    app.include_router(simple.router, dependencies=read, responses=AUTH_RESPONSES)
     app.include_router(tokens.router)  # admin
     app.include_router(cache.router)  # admin: cache GC
     app.include_router(advisories.router)  # POST admin, GET read (declared per route)
