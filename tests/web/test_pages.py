@@ -1,0 +1,126 @@
+"""Every page's status and content, through the app (no browser): a real service over the real
+local index, environments built for real."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.service.conftest import ApiServer
+from tests.support.index_server import LocalIndex
+from venvd.service import Service, Settings
+
+
+class Site(httpx.Client):
+    service: Service
+    url: str
+
+
+@pytest.fixture(scope="module")
+def site(web_index: LocalIndex, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    """The real app on uvicorn (tokens off) over a real service; a client that does not follow
+    redirects."""
+    data = tmp_path_factory.mktemp("web-pages")
+    service = Service.open(Settings(data_dir=data, index_url=web_index.url, http_retries=1))
+    server = ApiServer(service)
+    with Site(base_url=server.url, timeout=60) as client:
+        client.service, client.url = service, server.url
+        yield client
+    server.stop()
+    service.close()
+
+
+@pytest.fixture(scope="module")
+def built(site: Site) -> str:
+    """The id of a ready environment of webapp (requested through the form)."""
+    answer = site.post("/request", data={"requirements": "webapp\n# a comment\n", "python": "",
+                                         "platform": "current"})
+    assert answer.status_code == 303, answer.text
+    env_id = answer.headers["location"].rsplit("/", 1)[1]
+    assert site.service.environments.wait(env_id, timeout=120)["status"] == "ready"
+    return env_id
+
+
+def _title(html: str) -> str:
+    match = re.search(r"<title>(.*?)</title>", html, re.S)
+    assert match, html[:500]
+    return match.group(1)
+
+
+def test_environment_page_shows_lock_timings_downloads(site: Site, built: str) -> None:
+    answer = site.get(f"/environments/{built}")
+    assert answer.status_code == 200
+    html = answer.text
+    assert _title(html).startswith("Environment ")
+    assert "status-ready" in html
+    for name in ("webapp", "lib", "util", "base"):
+        assert f'href="/packages/{name}"' in html
+    assert re.search(r"<code class=\"hash\">[0-9a-f]{64}</code>", html)
+    assert "Build timings" in html and "Manifest" in html
+    assert f"venvd create ./venv --server {site.url}" in html and "webapp" in html
+    assert 'http-equiv="refresh"' not in html  # ready: nothing to follow
+    for download in ("archive", "requirements.txt", "pylock.toml", "sbom.json"):
+        assert f"/environments/{built}/{download}" in html
+
+
+def test_downloads_are_the_api_formats(site: Site, built: str) -> None:
+    text = site.get(f"/environments/{built}/requirements.txt")
+    assert text.status_code == 200
+    assert "webapp==1.0" in text.text and "--hash=sha256:" in text.text
+    pylock = site.get(f"/environments/{built}/pylock.toml")
+    assert pylock.status_code == 200 and 'lock-version = "1.0"' in pylock.text
+    sbom = site.get(f"/environments/{built}/sbom.json")
+    assert sbom.status_code == 200 and sbom.json()["bomFormat"] == "CycloneDX"
+    archive = site.get(f"/environments/{built}/archive")
+    api = site.get(f"/v1/environments/{built}/artifact")
+    assert archive.status_code == 200 and archive.content == api.content and archive.content
+
+
+def test_unknown_environment_is_a_404_page(site: Site) -> None:
+    for path in ("/environments/nope", "/environments/nope/graph", "/environments/nope/pylock.toml"):
+        answer = site.get(path)
+        assert answer.status_code == 404, path
+        assert answer.headers["content-type"].startswith("text/html")
+        assert "Not found" in _title(answer.text) and "nope" in answer.text
+        assert "Traceback" not in answer.text
+
+
+def test_request_form_and_its_errors(site: Site) -> None:
+    form = site.get("/request")
+    assert form.status_code == 200
+    for control in ("requirements", "python", "platform"):
+        assert f'<label for="{control}"' in form.text and f'id="{control}"' in form.text
+    bad = site.post("/request", data={"requirements": "webapp >>> 1", "platform": "current"})
+    assert bad.status_code == 422 and "webapp &gt;&gt;&gt; 1" in bad.text  # named, escaped, kept
+    empty = site.post("/request", data={"requirements": "  \n# only a comment\n"})
+    assert empty.status_code == 400 and "at least one requirement" in empty.text
+    target = site.post("/request", data={"requirements": "solo", "python": "3.12",
+                                         "platform": "no_such_platform"})
+    assert target.status_code == 422 and "no_such_platform" in target.text
+    missing = site.post("/request", data={"requirements": "not-on-the-index"})
+    assert missing.status_code == 404 and "not-on-the-index" in missing.text
+
+
+def test_a_form_of_another_site_is_refused(site: Site) -> None:
+    for headers in ({"Origin": "http://evil.example"}, {"Sec-Fetch-Site": "cross-site"}):
+        answer = site.post("/request", data={"requirements": "solo"}, headers=headers)
+        assert answer.status_code == 403 and "another site" in answer.text
+
+
+def test_static_assets_are_served(site: Site) -> None:
+    css = site.get("/static/venvd.css")
+    js = site.get("/static/venvd.js")
+    assert css.status_code == 200 and "#graph" in css.text
+    assert js.status_code == 200 and "EventSource" in js.text
+    assert Path(__file__).parents[2].joinpath("src/venvd/web/static/venvd.js").exists()
+
+
+def test_json_api_and_docs_unchanged(site: Site) -> None:
+    assert site.get("/v1/environments/nope").json()["error"]["code"] == "not_found"
+    paths = site.get("/openapi.json").json()["paths"]
+    assert not any(p == "/" or p.startswith(("/environments", "/packages", "/request"))
+                   for p in paths)
