@@ -64,8 +64,12 @@ class EnvironmentService:
         jobs: BuildJobs,
         builds: BuildRunner,
         artifacts: Artifacts,
+        used: Callable[[str], None] | None = None,
     ) -> None:
+        """`used(id)` is told each time a ready environment is served (its status read, or its
+        artifact): `Service.impact.used`, which records `last_used` throttled."""
         self._store = store
+        self._used = used
         self._settings = settings
         self._resolve = resolve
         self._list_files = list_files
@@ -284,6 +288,8 @@ class EnvironmentService:
     def status(self, env_id: str) -> dict[str, Any]:
         record = self._record(env_id)
         ready = record.status == "ready"
+        if ready and self._used is not None:
+            self._used(env_id)
         return {
             "id": record.id,
             "status": record.status,
@@ -340,7 +346,10 @@ class EnvironmentService:
         """The ready environment's record and what serves its artifact from the object store (see
         `Artifacts.get`: NotFound, with ``details.building`` while it is (re)built)."""
         record = self._record(env_id)
-        return record, self.artifacts.get(record)
+        served = self.artifacts.get(record)
+        if self._used is not None:
+            self._used(env_id)
+        return record, served
 
     def rebuild(self, record: EnvironmentRecord) -> None:
         """Queue the build of a ready environment whose artifact is gone (same lock, same bytes)."""
@@ -349,7 +358,10 @@ class EnvironmentService:
 
     def artifact_path(self, env_id: str) -> Path:
         """A local file holding the artifact (for the in-process client)."""
-        return self.artifacts.local_path(self._record(env_id))
+        path = self.artifacts.local_path(self._record(env_id))
+        if self._used is not None:
+            self._used(env_id)
+        return path
 
     def containing(self, name: str) -> list[str]:
         return list(self._store.environments_containing(_name(name)))

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from venvd.resolver import ResolveReporter
     from venvd.service._build_requirements import BuildRequirementWheels
     from venvd.service._environments import EnvironmentService
+    from venvd.service._impact import ImpactService
     from venvd.service._jobs import BuildJobs
     from venvd.service._universal import UniversalResult
 
@@ -70,6 +71,7 @@ class Service:
         )
         self.limits = RequestLimits.from_settings(settings)
         self._environments: EnvironmentService | None = None
+        self._impact: ImpactService | None = None
         # sdist builds (metadata and wheels) get their build requirements through our own indexes,
         # resolved on a pool of their own: a metadata build runs on a worker of `resolutions`, and
         # waiting there for that same pool could deadlock. Wheels only, so it never nests further.
@@ -222,6 +224,15 @@ class Service:
             self._environments = self._make_environments()
         return self._environments
 
+    @property
+    def impact(self) -> ImpactService:
+        """Impact queries: environment listings, who holds what, why, graphs (`_impact`)."""
+        if self._impact is None:
+            from venvd.service._impact import ImpactService
+
+            self._impact = ImpactService(self.store)
+        return self._impact
+
     def _make_environments(self) -> EnvironmentService:
         from venvd.builder import BuildCache, BuildOptions
         from venvd.service._artifacts import Artifacts
@@ -260,6 +271,7 @@ class Service:
         return EnvironmentService(
             self.store, settings, resolve=self._resolve_for, list_files=self.resolutions.listed_files,
             limits=self.limits, jobs=jobs, builds=runner, artifacts=artifacts,
+            used=lambda env_id: self.impact.used(env_id),
         )
 
     def _download(self, url: str, sha256: str, dest: Path) -> None:

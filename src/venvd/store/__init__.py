@@ -8,6 +8,7 @@ key that orders like PEP 440.
 
 from __future__ import annotations
 
+from venvd.store._impact import EnvironmentSummary, Impact, PackageHeld
 from venvd.store._records import (
     CachedPage,
     Closure,
@@ -26,6 +27,9 @@ __all__ = [
     "Closure",
     "EnvironmentRecord",
     "EnvironmentStatus",
+    "EnvironmentSummary",
+    "Impact",
+    "PackageHeld",
     "Store",
     "StoredResolution",
     "TokenRecord",

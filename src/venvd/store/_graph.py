@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from venvd.store._models import DependencyEdgeRow
 
-__all__ = ["MAX_ROOTS", "WHY_SQL", "reachable_names"]
+__all__ = ["ENV_EDGES_CTE", "MAX_ROOTS", "WHY_SQL", "reachable_names"]
 
 
 # Roots per statement: one VALUES row (one bound parameter) each, well under SQLite's and
@@ -45,13 +45,9 @@ def reachable_names(roots: Sequence[str]) -> sa.Select[Any]:
     return sa.select(reach.c.name)
 
 
-# Chains from an environment's roots to :target through the environment's own packages, shortest
-# ones only (all simple paths can be exponentially many): `up` walks edges backwards from the
-# target, `dist` is each package's distance to it, and `chains` walks forwards from the roots along
-# the edges that get one step closer. Edges count only from the metadata of the pinned version.
-WHY_SQL = sa.text("""
-WITH RECURSIVE
-env_edges(parent, child) AS (
+# The dependency edges among one environment's own packages (:environment_id), counted only from
+# the metadata of the pinned versions: what `WHY_SQL` walks and what an environment's graph shows.
+ENV_EDGES_CTE = """env_edges(parent, child) AS (
     SELECT DISTINCT e.project, e.dependency
     FROM environment_packages p
     JOIN core_metadata m ON m.name = p.name AND m.version_key = p.version_key
@@ -59,7 +55,13 @@ env_edges(parent, child) AS (
     JOIN environment_packages c
         ON c.environment_id = p.environment_id AND c.name = e.dependency
     WHERE p.environment_id = :environment_id
-),
+)"""
+
+# Chains from an environment's roots to :target through the environment's own packages, shortest
+# ones only (all simple paths can be exponentially many): `up` walks edges backwards from the
+# target, `dist` is each package's distance to it, and `chains` walks forwards from the roots along
+# the edges that get one step closer. Edges count only from the metadata of the pinned version.
+WHY_SQL = sa.text("WITH RECURSIVE\n" + ENV_EDGES_CTE + """,
 up(name, depth) AS (
     SELECT CAST(:target AS VARCHAR), 0
     UNION

@@ -9,6 +9,7 @@ models must describe the same schema (a test compares them with the migrated dat
     environments 1──* environment_packages  builds by environment key, and what they contain
     tokens                                  API bearer tokens (hashed) and their scopes
     object_leases                           cached objects in use (GC keeps them)
+    advisories 1──* advisory_ranges         imported OSV advisories and their affected intervals
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from venvd.store._types import JSON_VALUE, VERSION_KEY, UTCDateTime
 __all__ = [
     "ENVIRONMENT_STATUSES",
     "TOKEN_SCOPES",
+    "AdvisoryRangeRow",
+    "AdvisoryRow",
     "Base",
     "DependencyEdgeRow",
     "EnvironmentPackageRow",
@@ -160,6 +163,8 @@ class EnvironmentRow(Base):
     attempts: Mapped[int] = mapped_column(sa.Integer, default=0, server_default="0")
     # When a build job was last handed to the queue; NULL: never (migration 0003_jobs).
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # When the environment was last served (0004_impact); roughly: written throttled.
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class EnvironmentPackageRow(Base):
@@ -206,3 +211,39 @@ class ObjectLeaseRow(Base):
     holder: Mapped[str] = mapped_column(sa.String, primary_key=True)  # one build or download
     key: Mapped[str] = mapped_column(sa.String, primary_key=True)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class AdvisoryRow(Base):
+    """An imported OSV advisory (0004_impact): the newest `modified` of its id, document kept."""
+
+    __tablename__ = "advisories"
+
+    id: Mapped[str] = mapped_column(sa.String, primary_key=True)
+    modified: Mapped[datetime] = mapped_column(UTCDateTime())
+    published: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    summary: Mapped[str] = mapped_column(sa.String)
+    aliases: Mapped[list[str]] = mapped_column(JSON_VALUE)
+    document: Mapped[dict[str, Any]] = mapped_column(JSON_VALUE)
+    imported_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class AdvisoryRangeRow(Base):
+    """One affected interval of an advisory for one (canonical) PyPI package: versions `v` with
+    ``low_key <= key(v)`` (NULL: no lower bound) and ``key(v) < high_key`` (``<=`` when
+    `high_inclusive`; NULL: no upper bound). `high` is a fixed version unless `high_inclusive`."""
+
+    __tablename__ = "advisory_ranges"
+    __table_args__ = (
+        sa.Index("ix_advisory_ranges_package", "package"),
+        sa.Index("ix_advisory_ranges_advisory_id", "advisory_id"),
+    )
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
+    advisory_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("advisories.id", ondelete="CASCADE"))
+    package: Mapped[str] = mapped_column(sa.String)
+    low: Mapped[str | None] = mapped_column(sa.String)
+    low_key: Mapped[str | None] = mapped_column(VERSION_KEY)
+    high: Mapped[str | None] = mapped_column(sa.String)
+    high_key: Mapped[str | None] = mapped_column(VERSION_KEY)
+    high_inclusive: Mapped[bool] = mapped_column(sa.Boolean)

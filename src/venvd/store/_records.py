@@ -95,6 +95,7 @@ class EnvironmentRecord:
     # Builds started since the last verdict that was not a bug; when its job was last published.
     attempts: int = 0
     published_at: datetime | None = None
+    last_used_at: datetime | None = None  # when last served (throttled; migration 0004_impact)
 
     @classmethod
     def from_row(cls, row: EnvironmentRow) -> EnvironmentRecord:
@@ -107,7 +108,7 @@ class EnvironmentRecord:
             created_at=row.created_at, updated_at=row.updated_at,
             owner_host=row.owner_host, owner_pid=row.owner_pid, owner_start=row.owner_start,
             owner_token=row.owner_token, attempts=row.attempts or 0,
-            published_at=row.published_at,
+            published_at=row.published_at, last_used_at=row.last_used_at,
         )
 
 
