@@ -124,3 +124,72 @@ def test_json_api_and_docs_unchanged(site: Site) -> None:
     paths = site.get("/openapi.json").json()["paths"]
     assert not any(p == "/" or p.startswith(("/environments", "/packages", "/request"))
                    for p in paths)
+
+
+@pytest.fixture(scope="module")
+def solo(site: Site) -> str:
+    """A second ready environment (solo alone), for the filters."""
+    answer = site.post("/request", data={"requirements": "solo"})
+    assert answer.status_code == 303, answer.text
+    env_id = answer.headers["location"].rsplit("/", 1)[1]
+    assert site.service.environments.wait(env_id, timeout=120)["status"] == "ready"
+    return env_id
+
+
+def test_environments_list_and_its_filters(site: Site, built: str, solo: str) -> None:
+    everything = site.get("/")
+    assert everything.status_code == 200 and _title(everything.text) == "Environments · venvd"
+    assert built[:12] in everything.text and solo[:12] in everything.text
+    for control in ("q", "package", "specifier", "target", "status"):
+        assert f'<label for="{control}"' in everything.text
+    with_base = site.get("/", params={"package": "base", "specifier": ">=1"})
+    assert with_base.status_code == 200
+    assert built[:12] in with_base.text and solo[:12] not in with_base.text
+    assert f"/environments/{built}/graph?highlight=base" in with_base.text  # the why link
+    none = site.get("/", params={"package": "base", "specifier": ">=3"})
+    assert built[:12] not in none.text and "None found." in none.text
+    by_root = site.get("/", params={"q": "solo"})
+    assert solo[:12] in by_root.text and built[:12] not in by_root.text
+    failed = site.get("/", params={"status": "failed"})
+    assert built[:12] not in failed.text and solo[:12] not in failed.text
+
+
+def test_bad_filters_are_422_pages_naming_them(site: Site, built: str) -> None:
+    bad = site.get("/", params={"package": "base", "specifier": "<<2"})
+    assert bad.status_code == 422 and "&lt;&lt;2" in bad.text
+    assert bad.headers["content-type"].startswith("text/html")
+    status = site.get("/", params={"status": "sleeping"})
+    assert status.status_code == 422 and "sleeping" in status.text
+    held = site.get("/packages/base", params={"specifier": "~=nonsense"})
+    assert held.status_code == 422 and "~=nonsense" in held.text
+    page_number = site.get("/", params={"page": "0"})
+    assert page_number.status_code == 422
+
+
+def test_packages_search_and_which_environments(site: Site, built: str, solo: str) -> None:
+    found = site.get("/packages", params={"q": "bas"})
+    assert found.status_code == 200 and 'href="/packages/base"' in found.text
+    assert 'href="/packages/solo"' not in found.text
+    base = site.get("/packages/base")
+    assert base.status_code == 200 and "<code>2.0</code>" in base.text
+    assert built[:12] in base.text and solo[:12] not in base.text
+    assert site.get("/packages/base", params={"specifier": "<1"}).text.count("None found.") == 1
+    unknown = site.get("/packages/never-held")
+    assert unknown.status_code == 404 and "never-held" in unknown.text
+
+
+def test_graph_svg_and_highlighted_paths(site: Site, built: str) -> None:
+    plain = site.get(f"/environments/{built}/graph")
+    assert plain.status_code == 200 and "<svg" in plain.text
+    assert 'class="node root"' in plain.text and plain.text.count('data-name=') == 4
+    assert 'class="on"' not in plain.text
+    lit = site.get(f"/environments/{built}/graph", params={"highlight": "base"})
+    assert lit.status_code == 200
+    assert "webapp → lib → base" in lit.text and "webapp → util → base" in lit.text
+    assert lit.text.count('<path d=') == 4 and lit.text.count('class="on"') == 4  # every edge
+    assert 'data-name="base"\n  class="node on target"' in lit.text
+    why = site.get(f"/environments/{built}/why/base")
+    assert why.status_code == 200 and sorted(why.json()["paths"]) == [
+        ["webapp", "lib", "base"], ["webapp", "util", "base"]]
+    missing = site.get(f"/environments/{built}/graph", params={"highlight": "solo"})
+    assert missing.status_code == 404 and "solo" in missing.text

@@ -1,4 +1,4 @@
-"""The list pages: environments (/), packages (/packages, /packages/{name}), advisory impact.
+"""The list pages: environments (/), packages (/packages, /packages/{name}).
 
 All plain GET forms over `service.impact` (the impact queries' service; its module docstring is
 the contract): a filter is a query parameter, so a filtered page is a link, and nothing here
