@@ -4,6 +4,7 @@ service (plain page tests), a real `venvd serve` subprocess and Debian's Chromiu
     webapp 1.0 ──▶ lib>=1 ──▶ base
          └──────▶ util ────▶ base          (a diamond: two paths from webapp to base)
     solo 1.0                                (no dependencies)
+    webtool 1.0 ──▶ base                    (an sdist: its build takes a moment to follow)
 
 A failing browser test saves a screenshot in tests/web/screenshots/ and names it in the report.
 """
@@ -22,7 +23,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.dists import make_wheel
+from tests.support.dists import make_sdist, make_wheel
 from tests.support.index_server import LocalIndex
 
 CHROMIUM = "/usr/bin/chromium"
@@ -41,6 +42,7 @@ def web_index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalIndex]:
     index.add(make_wheel(src, "base", "1.0"))
     index.add(make_wheel(src, "base", "2.0"))
     index.add(make_wheel(src, "solo", "1.0"))
+    index.add(make_sdist(src, "webtool", "1.0", requires_dist=["base"]))
     yield index
     index.stop()
 

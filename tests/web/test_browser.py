@@ -11,9 +11,26 @@ import pytest
 pytestmark = pytest.mark.slow
 
 
+def test_request_an_environment_and_watch_its_build(page: Any, web_server: str) -> None:
+    """The form posts, the page it leads to is live (the sdist's build takes a moment), and its
+    script follows the events to ready, then shows the finished build (with JavaScript on, the
+    <noscript> refresh does nothing: only the event stream can get the page there)."""
+    page.goto(f"{web_server}/request")
+    page.get_by_label("Requirements, one a line (PEP 508)").fill("webtool")
+    page.get_by_label("Python version").fill("")
+    with page.expect_navigation(url=re.compile(r"/environments/[0-9a-f]{64}$")) as landed:
+        page.get_by_role("button", name="Request the environment").click()
+    first = landed.value.text()
+    assert 'id="progress"' in first and "status-ready" not in first  # served while building
+    page.locator("#status", has_text="ready").wait_for()
+    page.get_by_role("heading", name="Build timings").wait_for()
+    assert page.locator("#progress").count() == 0
+    assert page.get_by_role("link", name="SBOM (CycloneDX JSON)").is_visible()
+
+
 @pytest.fixture(scope="module")
 def requested(browser: Any, web_server: str) -> str:
-    """Request webapp through the form, watch the page follow the build to ready; its id."""
+    """Request webapp through the form, follow the page to the finished build; its id."""
     context = browser.new_context()
     page = context.new_page()
     page.set_default_timeout(30_000)
