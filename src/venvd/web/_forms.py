@@ -8,7 +8,7 @@ to what was typed.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -76,7 +76,7 @@ def request_post(
             raise InputError("give at least one requirement (one a line)", field="requirements")
         python, platform = python.strip(), platform.strip()
         if platform == "current" and not python:
-            target: ShorthandTarget | str = "current"
+            target: ShorthandTarget | Literal["current"] = "current"
         else:
             target = ShorthandTarget(python=python or None,
                                      platform=None if platform == "current" else platform)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 from collections import deque
 from collections.abc import Iterable, Sequence
+from itertools import pairwise
 
 __all__ = ["GraphLayout", "PlacedEdge", "PlacedNode", "layout"]
 
@@ -108,7 +109,7 @@ def layout(nodes: Iterable[tuple[str, str, bool]], edges: Iterable[tuple[str, st
             row[name] = i
 
     on_path = {name for path in paths for name in path}
-    path_edges = {(a, b) for path in paths for a, b in zip(path, path[1:], strict=False)}
+    path_edges = {(a, b) for path in paths for a, b in pairwise(path)}
     targets = {path[-1] for path in paths if path}
 
     placed: dict[str, PlacedNode] = {}

@@ -83,7 +83,7 @@ def check_form(request: Request, user: WebUser, csrf: str | None) -> None:
     if origin is not None and (origin == "null"
                                or urlsplit(origin).netloc != request.headers.get("host", "")):
         raise Forbidden("a form of another site may not post here", needed="same-origin")
-    if user.secret is not None and request.cookies.get(COOKIE) == user.secret:
-        if not csrf or not hmac.compare_digest(csrf, user.csrf):
-            raise Forbidden("the form's CSRF token is missing or wrong: reload the page",
-                            needed="csrf")
+    carried = user.secret is not None and request.cookies.get(COOKIE) == user.secret
+    if carried and not (csrf and hmac.compare_digest(csrf, user.csrf)):
+        raise Forbidden("the form's CSRF token is missing or wrong: reload the page",
+                        needed="csrf")
