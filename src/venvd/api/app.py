@@ -17,7 +17,18 @@ from venvd.api._auth import AUTH_RESPONSES, TokenCheck, auth_required, requires
 from venvd.api._logging import RequestContext, current_request_id
 from venvd.api._progress import close_progress_hub
 from venvd.api.errors import install_error_handlers
-from venvd.api.routers import cache, environments, health, ops, resolve, sbom, tokens
+from venvd.api.routers import (
+    advisories,
+    cache,
+    environments,
+    health,
+    inventory,
+    ops,
+    packages,
+    resolve,
+    sbom,
+    tokens,
+)
 from venvd.errors import InvalidRequest, RequestTooLarge, VenvdError
 from venvd.service import Service, Settings
 from venvd.store import Tokens
@@ -79,8 +90,11 @@ def create_app(service: Service | None = None, settings: Settings | None = None,
     # POST /v1/environments declares "build" on top of this.
     app.include_router(environments.router, dependencies=read, responses=AUTH_RESPONSES)
     app.include_router(sbom.router, dependencies=read, responses=AUTH_RESPONSES)
+    app.include_router(inventory.router, dependencies=read, responses=AUTH_RESPONSES)
+    app.include_router(packages.router, dependencies=read, responses=AUTH_RESPONSES)
     app.include_router(tokens.router)  # admin
     app.include_router(cache.router)  # admin: cache GC
+    app.include_router(advisories.router)  # POST admin, GET read (declared per route)
     from venvd.web import install as install_web  # here: the client never imports the pages
 
     install_web(app)  # the web UI at /, its own auth (a token cookie; see venvd.web._session)

@@ -26,6 +26,9 @@ _COMMAND_MODULES = {
     "export": "_export",
     "sbom": "_sbom",
     "cache": "_cache",
+    "query": "_query",
+    "why": "_query",
+    "advisories": "_advisories",
 }
 
 

@@ -159,6 +159,32 @@ class HttpClient:
     def sbom(self, env_id: str) -> str:
         return self._request("GET", f"/v1/environments/{env_id}/sbom").text
 
+    def environments_with(self, name: str, specifier: str, limit: int = 50,
+                          offset: int = 0) -> dict[str, Any]:
+        from urllib.parse import quote
+
+        return self._request(  # type: ignore[no-any-return]
+            "GET", f"/v1/packages/{quote(name, safe='')}/environments",
+            params={"specifier": specifier, "limit": limit, "offset": offset}).json()
+
+    def import_advisories(self, documents: list[tuple[str, Any]]) -> dict[str, Any]:
+        """POST /v1/advisories (an admin token) with the documents, in one request."""
+        return self._request(  # type: ignore[no-any-return]
+            "POST", "/v1/advisories", json=[doc for _, doc in documents]).json()
+
+    def advisory_impact(self, package: str | None = None, advisory: str | None = None,
+                        limit: int = 1000, offset: int = 0) -> dict[str, Any]:
+        params: dict[str, Any] = {"limit": limit, "offset": offset}
+        params.update({k: v for k, v in (("package", package), ("advisory", advisory)) if v})
+        return self._request(  # type: ignore[no-any-return]
+            "GET", "/v1/advisories/impact", params=params).json()
+
+    def why(self, env_id: str, name: str) -> dict[str, Any]:
+        from urllib.parse import quote
+
+        return self._request(  # type: ignore[no-any-return]
+            "GET", f"/v1/environments/{quote(env_id, safe='')}/why/{quote(name, safe='')}").json()
+
     def events(self, env_id: str) -> Iterator[dict[str, Any]]:
         """Progress documents until the build is ready or failed (the last one says which).
 

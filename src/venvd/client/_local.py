@@ -56,6 +56,20 @@ class LocalClient:
 
         return environment_sbom(self.service, env_id)
 
+    def environments_with(self, name: str, specifier: str, limit: int = 50,
+                          offset: int = 0) -> dict[str, Any]:
+        return self.service.impact.environments_with(name, specifier, limit=limit, offset=offset)
+
+    def why(self, env_id: str, name: str) -> dict[str, Any]:
+        return self.service.impact.why(env_id, name)
+
+    def import_advisories(self, documents: list[tuple[str, Any]]) -> dict[str, Any]:
+        return self.service.advisories.import_documents(documents)
+
+    def advisory_impact(self, package: str | None = None, advisory: str | None = None,
+                        limit: int = 1000, offset: int = 0) -> dict[str, Any]:
+        return self.service.advisories.impact(package, advisory, limit=limit, offset=offset)
+
     def events(self, env_id: str) -> Iterator[dict[str, Any]]:
         events: Iterator[dict[str, Any]] = self.service.environments.events(env_id)
         return events

@@ -22,6 +22,20 @@ class Client(Protocol):
     def sbom(self, env_id: str) -> str:
         """GET /v1/environments/{id}/sbom: CycloneDX 1.6 JSON text (NotReady until it is built)."""
 
+    def environments_with(self, name: str, specifier: str, limit: int = 50,
+                          offset: int = 0) -> dict[str, Any]:
+        """GET /v1/packages/{name}/environments: environments holding a version in `specifier`."""
+
+    def why(self, env_id: str, name: str) -> dict[str, Any]:
+        """GET /v1/environments/{id}/why/{name}: the dependency chains to `name`."""
+
+    def import_advisories(self, documents: list[tuple[str, Any]]) -> dict[str, Any]:
+        """POST /v1/advisories: store (source, OSV document) pairs in one transaction."""
+
+    def advisory_impact(self, package: str | None = None, advisory: str | None = None,
+                        limit: int = 1000, offset: int = 0) -> dict[str, Any]:
+        """GET /v1/advisories/impact: affected environments with their fixed versions."""
+
     def events(self, env_id: str) -> Iterator[dict[str, Any]]:
         """Progress events of a build until it is ready or failed."""
 

@@ -43,7 +43,8 @@ from packaging.utils import InvalidName, canonicalize_name
 from venvd.errors import InvalidRequest, NotFound
 from venvd.store import EnvironmentSummary, Impact, Store
 
-__all__ = ["MAX_PAGE", "ImpactService", "parse_query", "target_label"]
+__all__ = ["MAX_PAGE", "ImpactService", "environment_json", "package_name", "parse_query",
+           "target_label"]
 
 MAX_PAGE = 500  # items per page at most: one page is one bounded read
 _MAX_TEXT = 200  # characters of a filter at most
@@ -55,7 +56,8 @@ def _bad(field: str, problem: str) -> InvalidRequest:
     return InvalidRequest(f"{field}: {problem}", problems=[{"field": field, "problem": problem}])
 
 
-def _name(name: str, field: str = "package") -> str:
+def package_name(name: str, field: str = "package") -> str:
+    """`name` canonicalized; InvalidRequest naming `field` when it is no valid project name."""
     try:
         return canonicalize_name(name, validate=True)
     except InvalidName:
@@ -79,7 +81,8 @@ def parse_query(text: str) -> tuple[str, SpecifierSet]:
     try:
         requirement = Requirement(text)
     except InvalidRequirement as exc:
-        raise _bad("query", f"{text[:_MAX_TEXT]!r} is not NAME[SPECIFIER]: {exc}") from None
+        reason = str(exc).splitlines()[0]  # packaging adds lines drawing the position
+        raise _bad("query", f"{text[:_MAX_TEXT]!r} is not NAME[SPECIFIER]: {reason}") from None
     if requirement.extras or requirement.marker or requirement.url:
         raise _bad("query", f"{text!r}: give a name and a version specifier only")
     return canonicalize_name(requirement.name), requirement.specifier
@@ -152,16 +155,16 @@ class ImpactService:
             if value and len(value) > _MAX_TEXT:
                 raise _bad(field, f"longer than {_MAX_TEXT} characters")
         items, total = self._impact.environments(
-            package=_name(package) if package else None, specifier=spec, target=target or None,
+            package=package_name(package) if package else None, specifier=spec, target=target or None,
             status=status or None, query=query or None, limit=limit, offset=offset)
         return {"items": [environment_json(item) for item in items], "total": total,
                 "limit": limit, "offset": offset}
 
     def environments_with(self, name: str, specifier: str | SpecifierSet | None = "",
                           limit: int = 50, offset: int = 0) -> dict[str, Any]:
-        page = self.list_environments(package=_name(name), specifier=specifier or None,
+        page = self.list_environments(package=package_name(name), specifier=specifier or None,
                                       limit=limit, offset=offset)
-        return {"package": _name(name), "specifier": str(_specifier(specifier or None) or ""),
+        return {"package": package_name(name), "specifier": str(_specifier(specifier or None) or ""),
                 **page}
 
     def _environment(self, env_id: str) -> Any:
@@ -171,7 +174,7 @@ class ImpactService:
         return record
 
     def why(self, env_id: str, name: str) -> dict[str, Any]:
-        package = _name(name)
+        package = package_name(name)
         self._environment(env_id)
         version = self._impact.held(env_id).get(package)
         if version is None:

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from venvd.builder import BuildCache
     from venvd.lock import Lock
     from venvd.resolver import ResolveReporter
+    from venvd.service._advisories import AdvisoryService
     from venvd.service._build_requirements import BuildRequirementWheels
     from venvd.service._environments import EnvironmentService
     from venvd.service._impact import ImpactService
@@ -72,6 +73,7 @@ class Service:
         self.limits = RequestLimits.from_settings(settings)
         self._environments: EnvironmentService | None = None
         self._impact: ImpactService | None = None
+        self._advisories: AdvisoryService | None = None
         # sdist builds (metadata and wheels) get their build requirements through our own indexes,
         # resolved on a pool of their own: a metadata build runs on a worker of `resolutions`, and
         # waiting there for that same pool could deadlock. Wheels only, so it never nests further.
@@ -232,6 +234,15 @@ class Service:
 
             self._impact = ImpactService(self.store)
         return self._impact
+
+    @property
+    def advisories(self) -> AdvisoryService:
+        """OSV advisories: import, and the environments they affect (`_advisories`)."""
+        if self._advisories is None:
+            from venvd.service._advisories import AdvisoryService
+
+            self._advisories = AdvisoryService(self.store)
+        return self._advisories
 
     def _make_environments(self) -> EnvironmentService:
         from venvd.builder import BuildCache, BuildOptions

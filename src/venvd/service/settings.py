@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     # Bounds on the work of one request, each checked before work starts (LimitExceeded names it).
     max_body_bytes: int = 8 * 1024 * 1024  # request body, checked before JSON parsing (413)
     max_requirements: int = 1_000
+    # One OSV advisory file read by `venvd advisories import` (a PyPA one is a few kilobytes).
+    max_advisory_file_bytes: int = 4 * 1024 * 1024
     max_constraints: int = 2_000
     max_requirement_length: int = 1_000  # characters of one requirement or constraint
     max_lock_packages: int = 1_000  # packages in a lock posted to /v1/environments

@@ -8,6 +8,7 @@ key that orders like PEP 440.
 
 from __future__ import annotations
 
+from venvd.store._advisories import Advisories, AffectedRow, ImportCounts
 from venvd.store._impact import EnvironmentSummary, Impact, PackageHeld
 from venvd.store._records import (
     CachedPage,
@@ -23,12 +24,15 @@ from venvd.store.versionkey import version_sort_key
 __all__ = [
     "DATABASE_FILENAME",
     "TOKEN_SCOPES",
+    "Advisories",
+    "AffectedRow",
     "CachedPage",
     "Closure",
     "EnvironmentRecord",
     "EnvironmentStatus",
     "EnvironmentSummary",
     "Impact",
+    "ImportCounts",
     "PackageHeld",
     "Store",
     "StoredResolution",

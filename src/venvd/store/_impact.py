@@ -150,6 +150,17 @@ class Impact:
                                                                         reverse=True)])
                 for name, count in counts]
 
+    def summaries(self, environment_ids: Iterable[str]) -> dict[str, EnvironmentSummary]:
+        """The summaries of those of `environment_ids` that exist (one query per 500 ids)."""
+        ids = sorted(set(environment_ids))
+        found: dict[str, EnvironmentSummary] = {}
+        with self._store._session() as s:
+            for start in range(0, len(ids), 500):
+                rows = s.scalars(sa.select(EnvironmentRow)
+                                 .where(EnvironmentRow.id.in_(ids[start:start + 500])))
+                found.update((row.id, _summary(row)) for row in rows)
+        return found
+
     def held(self, environment_id: str) -> dict[str, str]:
         """The packages of an environment, name → version (empty when it holds none)."""
         pkg = EnvironmentPackageRow
