@@ -5,6 +5,7 @@ service (plain page tests), a real `venvd serve` subprocess and Debian's Chromiu
          └──────▶ util ────▶ base          (a diamond: two paths from webapp to base)
     solo 1.0                                (no dependencies)
     webtool 1.0 ──▶ base                    (an sdist: its build takes a moment to follow)
+    nojs 1.0                                (an sdist too, for the page without JavaScript)
 
 A failing browser test saves a screenshot in tests/web/screenshots/ and names it in the report.
 """
@@ -43,6 +44,7 @@ def web_index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalIndex]:
     index.add(make_wheel(src, "base", "2.0"))
     index.add(make_wheel(src, "solo", "1.0"))
     index.add(make_sdist(src, "webtool", "1.0", requires_dist=["base"]))
+    index.add(make_sdist(src, "nojs", "1.0"))
     yield index
     index.stop()
 

@@ -113,3 +113,30 @@ def test_keyboard_only_list_navigation(page: Any, web_server: str, requested: st
     page.keyboard.press("Enter")
     page.wait_for_url(re.compile(r"\?q=no-such-root"))
     assert page.get_by_text("None found.").is_visible()
+
+
+def test_without_javascript_forms_work_and_the_page_refreshes_to_ready(
+        browser: Any, web_server: str, requested: str) -> None:
+    """No script: the request form still posts, the build page reloads itself (<meta refresh>)
+    until the build is ready, and the list's filter form is a plain GET."""
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    try:
+        page.goto(f"{web_server}/request")
+        page.get_by_label("Requirements, one a line (PEP 508)").fill("nojs")
+        with page.expect_navigation(url=re.compile(r"/environments/[0-9a-f]{64}$")) as landed:
+            page.get_by_role("button", name="Request the environment").click()
+        first = landed.value.text()
+        assert 'http-equiv="refresh"' in first and "status-ready" not in first
+        page.get_by_role("heading", name="Build timings").wait_for()
+        assert page.locator("#status").inner_text() == "ready"
+        assert page.locator(".copy-button").is_hidden()  # the copy button needs the script
+        page.goto(web_server)
+        page.get_by_label("Package").fill("util")
+        page.get_by_role("button", name="Filter").click()
+        page.wait_for_url(re.compile(r"package=util"))
+        rows = page.locator("table.environments tbody tr")
+        assert rows.count() == 1 and requested[:12] in rows.inner_text()
+    finally:
+        context.close()

@@ -193,3 +193,39 @@ def test_graph_svg_and_highlighted_paths(site: Site, built: str) -> None:
         ["webapp", "lib", "base"], ["webapp", "util", "base"]]
     missing = site.get(f"/environments/{built}/graph", params={"highlight": "solo"})
     assert missing.status_code == 404 and "solo" in missing.text
+
+
+def test_advisory_impact_page_and_package_section(site: Site, built: str, solo: str) -> None:
+    before = site.get("/advisories")
+    assert before.status_code == 200 and "No environment is affected" in before.text
+    site.service.advisories.import_documents([("web-test.json", {
+        "schema_version": "1.6.0", "id": "PYSEC-0000-WEB", "aliases": ["CVE-0000-0001"],
+        "modified": "2026-11-01T00:00:00Z", "summary": "base leaks secrets",
+        "affected": [{"package": {"ecosystem": "PyPI", "name": "base"},
+                      "ranges": [{"type": "ECOSYSTEM",
+                                  "events": [{"introduced": "0"}, {"fixed": "2.0.1"}]}]}]})])
+    listed = site.get("/advisories")
+    assert listed.status_code == 200
+    assert "PYSEC-0000-WEB" in listed.text and "CVE-0000-0001" in listed.text
+    assert "base leaks secrets" in listed.text and "<td>2.0.1</td>" in listed.text
+    assert built[:12] in listed.text and solo[:12] not in listed.text
+    other = site.get("/advisories", params={"package": "solo"})
+    assert "PYSEC-0000-WEB" not in other.text
+    section = site.get("/packages/base")
+    assert "Advisories affecting it (1)" in section.text and "PYSEC-0000-WEB" in section.text
+    assert "Advisories affecting it" not in site.get("/packages/util").text
+
+
+@pytest.mark.parametrize("path", [
+    "/?q=" + "x" * 5000, "/?page=-1", "/?page=abc", "/?status=%00", "/?package=%ff%fe",
+    "/packages?q=" + "é" * 300, "/packages/%2e%2e", "/packages/" + "a" * 3000,
+    "/environments/" + "0" * 3000, "/environments/x/graph?highlight=" + "y" * 300,
+    "/environments/x/why/%00", "/advisories?page=0", "/login?next=https://evil.example/",
+])
+def test_odd_input_answers_4xx_pages_never_5xx(site: Site, built: str, path: str) -> None:
+    answer = site.get(path)
+    assert answer.status_code < 500, (path, answer.text[:300])
+    assert "Traceback" not in answer.text
+    if answer.status_code >= 400:
+        assert answer.headers["content-type"].startswith("text/html")
+        assert 'role="alert"' in answer.text

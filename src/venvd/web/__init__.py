@@ -5,6 +5,7 @@
                                        progress, the `venvd create` command, downloads (`_environment`)
     /environments/{id}/graph           its dependency graph as SVG (`_graph` lays it out)
     /packages, /packages/{name}        package search; which environments hold a version (`_lists`)
+    /advisories                        environments affected by imported advisories (`_lists`)
     /request                           the form that requests an environment (`_forms`)
     /login, /logout                    the token cookie, when the server enforces tokens (`_session`)
     /static/...                        one stylesheet, one small script (no CDN, no build step)

@@ -18,7 +18,7 @@ from venvd.api.dependencies import get_service
 from venvd.errors import NotReady
 from venvd.service import Service
 from venvd.web._render import HtmlRoute, page
-from venvd.web._session import WebUser, web_user
+from venvd.web._session import Reader
 
 __all__ = ["router"]
 
@@ -27,14 +27,6 @@ router = APIRouter(route_class=HtmlRoute, include_in_schema=False)
 ServiceDep = Annotated[Service, Depends(get_service)]
 
 _UNFINISHED = ("queued", "building")
-
-
-async def reader(request: Request) -> WebUser:
-    request.state.web_user = user = await web_user(request, "read")
-    return user
-
-
-Reader = Annotated[WebUser, Depends(reader)]
 
 
 @router.get("/environments/{env_id}", response_class=HTMLResponse)

@@ -20,7 +20,7 @@ from venvd.api.dependencies import get_service
 from venvd.errors import InputError, VenvdError
 from venvd.service import Service
 from venvd.web._render import HtmlRoute, page
-from venvd.web._session import COOKIE, WebUser, check_form, web_user
+from venvd.web._session import COOKIE, Builder, WebUser, check_form
 
 __all__ = ["router"]
 
@@ -33,14 +33,6 @@ PLATFORMS = ("manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux_2_28_a
              "musllinux_1_2_x86_64", "linux_x86_64", "macosx_14_0_arm64", "macosx_11_0_x86_64",
              "win_amd64")
 _MAX_FORM_TEXT = 64 * 1024
-
-
-async def builder(request: Request) -> WebUser:
-    request.state.web_user = user = await web_user(request, "build")
-    return user
-
-
-Builder = Annotated[WebUser, Depends(builder)]
 
 
 def _form(request: Request, *, status: int = 200, requirements: str = "", python: str = "",

@@ -1,6 +1,7 @@
-"""The list pages: environments (/), packages (/packages, /packages/{name}).
+"""The list pages: environments (/), packages (/packages, /packages/{name}), advisory impact
+(/advisories).
 
-All plain GET forms over `service.impact` (the impact queries' service; its module docstring is
+All plain GET forms over `service.impact` and `service.advisories` (their module docstrings are
 the contract): a filter is a query parameter, so a filtered page is a link, and nothing here
 needs JavaScript. Bad filters (a specifier that does not parse, an unknown status) answer 422
 with the page naming them, as the service's `InvalidRequest` does.
@@ -17,8 +18,8 @@ from starlette.concurrency import run_in_threadpool
 
 from venvd.api.dependencies import get_service
 from venvd.service import Service
-from venvd.web._environment import Reader
 from venvd.web._render import HtmlRoute, page
+from venvd.web._session import Reader
 
 __all__ = ["PAGE_SIZE", "router"]
 
@@ -73,19 +74,33 @@ async def package(
     name: str, request: Request, service: ServiceDep, user: Reader, specifier: Text = "",
     page_number: Annotated[int, Query(alias="page", ge=1, le=100_000)] = 1,
 ) -> Response:
-    def read() -> tuple[dict[str, Any], dict[str, Any]]:
+    def read() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
         held = service.impact.environments_with(name, specifier.strip(), limit=PAGE_SIZE,
                                                 offset=(page_number - 1) * PAGE_SIZE)
         found = service.impact.packages(held["package"], 50)["items"]
         versions = next((p for p in found if p["name"] == held["package"]),
                         {"name": held["package"], "versions": [], "environments": 0})
-        return held, versions
+        advisories = service.advisories.impact(package=held["package"], limit=PAGE_SIZE)
+        return held, versions, advisories
 
-    held, versions = await run_in_threadpool(read)
+    held, versions, advisories = await run_in_threadpool(read)
     if not versions["versions"]:
         from venvd.errors import NotFound
 
         raise NotFound(f"no environment holds a package named {name!r}", package=name)
     return page(request, "package.html", title=f"Package {held['package']}", name=held["package"],
                 specifier=specifier, held=held, versions=versions["versions"],
-                pager=_pages(request, held["total"], page_number))
+                advisories=advisories, pager=_pages(request, held["total"], page_number))
+
+
+@router.get("/advisories", response_class=HTMLResponse)
+async def advisories(
+    request: Request, service: ServiceDep, user: Reader, package: Text = "", advisory: Text = "",
+    page_number: Annotated[int, Query(alias="page", ge=1, le=100_000)] = 1,
+) -> Response:
+    result = await run_in_threadpool(
+        service.advisories.impact, package=package.strip() or None,
+        advisory=advisory.strip() or None, limit=PAGE_SIZE, offset=(page_number - 1) * PAGE_SIZE)
+    return page(request, "advisories.html", title="Advisory impact", result=result,
+                package=package, advisory=advisory,
+                pager=_pages(request, result["total"], page_number))

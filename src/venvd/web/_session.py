@@ -17,16 +17,17 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from typing import Annotated
 from urllib.parse import urlsplit
 
-from fastapi import Request
+from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
 from venvd.api._auth import TokenCheck
 from venvd.errors import Forbidden, Unauthorized
 from venvd.store import TokenRecord
 
-__all__ = ["COOKIE", "WebUser", "check_form", "csrf_token", "web_user"]
+__all__ = ["COOKIE", "Builder", "Reader", "WebUser", "check_form", "csrf_token", "web_user"]
 
 COOKIE = "venvd_token"
 
@@ -71,6 +72,21 @@ async def web_user(request: Request, needed: str = "read") -> WebUser:
     if not hit:
         record = await run_in_threadpool(check.lookup, secret)
     return WebUser(check.verify(record, needed), secret, enforced=True)
+
+
+async def _reader(request: Request) -> WebUser:
+    request.state.web_user = user = await web_user(request, "read")  # pages show who is in
+    return user
+
+
+async def _builder(request: Request) -> WebUser:
+    request.state.web_user = user = await web_user(request, "build")
+    return user
+
+
+# Route parameters: the user of a page that reads, of one that requests builds.
+Reader = Annotated[WebUser, Depends(_reader)]
+Builder = Annotated[WebUser, Depends(_builder)]
 
 
 def check_form(request: Request, user: WebUser, csrf: str | None) -> None:
