@@ -7,6 +7,7 @@ cannot authenticate an API route, which takes bearer tokens only).
 
 from __future__ import annotations
 
+import json
 import shlex
 from typing import Annotated, Any
 
@@ -62,8 +63,6 @@ async def environment(env_id: str, request: Request, service: ServiceDep, user: 
 
 def _shown(value: Any) -> str:
     if isinstance(value, (dict, list)):
-        import json
-
         text = json.dumps(value, sort_keys=True)
         return text if len(text) <= 300 else text[:300] + " …"
     return str(value)

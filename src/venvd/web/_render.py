@@ -101,7 +101,9 @@ class HtmlRoute(APIRoute):
             except StarletteHTTPException:
                 raise
             except Exception:
-                error_id = uuid.uuid4().hex
+                from venvd.api._logging import current_request_id
+
+                error_id = current_request_id() or uuid.uuid4().hex
                 _log.exception("internal error %s serving %s", error_id, request.url.path)
                 return error_page(request, InternalError(
                     f"internal error (id {error_id}; the server log has it)", id=error_id))
