@@ -164,3 +164,8 @@ def test_a_bad_document_stores_nothing(store: Store) -> None:
     from venvd.store import Advisories
 
     assert Advisories(store).count() == 0
+
+
+def test_nul_characters_are_refused_before_the_store() -> None:
+    with pytest.raises(InvalidDocument, match="NUL"):
+        parse_advisory(osv("X", pypi("base", {"introduced": "0"}), details="a\x00b"), "t")

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -56,12 +56,35 @@ def _load(path: Path, max_bytes: int) -> Any:
     import yaml
 
     try:
-        return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        loaded = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise InvalidDocument(f"not valid YAML: {problem}", file=name,
                               line=mark.line + 1 if mark else None, kind="osv") from None
+    return _as_json(loaded, name)
+
+
+def _as_json(value: Any, file: str) -> Any:
+    """YAML's data as JSON's: timestamps (YAML reads unquoted ones as datetimes) become RFC 3339
+    strings, so a document is stored and sent as the JSON it would have been; binary, sets and
+    non-string keys are refused."""
+    if isinstance(value, dict):
+        if not all(isinstance(k, str) for k in value):
+            raise InvalidDocument("a mapping has a key that is not a string", file=file,
+                                  kind="osv")
+        return {k: _as_json(v, file) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_as_json(v, file) for v in value]
+    if isinstance(value, datetime):
+        when = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+        return when.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    if isinstance(value, date):
+        return value.isoformat()
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    raise InvalidDocument(f"a value of YAML type {type(value).__name__} has no JSON form",
+                          file=file, kind="osv")
 
 
 def read_documents(path: Path, max_file_bytes: int) -> list[tuple[str, Any]]:

@@ -20,6 +20,7 @@ equal any version venvd stores, which are all valid PEP 440).
 from __future__ import annotations
 
 import dataclasses
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -109,6 +110,9 @@ def parse_advisory(doc: Any, file: str) -> Advisory:
     """The advisory of one OSV document; InvalidDocument naming `file` and the field."""
     read = _Reader(file)
     doc = read.mapping(doc, "(document)")
+    # Kept whole in the store: PostgreSQL's JSONB refuses NUL characters in strings.
+    if "\\u0000" in json.dumps(doc, default=str):
+        raise read.error("(document)", "contains a NUL character")
     advisory_id = read.text(doc.get("id"), "id")
     assert advisory_id is not None
     if len(advisory_id) > 200:

@@ -27,7 +27,7 @@ _EXAMPLE = {
 
 @router.post("", summary="Import OSV advisories (admin)", response_model=ImportResult,
              dependencies=[Depends(requires("admin"))],
-             responses={413: ERROR_RESPONSES[413]})
+             responses={s: ERROR_RESPONSES[s] for s in (400, 413)})
 def import_advisories(
     body: Annotated[dict[str, Any] | list[dict[str, Any]], Body(examples=[_EXAMPLE])],
     service: Annotated[Service, Depends(get_service)],
