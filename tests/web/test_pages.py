@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from html.parser import HTMLParser
 from pathlib import Path
 
 import httpx
@@ -235,3 +236,34 @@ def test_odd_input_answers_4xx_pages_never_5xx(site: Site, built: str, path: str
     if answer.status_code >= 400:
         assert answer.headers["content-type"].startswith("text/html")
         assert 'role="alert"' in answer.text
+
+
+class _Controls(HTMLParser):
+    """The form controls, labels and landmarks of a page."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.controls: list[dict[str, str | None]] = []
+        self.labelled: set[str] = set()
+        self.tags: set[str] = set()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.add(tag)
+        given = dict(attrs)
+        if tag == "label" and given.get("for"):
+            self.labelled.add(given["for"] or "")
+        if tag in ("input", "select", "textarea") and given.get("type") != "hidden":
+            self.controls.append(given)
+
+
+def test_every_page_has_a_title_landmarks_and_labelled_controls(site: Site, built: str) -> None:
+    for path in ("/", "/?package=base", "/packages", "/packages/base", "/advisories", "/request",
+                 "/login", f"/environments/{built}", f"/environments/{built}/graph?highlight=base",
+                 "/environments/nope"):
+        answer = site.get(path)
+        parsed = _Controls()
+        parsed.feed(answer.text)
+        assert _title(answer.text).endswith(" · venvd"), path
+        assert {"main", "nav", "header", "h1"} <= parsed.tags, path
+        for control in parsed.controls:
+            assert control.get("id") in parsed.labelled or control.get("aria-label"), (path, control)
