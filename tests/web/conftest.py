@@ -6,6 +6,7 @@ service (plain page tests), a real `venvd serve` subprocess and Debian's Chromiu
     solo 1.0                                (no dependencies)
     webtool 1.0 ──▶ base                    (an sdist: its build takes a moment to follow)
     nojs 1.0                                (an sdist too, for the page without JavaScript)
+    broken 1.0                              (an sdist whose build fails)
 
 A failing browser test saves a screenshot in tests/web/screenshots/ and names it in the report.
 """
@@ -45,6 +46,7 @@ def web_index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalIndex]:
     index.add(make_wheel(src, "solo", "1.0"))
     index.add(make_sdist(src, "webtool", "1.0", requires_dist=["base"]))
     index.add(make_sdist(src, "nojs", "1.0"))
+    index.add(make_sdist(src, "broken", "1.0", fail="missing compiler"))
     yield index
     index.stop()
 

@@ -267,3 +267,18 @@ def test_every_page_has_a_title_landmarks_and_labelled_controls(site: Site, buil
         assert {"main", "nav", "header", "h1"} <= parsed.tags, path
         for control in parsed.controls:
             assert control.get("id") in parsed.labelled or control.get("aria-label"), (path, control)
+
+
+def test_a_failed_build_shows_its_error_and_log(site: Site) -> None:
+    answer = site.post("/request", data={"requirements": "broken"})
+    assert answer.status_code == 303, answer.text
+    env_id = answer.headers["location"].rsplit("/", 1)[1]
+    assert site.service.environments.wait(env_id, timeout=120)["status"] == "failed"
+    shown = site.get(f"/environments/{env_id}")
+    assert shown.status_code == 200 and "status-failed" in shown.text
+    assert "The build failed" in shown.text and "missing compiler" in shown.text
+    assert f"/environments/{env_id}/archive" not in shown.text  # nothing to download
+    assert f"/environments/{env_id}/pylock.toml" in shown.text  # the lock is there
+    assert site.get(f"/environments/{env_id}/sbom.json").status_code == 409
+    graph = site.get(f"/environments/{env_id}/graph")
+    assert graph.status_code == 200 and "drawn once its build is ready" in graph.text
