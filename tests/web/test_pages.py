@@ -112,9 +112,16 @@ def test_request_form_and_its_errors(site: Site) -> None:
 
 
 def test_a_form_of_another_site_is_refused(site: Site) -> None:
-    for headers in ({"Origin": "http://evil.example"}, {"Sec-Fetch-Site": "cross-site"}):
+    for headers in ({"Origin": "http://evil.example"}, {"Sec-Fetch-Site": "cross-site"},
+                    {"Origin": "null"}, {"Sec-Fetch-Site": "same-site", "Origin": site.url}):
         answer = site.post("/request", data={"requirements": "solo"}, headers=headers)
         assert answer.status_code == 403 and "another site" in answer.text
+    # Behind a proxy that rewrites Host: the browser's own word, or the forwarded host.
+    for headers in ({"Sec-Fetch-Site": "same-origin", "Origin": "https://venvd.example"},
+                    {"Origin": "https://venvd.example", "X-Forwarded-Host": "venvd.example"},
+                    {"Origin": site.url}):
+        answer = site.post("/request", data={"requirements": "solo"}, headers=headers)
+        assert answer.status_code == 303, (headers, answer.text[:300])
 
 
 def test_static_assets_are_served(site: Site) -> None:

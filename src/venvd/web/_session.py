@@ -7,8 +7,8 @@ page came over https. A page without a valid cookie (or bearer header) redirects
 form; a token whose scope is too small gets a 403 page. When tokens are not enforced (the
 loopback default) there is no login and no cookie.
 
-Form POSTs are checked twice: the browser's `Sec-Fetch-Site` / `Origin` must say same origin (a
-page of another site may not make a loopback server build), and, when a cookie carries the token,
+Form POSTs are checked twice: the browser's `Sec-Fetch-Site` (else `Origin`) must say same origin
+(a page of another site may not make a loopback server build), and, when a cookie carries the token,
 the form's `csrf` field must equal an HMAC of that token (`csrf_token`): a value another site
 cannot compute because it cannot read the cookie.
 """
@@ -90,15 +90,21 @@ Builder = Annotated[WebUser, Depends(_builder)]
 
 
 def check_form(request: Request, user: WebUser, csrf: str | None) -> None:
-    """Forbidden unless a form POST comes from this server's own pages (see the module docstring)."""
+    """Forbidden unless a form POST comes from this server's own pages (see the module docstring).
+
+    `Sec-Fetch-Site` (set by the browser, never by a page) decides when sent; else `Origin` must
+    name the host the request was sent to: its `Host`, or the `X-Forwarded-Host` of a reverse
+    proxy that rewrites `Host` (a page cannot add either header to a form post)."""
     site = request.headers.get("sec-fetch-site")
-    if site is not None and site not in ("same-origin", "none"):
-        raise Forbidden("a form of another site may not post here", needed="same-origin")
-    origin = request.headers.get("origin")
-    # "null": a sandboxed frame or a redirect chain through another site.
-    if origin is not None and (origin == "null"
-                               or urlsplit(origin).netloc != request.headers.get("host", "")):
-        raise Forbidden("a form of another site may not post here", needed="same-origin")
+    if site is not None:
+        if site not in ("same-origin", "none"):
+            raise Forbidden("a form of another site may not post here", needed="same-origin")
+    else:
+        origin = request.headers.get("origin")
+        hosts = {request.headers.get("host"), request.headers.get("x-forwarded-host")} - {None}
+        # "null": a sandboxed frame or a redirect chain through another site.
+        if origin is not None and (origin == "null" or urlsplit(origin).netloc not in hosts):
+            raise Forbidden("a form of another site may not post here", needed="same-origin")
     carried = user.secret is not None and request.cookies.get(COOKIE) == user.secret
     if carried and not (csrf and hmac.compare_digest(csrf, user.csrf)):
         raise Forbidden("the form's CSRF token is missing or wrong: reload the page",
