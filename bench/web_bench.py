@@ -8,9 +8,9 @@ and wide as jupyter's: 6 levels, 1 to 5 dependencies each) and --environments en
 records: one "jupyter" environment that holds every package, the others a few roots each with
 their closure, statuses mostly ready (some failed, queued, building), with locks (two files and
 hashes a package), manifests, timings and the package rows and core metadata the impact queries
-read. Then starts a real `venvd serve` on that data and times each page over HTTP: the median
-and the max of --runs GETs after one warm-up. The goal: every page < 200 ms on this machine.
-Results also go to bench/results/web-<time>.json.
+read, and 20 OSV advisories. Then starts a real `venvd serve` on that data and times each page
+over HTTP: the median and the max of --runs GETs after one warm-up. The goal: every page
+< 200 ms on this machine. Results also go to bench/results/web-<time>.json.
 """
 
 from __future__ import annotations
@@ -117,6 +117,13 @@ def fill(service: Service, projects: dict[str, dict[str, Any]], count: int,
             chosen["jupyter"] = env_id
         elif status == "ready" and "small" not in chosen:
             chosen["small"] = env_id
+    # 20 advisories, each on one package's versions below a fix: a few hundred affected rows.
+    service.advisories.import_documents([(f"bench-{n}.json", {
+        "schema_version": "1.6.0", "id": f"PYSEC-2026-{n:04d}", "modified": "2026-11-01T00:00:00Z",
+        "summary": f"advisory {n}", "affected": [{"package": {"ecosystem": "PyPI", "name": name},
+                                                  "ranges": [{"type": "ECOSYSTEM", "events": [
+                                                      {"introduced": "0"}, {"fixed": "2.1"}]}]}]})
+        for n, name in enumerate(sorted(projects)[::5])])
     return chosen
 
 
@@ -144,7 +151,8 @@ def main() -> None:
         f"/environments/{jupyter}/graph", f"/environments/{jupyter}/graph?highlight={leaf}",
         f"/environments/{jupyter}/why/{leaf}", f"/environments/{jupyter}/requirements.txt",
         f"/environments/{jupyter}/pylock.toml", "/packages", "/packages?q=pkg-0",
-        f"/packages/{common}", f"/packages/{common}?specifier=%3C2", "/request",
+        f"/packages/{common}", f"/packages/{common}?specifier=%3C2", "/advisories",
+        f"/advisories?package={common}", "/request",
     ]
     server = Server(work / "data", "http://127.0.0.1:9/simple")
     rows = []
