@@ -97,6 +97,9 @@ def create_app(service: Service | None = None, settings: Settings | None = None,
     app.include_router(tokens.router)  # admin
     app.include_router(cache.router)  # admin: cache GC
     app.include_router(advisories.router)  # POST admin, GET read (declared per route)
+    from venvd.web import install as install_web  # here: the client never imports the pages
+
+    install_web(app)  # the web UI at /, its own auth (a token cookie; see venvd.web._session)
     return app
 
 
