@@ -8,6 +8,7 @@ key that orders like PEP 440.
 
 from __future__ import annotations
 
+from venvd.store._private import PrivateFile, PrivateFiles
 from venvd.store._records import (
     CachedPage,
     Closure,
@@ -26,6 +27,8 @@ __all__ = [
     "Closure",
     "EnvironmentRecord",
     "EnvironmentStatus",
+    "PrivateFile",
+    "PrivateFiles",
     "Store",
     "StoredResolution",
     "TokenRecord",
