@@ -17,7 +17,8 @@ Every failure that a user can cause or meet is one of these; each is mapped once
     │   │                               with its metadata, digest or the size bound: 400 (.filename)
     │   ├── LimitExceeded               a bound on the work of one request was passed: 422 (.limit, .max)
     │   │   └── RequestTooLarge         the body is larger than max_body_bytes: 413
-    │   └── MethodNotAllowed            HTTP 405
+    │   ├── MethodNotAllowed            HTTP 405
+    │   └── NotAcceptable               no media type the client accepts is served: HTTP 406
     ├── ProjectNotFound                 a requested project is on no index: HTTP 404, exit 1
     ├── ResolutionImpossible            no set of pins satisfies the request: HTTP 409, exit 1 (.causes)
     ├── NoCompatibleDistribution        a pin has no file usable on the target: HTTP 409, exit 1
@@ -67,6 +68,7 @@ __all__ = [
     "MethodNotAllowed",
     "NoCompatibleDistribution",
     "NoSpaceLeft",
+    "NotAcceptable",
     "NotFound",
     "NotReady",
     "ProjectNotFound",
@@ -295,6 +297,14 @@ class RequestTooLarge(LimitExceeded):
 class MethodNotAllowed(InputError):
     code = "method_not_allowed"
     http_status = 405
+
+
+class NotAcceptable(InputError):
+    """No representation the client accepts (Accept, `?format=`) is served; ``details.offered``
+    lists the media types that are."""
+
+    code = "not_acceptable"
+    http_status = 406
 
 
 class ResolutionTimeout(VenvdError):

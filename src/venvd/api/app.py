@@ -17,7 +17,17 @@ from venvd.api._auth import AUTH_RESPONSES, TokenCheck, auth_required, requires
 from venvd.api._logging import RequestContext, current_request_id
 from venvd.api._progress import close_progress_hub
 from venvd.api.errors import install_error_handlers
-from venvd.api.routers import cache, environments, health, ops, resolve, sbom, tokens, uploads
+from venvd.api.routers import (
+    cache,
+    environments,
+    health,
+    ops,
+    resolve,
+    sbom,
+    simple,
+    tokens,
+    uploads,
+)
 from venvd.errors import InvalidRequest, InvalidUpload, RequestTooLarge, VenvdError
 from venvd.service import Service, Settings
 from venvd.store import Tokens
@@ -89,6 +99,7 @@ def create_app(service: Service | None = None, settings: Settings | None = None,
     # POST /v1/environments declares "build" on top of this.
     app.include_router(environments.router, dependencies=read, responses=AUTH_RESPONSES)
     app.include_router(sbom.router, dependencies=read, responses=AUTH_RESPONSES)
+    app.include_router(simple.router, dependencies=read, responses=AUTH_RESPONSES)
     app.include_router(tokens.router)  # admin
     app.include_router(cache.router)  # admin: cache GC
     # Last: /{index}/... must not shadow the app's own first path segments (the settings refuse

@@ -30,12 +30,14 @@ from venvd.target import Target, target_from_request
 
 if TYPE_CHECKING:
     from venvd.builder import BuildCache
+    from venvd.dist import DistFile
     from venvd.lock import Lock
     from venvd.resolver import ResolveReporter
     from venvd.service._build_requirements import BuildRequirementWheels
     from venvd.service._environments import EnvironmentService
     from venvd.service._jobs import BuildJobs
     from venvd.service._private import PrivateIndexes
+    from venvd.service._simple import SimpleIndex
     from venvd.service._universal import UniversalResult
 
 __all__ = ["Service"]
@@ -76,6 +78,8 @@ class Service:
         )
         self.limits = RequestLimits.from_settings(settings)
         self._environments: EnvironmentService | None = None
+        self._simple: SimpleIndex | None = None
+        self._simple_lock = threading.Lock()
         # sdist builds (metadata and wheels) get their build requirements through our own indexes,
         # resolved on a pool of their own: a metadata build runs on a worker of `resolutions`, and
         # waiting there for that same pool could deadlock. Wheels only, so it never nests further.
@@ -248,6 +252,28 @@ class Service:
         if self._environments is None:
             self._environments = self._make_environments()
         return self._environments
+
+    @property
+    def simple(self) -> SimpleIndex:
+        """The package index's read side (`/simple/`; created on first use)."""
+        with self._simple_lock:
+            if self._simple is None:
+                self._simple = self._make_simple()
+            return self._simple
+
+    def _make_simple(self) -> SimpleIndex:
+        from venvd.sandbox import build_key
+        from venvd.service._simple import SimpleIndex
+
+        # The page machinery wants a target only to prefetch dependencies' pages after metadata,
+        # which listing a page never reads.
+        target = Target.current()
+
+        def list_page(name: str) -> list[DistFile]:
+            return list(self.resolutions.listed_files([name], target)[name].values())
+
+        return SimpleIndex(self.store, list_page, self._download, _download_cache(self.settings),
+                           build_key)
 
     def _make_environments(self) -> EnvironmentService:
         from venvd.builder import BuildCache, BuildOptions

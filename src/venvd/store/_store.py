@@ -185,6 +185,12 @@ class Store:
                     row["project_id"] = project_id
                 _insert_many(s, cast(sa.Table, FileRow.__table__), rows)
 
+    def project_names(self) -> list[NormalizedName]:
+        """The names of every project whose page is stored, sorted (the package index's root)."""
+        with self._session() as s:
+            names = s.execute(sa.select(ProjectRow.name).order_by(ProjectRow.name)).scalars()
+            return [NormalizedName(n) for n in names]
+
     def touch_project_page(self, name: str, fetched_at: datetime,
                            etag: str | None = None) -> bool:
         """Mark a stored page as revalidated (HTTP 304) at `fetched_at`; a new `etag` replaces the
