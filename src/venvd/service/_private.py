@@ -248,13 +248,16 @@ class PrivateIndexes:
         return url.startswith(URL_SCHEME + "://")
 
     def download(self, url: str, sha256: str, dest: Path) -> None:
-        """Copy the private file `url` names to `dest`, verified against `sha256` (HashMismatch;
-        NotFound when no index holds it)."""
+        """Copy the private file `url` names (or, for `url` + ".metadata", its PEP 658 metadata
+        file) to `dest`, verified against `sha256` (HashMismatch; NotFound when no index holds
+        it)."""
         index, _, rest = url[len(URL_SCHEME) + 3:].partition("/")
         digest, _, filename = rest.partition("/")
-        file = self.file(index, digest, filename)
+        metadata = filename.endswith(".metadata") and not self._files.holds(index, filename)
+        file = self.file(index, digest, filename.removesuffix(".metadata") if metadata else filename)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        self._objects.get_file(object_key(file.sha256, file.filename), dest)
+        key = object_key(file.sha256, file.filename) + (".metadata" if metadata else "")
+        self._objects.get_file(key, dest)
         with dest.open("rb") as fh:
             actual = hashlib.file_digest(fh, "sha256").hexdigest()
         if actual != sha256:

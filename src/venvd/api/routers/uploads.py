@@ -1,27 +1,42 @@
 """Private indexes over HTTP: the legacy upload API twine speaks, and the files uploaded.
 
     POST /{index}/                            upload one file (multipart, `:action=file_upload`)
+    GET  /{index}/simple/                     the index's projects (PEP 503 HTML / PEP 691 JSON)
+    GET  /{index}/simple/{project}/           a project's files in this index only
     GET  /{index}/files/{sha256}/{filename}   an uploaded file (and `<filename>.metadata`, PEP 658)
 
-The index's PEP 503/691 pages are in `private_simple`. The upload answers as warehouse does: 200
-on success, 4xx with the reason in the message twine prints; nothing is stored unless every check
-passed (see `venvd.service._private`). The body is streamed (the app's body limit lets uploads
-through up to the max_upload_bytes setting and counts them; see `app.BodyLimit`); the token is
-checked before any of it is read.
+Pages are rendered by the package index's renderer (`_simple_render`, negotiated as `/simple/`
+is) and link files relatively, so the index works under any prefix a proxy gives it.
+
+The upload answers as warehouse does: 200 on success, 4xx with the reason in the message twine
+prints; nothing is stored unless every check passed (see `venvd.service._private`). The body is
+streamed (the app's body limit lets uploads through up to the max_upload_bytes setting and
+counts them; see `app.BodyLimit`); the token is checked before any of it is read.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Any
+from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Path, Request
-from fastapi.responses import FileResponse, Response, StreamingResponse
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import FileResponse, RedirectResponse, Response, StreamingResponse
+from packaging.utils import InvalidName, canonicalize_name
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from venvd.api._auth import AUTH_RESPONSES, requires
+from venvd.api._simple_render import (
+    HTML_TYPE,
+    JSON_TYPE,
+    LEGACY_HTML_TYPE,
+    ListedFile,
+    negotiate,
+    render_index,
+    render_project,
+)
 from venvd.api.dependencies import get_service
-from venvd.api.schemas import ERROR_RESPONSES
+from venvd.api.schemas import ERROR_RESPONSES, ErrorBody
 from venvd.errors import InvalidUpload, NotFound
 from venvd.service import Service
 from venvd.store import TokenRecord
@@ -113,6 +128,62 @@ async def upload(
 
 def _text(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
+
+
+_FORMAT = Query(description="A media type that overrides the Accept header (as PyPI's `?format=`)",
+                max_length=200)
+_PAGE: dict[int | str, dict[str, Any]] = {
+    200: {"description": "PEP 691 JSON or PEP 503 HTML, by the Accept header",
+               "content": {JSON_TYPE: {"schema": {"type": "object"}},
+                           HTML_TYPE: {"schema": {"type": "string"}},
+                           LEGACY_HTML_TYPE: {"schema": {"type": "string"}}}},
+         406: {"model": ErrorBody, "description": "No media type the client accepts is served "
+                                                  "(`not_acceptable`)"},
+         **AUTH_RESPONSES}
+
+
+@router.get("/{index}/simple/", summary="A private index's projects", response_class=Response,
+            dependencies=[Depends(requires("read"))], responses=_PAGE)
+def private_root(index: Index, request: Request,
+                 service: Annotated[Service, Depends(get_service)],
+                 format: Annotated[str | None, _FORMAT] = None) -> Response:
+    """The projects this index holds files of (nothing from upstream)."""
+    private = private_indexes(service, index)
+    kind = negotiate(request.headers.get("accept"), format)
+    return Response(render_index(kind, private.projects(index)), media_type=kind.content_type,
+                    headers={"Vary": "Accept"})
+
+
+@router.get("/{index}/simple/{project}/", summary="A project's files in a private index",
+            response_class=Response, dependencies=[Depends(requires("read"))],
+            responses={**_PAGE, 301: {"description": "The name is not normalized: the PEP 503 "
+                                                     "URL"}})
+def private_project(index: Index, project: str, request: Request,
+                    service: Annotated[Service, Depends(get_service)],
+                    format: Annotated[str | None, _FORMAT] = None) -> Response:
+    """Only the files uploaded to this index (404 when it has none of the project: pip then
+    reads its other indexes). Every file with its sha256, size, upload time, Requires-Python
+    and its PEP 658 metadata file."""
+    private = private_indexes(service, index)
+    try:
+        normalized = canonicalize_name(project, validate=True)
+    except InvalidName:
+        raise NotFound(f"{project[:100]!r} is not a valid project name",
+                       project=project[:100]) from None
+    if normalized != project:
+        query = f"?{request.url.query}" if request.url.query else ""
+        return RedirectResponse(f"../{normalized}/{query}", status_code=301)
+    kind = negotiate(request.headers.get("accept"), format)
+    files = private.files(index, normalized)
+    if not files:
+        raise NotFound(f"the private index {index!r} has no file of {normalized}",
+                       index=index, project=normalized)
+    listed = [ListedFile(filename=f.filename, url=f"../../files/{f.sha256}/{quote(f.filename)}",
+                         sha256=f.sha256, requires_python=f.requires_python, size=f.size,
+                         upload_time=f.uploaded_at, core_metadata_sha256=f.metadata_sha256)
+              for f in files]
+    return Response(render_project(kind, normalized, listed), media_type=kind.content_type,
+                    headers={"Vary": "Accept"})
 
 
 @router.get(
