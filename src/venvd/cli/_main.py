@@ -26,6 +26,7 @@ _COMMAND_MODULES = {
     "export": "_export",
     "sbom": "_sbom",
     "cache": "_cache",
+    "upload": "_upload",
 }
 
 
