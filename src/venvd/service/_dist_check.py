@@ -1,7 +1,8 @@
 """`check_distribution`: an uploaded file is a wheel or sdist whose metadata agrees with its name.
 
 Everything is read from the file on disk (the upload was streamed there), within bounds: the wheel's
-zip structure through the builder's strict reader (`check_wheel_zip`), an sdist's tar.gz walked to
+zip structure through the builder's strict reader (`check_wheel_zip`), then every member's CRC-32
+(`zipfile.testzip`, which inflates no more than the bounds allow), an sdist's tar.gz walked to
 its end (a truncated or corrupt stream is refused, not half-read), the core metadata file at most
 `MAX_METADATA_BYTES`. Any problem is one `InvalidUpload` naming it; nothing here writes anywhere.
 """
@@ -96,6 +97,10 @@ def _wheel_metadata(path: Path, filename: str, project: NormalizedName, version:
         raise _invalid(filename, f"not a valid wheel zip: {exc}") from None
     try:
         with zipfile.ZipFile(path) as archive:
+            # Every member's CRC, now rather than at the first install (within the bounds above).
+            broken = archive.testzip()
+            if broken is not None:
+                raise _invalid(filename, f"not a valid wheel zip: member {broken!r} is corrupt")
             candidates = [info for info in archive.infolist()
                           if info.filename.count("/") == 1
                           and info.filename.endswith(".dist-info/METADATA")]
