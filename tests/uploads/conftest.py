@@ -59,12 +59,16 @@ class Team:
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest) -> str | None:
-    """None (the embedded SQLite default) or an isolated PostgreSQL schema."""
+def database_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """None (the embedded SQLite default) or a PostgreSQL schema of this test's own (private
+    files are not content-addressed rows: tests sharing a schema would see each other's)."""
     if request.param == "sqlite":
-        return None
-    url: str = request.getfixturevalue("postgres_url")
-    return url
+        yield None
+        return
+    from tests.support.postgres import postgres_schema
+
+    with postgres_schema(request.getfixturevalue("postgres_url"), "venvd_uploads") as url:
+        yield url
 
 
 @pytest.fixture
