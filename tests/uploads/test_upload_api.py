@@ -186,3 +186,24 @@ def test_form_without_file_or_action(team: Callable[..., Team]) -> None:
     _error(server.http.post("/team/", content=b"{}", headers={"Content-Type": "application/json"}),
            400, "invalid_upload")
     _error(server.http.post("/other/", data={":action": "file_upload"}), 404, "not_found")
+
+
+def test_a_body_past_the_bound_is_refused_declared_or_chunked(team: Callable[..., Team]) -> None:
+    """The upload route's body is not buffered like the JSON routes' (max_body_bytes): it is
+    bounded by max_upload_bytes (plus room for the form), declared or counted while read."""
+    server = team(max_upload_bytes=1000)
+    # A form whose file part goes on past the bound (never closed).
+    body = (b'--x\r\nContent-Disposition: form-data; name="content"; filename="a-1.0.tar.gz"'
+            b"\r\nContent-Type: application/octet-stream\r\n\r\n" + b"a" * (2 * 1024 * 1024))
+    declared = server.http.post("/team/", content=body, headers={
+        "Content-Type": "multipart/form-data; boundary=x"})
+    assert _error(declared, 400, "invalid_upload")["details"]["limit"] == "max_upload_bytes"
+
+    def chunks() -> object:
+        for start in range(0, len(body), 65536):
+            yield body[start:start + 65536]
+
+    chunked = server.http.post("/team/", content=chunks(),  # type: ignore[arg-type]
+                               headers={"Content-Type": "multipart/form-data; boundary=x"})
+    assert _error(chunked, 400, "invalid_upload")["details"]["limit"] == "max_upload_bytes"
+    assert server.rows() == 0 and server.objects() == []
