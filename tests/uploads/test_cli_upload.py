@@ -77,3 +77,18 @@ def test_upload_to_a_server_with_tokens(team: Callable[..., Team], tmp_path: Pat
     page = server.http.get("/team/simple/teamlib/", headers={
         "Authorization": f"Bearer {read}", "Accept": "application/vnd.pypi.simple.v1+json"})
     assert [f["filename"] for f in page.json()["files"]] == [wheel.name]
+
+
+def test_index_names_that_clash_with_routes_are_refused_at_start(tmp_path: Path) -> None:
+    env = {"VENVD_DATA_DIR": str(tmp_path / "data")}
+    for args, extra in ((["--private-index", "simple"], {}),
+                        (["--private-index", "Team Index"], {}),
+                        (["--private-index", "team:not a name!"], {}),
+                        ([], {"VENVD_PRIVATE_INDEXES": json.dumps({"v1": []})}),
+                        ([], {"VENVD_PRIVATE_INDEXES": json.dumps({"openapi.json": []})})):
+        done = run("serve", "--port", "1", *args, env={**env, **extra}, timeout=60)
+        assert done.returncode == 2, (args, extra, done.stderr)
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and "private" in lines[0] and "Traceback" not in done.stderr
+    clash = run("serve", "--port", "1", "--private-index", "environments", env=env, timeout=60)
+    assert "clashes with the server's own /environments routes" in clash.stderr

@@ -100,3 +100,23 @@ def test_another_server_on_the_store_sees_an_upload(team: Callable[..., Team], t
     env = two.http.post("/v1/environments", json={"requirements": ["sharedlib"],
                                                   "target": LINUX_311})
     assert wait_finished(two.http, env.json()["id"])["status"] == "ready"
+
+
+def test_the_server_index_lists_what_resolution_sees(team: Callable[..., Team],
+                                                     tmp_path: Path) -> None:
+    """/simple/ (the server as an index) reads pages as resolution does: a project the private
+    index holds is listed with the private files only, served (and their metadata) from it."""
+    server = team()
+    wheel = make_wheel(tmp_path, "shadowed", "1.0", requires_dist=["upstreamdep"])
+    assert upload(server.http, wheel).status_code == 200
+    json_type = {"Accept": "application/vnd.pypi.simple.v1+json"}
+    page = server.http.get("/simple/shadowed/", headers=json_type)
+    assert page.status_code == 200, page.text
+    files = page.json()["files"]
+    assert [f["filename"] for f in files] == [wheel.name]  # not upstream's 2.0
+    url = str(httpx.URL(f"{server.url}/simple/shadowed/").join(files[0]["url"]))
+    assert server.http.get(url).content == wheel.read_bytes()
+    assert files[0]["core-metadata"]["sha256"]  # the private index knows its metadata's hash
+    metadata = server.http.get(url + ".metadata")
+    assert metadata.status_code == 200 and b"Requires-Dist: upstreamdep" in metadata.content
+    assert server.http.get("/simple/upstreamdep/", headers=json_type).status_code == 200

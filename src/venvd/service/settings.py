@@ -19,6 +19,7 @@ DEFAULT_INDEX_URL = "https://pypi.org/simple/"
 RESERVED_INDEX_NAMES = frozenset({
     "simple", "v1", "files", "docs", "redoc", "static", "environments", "packages", "metrics",
     "openapi.json", "advisories", "api", "health", "ready", "favicon.ico", "robots.txt",
+    "assets", "search", "ui", "query", "tokens",
 })
 _INDEX_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 
