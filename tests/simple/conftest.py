@@ -36,6 +36,15 @@ def upstream(local_index: Callable[..., LocalIndex], tmp_path: Path) -> LocalInd
     return index
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest) -> str | None:
+    """None (the embedded SQLite default) or an isolated PostgreSQL schema."""
+    if request.param == "sqlite":
+        return None
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
 class Served:
     """A server over an upstream: `client` talks to it, `url` is its `/simple/` URL."""
 

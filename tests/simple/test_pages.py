@@ -61,6 +61,9 @@ def test_project_page_lists_upstream_files_served_from_here(
     before = len(upstream.requests_to("lib-2.0-py3-none-any.whl"))
     assert _fetch(served, "lib", newer["url"]) == upstream_file.path.read_bytes()
     assert len(upstream.requests_to("lib-2.0-py3-none-any.whl")) == before == 1
+    # Unchanged upstream and builds: the same listing (pages rendered from it are reused).
+    simple = served.service.simple
+    assert simple.listing("lib") is simple.listing("lib")
     ranged = served.client.get(urljoin(f"{served.url}lib/", newer["url"]),
                                headers={"Range": "bytes=0-9"})
     assert ranged.status_code == 206 and ranged.content == upstream_file.path.read_bytes()[:10]
@@ -105,8 +108,9 @@ class _Anchors(HTMLParser):
             self._attrs = {}
 
 
-def test_html_page_and_negotiation(upstream: LocalIndex, serve: Callable[..., Served]) -> None:
-    served = serve(upstream)
+def test_html_page_and_negotiation(upstream: LocalIndex, serve: Callable[..., Served],
+                                   database_url: str | None) -> None:
+    served = serve(upstream, database_url=database_url)
     html = served.client.get("/simple/gone/")  # no Accept: legacy HTML, as PEP 503 clients expect
     assert html.status_code == 200
     assert html.headers["content-type"] == "text/html; charset=utf-8"
@@ -129,8 +133,10 @@ def test_html_page_and_negotiation(upstream: LocalIndex, serve: Callable[..., Se
     refused = served.client.get("/simple/gone/", headers={"Accept": "application/xml"})
     assert refused.status_code == 406
     assert refused.json()["error"]["code"] == "not_acceptable"
+    assert served.client.get("/simple/lib/").status_code == 200
     root = get_json(served.client, "/simple/").json()
-    assert {p["name"] for p in root["projects"]} == {"gone"}  # known projects only, no crawl
+    # The projects whose pages are stored, sorted; no crawl.
+    assert [p["name"] for p in root["projects"]] == ["gone", "lib"]
     assert not upstream.requests_to("/simple/")  # the upstream root was never asked for
 
 
@@ -205,3 +211,36 @@ def test_upstream_changes_are_seen_after_page_ttl(upstream: LocalIndex, tmp_path
     assert "lib-3.0-py3-none-any.whl" in later
     assert _fetch(served, "lib", later["lib-3.0-py3-none-any.whl"]["url"]) == (
         upstream.files["lib-3.0-py3-none-any.whl"].path.read_bytes())
+
+
+def test_an_upstream_outage_lists_the_stored_page(upstream: LocalIndex,
+                                                  serve: Callable[..., Served]) -> None:
+    served = serve(upstream, page_ttl=0.5)
+    files = _files(get_json(served.client, "/simple/lib/").json())
+    held = files["lib-2.0-py3-none-any.whl"]["url"]
+    _fetch(served, "lib", held)
+    time.sleep(0.7)  # the page is stale: the next listing asks upstream, which is down
+    for prefix in ("/simple/lib/", "/simple/app/", "/files/"):
+        upstream.fail(prefix, 503, times=100)
+    during = get_json(served.client, "/simple/lib/")
+    assert during.status_code == 200 and _files(during.json()) == files
+    assert _fetch(served, "lib", held) == upstream.files["lib-2.0-py3-none-any.whl"].path.read_bytes()
+    not_held = served.client.get(urljoin(f"{served.url}lib/",
+                                         files["lib-1.0-py2.py3-none-any.whl"]["url"]))
+    assert not_held.status_code == 502
+    assert not_held.json()["error"]["code"] == "upstream_error"
+    assert served.client.get("/simple/app/").status_code == 502  # never stored: nothing to list
+
+
+def test_the_index_needs_a_read_token_when_tokens_are_enforced(
+    upstream: LocalIndex, serve: Callable[..., Served]
+) -> None:
+    from venvd.store import Tokens
+
+    served = serve(upstream, auth="required")
+    sha = upstream.files["lib-2.0-py3-none-any.whl"].sha256
+    for path in ("/simple/", "/simple/lib/", f"/files/{sha}/lib-2.0-py3-none-any.whl"):
+        assert served.client.get(path).status_code == 401, path
+    _record, secret = Tokens(served.service.store).create("reader", "read")
+    allowed = served.client.get("/simple/lib/", headers={"Authorization": f"Bearer {secret}"})
+    assert allowed.status_code == 200

@@ -272,8 +272,10 @@ class Service:
         def list_page(name: str) -> list[DistFile]:
             return list(self.resolutions.listed_files([name], target)[name].values())
 
+        config = self.index_config
         return SimpleIndex(self.store, list_page, self._download, _download_cache(self.settings),
-                           build_key)
+                           build_key, (*config.index_urls, *config.find_links),
+                           flush=self.resolutions.flush)
 
     def _make_environments(self) -> EnvironmentService:
         from venvd.builder import BuildCache, BuildOptions

@@ -22,23 +22,31 @@ import dataclasses
 import hashlib
 import json
 import logging
+import os
 import threading
+import time
 import zipfile
-from collections.abc import Callable, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Collection, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 
 from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import Version
 
 from venvd.builder import BuildCache
 from venvd.builder._cache import atomic_path, no_space
 from venvd.dist import DistFile, parse_dist_filename
-from venvd.errors import NotFound, ProjectNotFound
+from venvd.errors import NotFound, ProjectNotFound, UpstreamError
 from venvd.store import Store
 
 __all__ = ["IndexFile", "SimpleIndex"]
 
 _log = logging.getLogger("venvd.simple")
+
+# The listings kept for reuse hold at most this many upstream files in all (a few hundred bytes
+# each; PyPI's largest pages list some 10,000).
+_LISTED_FILES = 200_000
 
 # Core metadata larger than this in a built wheel is not offered as a PEP 658 file (the wheel
 # still is): a METADATA is a few kB, a huge one is a malformed wheel we do not want to hold.
@@ -52,6 +60,7 @@ class IndexFile:
     is the sha256 of the PEP 658 file served for it, None when none is."""
 
     filename: str
+    version: Version
     sha256: str
     size: int | None
     requires_python: str | None
@@ -62,6 +71,7 @@ class IndexFile:
     path: Path | None = None
 
 
+_Listing = tuple[tuple[DistFile, ...], tuple[IndexFile | None, ...], tuple[IndexFile, ...]]
 Fetch = Callable[[str, str, Path], None]  # (url, sha256, dest): verified, atomic (IndexClient.download)
 ListPage = Callable[[NormalizedName], Sequence[DistFile]]  # the project's upstream files, cached
 
@@ -72,11 +82,17 @@ class SimpleIndex:
     `list_page` gives a project's upstream files (empty when no index has it), `fetch` downloads
     a file verified against its sha256, `cache` is the builder's cache (downloads and built
     wheels), `build_key` names this server's building interpreter (built wheels are cached under
-    it)."""
+    it), `indexes` are the configured index URLs (a stored page of another is not listed),
+    `flush` waits for the page writes queued in the background (so the root lists them)."""
 
     def __init__(self, store: Store, list_page: ListPage, fetch: Fetch, cache: BuildCache,
-                 build_key: Callable[[], str]) -> None:
+                 build_key: Callable[[], str], indexes: Collection[str],
+                 flush: Callable[[], None] | None = None) -> None:
         self._store = store
+        self._flush = flush
+        self._indexes = frozenset(indexes)
+        self._built_root = os.fspath(cache.built)
+        self._built_seen: tuple[int, frozenset[str]] = (-1, frozenset())  # (mtime, names)
         self._list_page = list_page
         self._fetch = fetch
         self._cache = cache
@@ -84,33 +100,99 @@ class SimpleIndex:
         self._lock = threading.Lock()
         self._fetching: dict[str, threading.Lock] = {}  # one download per file at a time
         self._built_metadata: dict[str, str | None] = {}  # built wheel sha256 → metadata sha256
+        # The last listing of each project, as (upstream files, built wheel per upstream file,
+        # the listing), newest last.
+        self._listings: OrderedDict[NormalizedName, _Listing] = OrderedDict()
+        self._listed_files = 0
 
     def projects(self) -> list[NormalizedName]:
         """The projects this server knows (their pages are stored); nothing is fetched."""
+        if self._flush is not None:
+            self._flush()
         return self._store.project_names()
 
-    def listing(self, project: str) -> list[IndexFile]:
+    def listing(self, project: str) -> tuple[IndexFile, ...]:
         """The files of `project` (a normalized name), upstream first, each built wheel after the
-        sdist it was built from. Raises ProjectNotFound when no index lists a file of it, and
-        the index's errors (UpstreamError, ...) when its page cannot be loaded."""
+        sdist it was built from. While neither the upstream page nor the built wheels changed,
+        the same tuple is returned (so callers may cache what they derive from it by identity).
+        Raises ProjectNotFound when no index lists a file of it, and the index's errors
+        (UpstreamError, ...) when its page cannot be loaded."""
         name = canonicalize_name(project)
-        files: list[IndexFile] = []
-        for dist in self._list_page(name):
-            if not dist.sha256:
-                continue  # nothing to verify its bytes against: not offered
-            files.append(IndexFile(
-                filename=dist.filename, sha256=dist.sha256, size=dist.size,
-                requires_python=dist.requires_python, yanked=dist.yanked,
-                upload_time=dist.upload_time,
-                # Advertised only when the index gives its hash: a proxy must verify what it serves.
-                metadata_sha256=dist.metadata_sha256 or None, upstream=dist))
-            if dist.kind == "sdist":
-                built = self._built(dist)
-                if built is not None:
-                    files.append(built)
+        upstream = self._upstream(name)
+        held = self._built_sdists()
+        built = tuple(self._built(d) if d.kind == "sdist" and d.sha256 in held else None
+                      for d in upstream)
+        with self._lock:
+            previous = self._listings.get(name)
+        if (previous is not None and previous[1] == built and len(previous[0]) == len(upstream)
+                and all(a is b for a, b in zip(previous[0], upstream, strict=True))):
+            files = previous[2]
+        else:
+            files = tuple(self._files(upstream, built))
+            self._remember(name, (tuple(upstream), built, files))
         if not files:
             raise ProjectNotFound(name)
         return files
+
+    def _files(self, upstream: Sequence[DistFile],
+               built: Sequence[IndexFile | None]) -> Iterator[IndexFile]:
+        for dist, wheel in zip(upstream, built, strict=True):
+            if not dist.sha256:
+                continue  # nothing to verify its bytes against: not offered
+            yield IndexFile(
+                filename=dist.filename, version=dist.version, sha256=dist.sha256, size=dist.size,
+                requires_python=dist.requires_python, yanked=dist.yanked,
+                upload_time=dist.upload_time,
+                # Advertised only when the index gives its hash: a proxy must verify what it serves.
+                metadata_sha256=dist.metadata_sha256 or None, upstream=dist)
+            if wheel is not None:
+                yield wheel
+
+    def _remember(self, name: NormalizedName, entry: _Listing) -> None:
+        """Keep the newest listings, within `_LISTED_FILES` files in all (oldest dropped first)."""
+        with self._lock:
+            dropped = self._listings.pop(name, None)
+            if dropped is not None:
+                self._listed_files -= len(dropped[0])
+            if len(entry[0]) > _LISTED_FILES:
+                return
+            self._listings[name] = entry
+            self._listed_files += len(entry[0])
+            while self._listed_files > _LISTED_FILES:
+                _, oldest = self._listings.popitem(last=False)
+                self._listed_files -= len(oldest[0])
+
+    def _upstream(self, name: NormalizedName) -> Sequence[DistFile]:
+        """The upstream files of `name`; when the index fails after the page went stale, the
+        stored page (what pip would have got a moment before), so that an outage upstream does
+        not make the files this server holds unavailable."""
+        try:
+            return self._list_page(name)
+        except UpstreamError as exc:
+            stored = self._store.get_project_page(name)
+            if stored is None or stored.index_url not in self._indexes:
+                raise
+            _log.warning("listing the stored page of %s (fetched %s): %s", name,
+                         stored.fetched_at.isoformat(), exc.message)
+            return stored.files
+
+    def _built_sdists(self) -> frozenset[str]:
+        """The sha256 of every sdist with a directory in the built-wheel cache: listed again only
+        when that directory changed (its mtime), since a page can list thousands of sdists and
+        most were never built here. A directory changed within the last second is listed every
+        time: its mtime may not yet show a change made in the same clock tick."""
+        try:
+            mtime = os.stat(self._built_root).st_mtime_ns
+        except FileNotFoundError:
+            return frozenset()
+        with self._lock:
+            if self._built_seen[0] == mtime:
+                return self._built_seen[1]
+        names = frozenset(os.listdir(self._built_root))
+        if time.time_ns() - mtime > 1_000_000_000:
+            with self._lock:
+                self._built_seen = (mtime, names)
+        return names
 
     def _built(self, sdist: DistFile) -> IndexFile | None:
         """The wheel built from `sdist` for this server's platform, when the cache holds it."""
@@ -125,7 +207,8 @@ class SimpleIndex:
         except (OSError, ValueError, KeyError, TypeError):
             return None
         return IndexFile(
-            filename=filename, sha256=sha256, size=size, requires_python=sdist.requires_python,
+            filename=filename, version=sdist.version, sha256=sha256, size=size,
+            requires_python=sdist.requires_python,
             yanked=sdist.yanked, upload_time=None,
             metadata_sha256=self._built_metadata_sha256(path, sha256), path=path)
 
@@ -158,7 +241,7 @@ class SimpleIndex:
         try:
             listed = self.listing(parsed[0])
         except ProjectNotFound:
-            listed = []
+            listed = ()
         for entry in listed:
             if entry.sha256 == sha256 and entry.filename == filename:
                 return entry

@@ -7,6 +7,8 @@ the URL), hence cacheable forever."""
 from __future__ import annotations
 
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import quote
@@ -20,6 +22,7 @@ from venvd.api._simple_render import (
     JSON_TYPE,
     LEGACY_HTML_TYPE,
     ListedFile,
+    PageFormat,
     negotiate,
     render_index,
     render_project,
@@ -98,9 +101,50 @@ def simple_project(project: str, request: Request,
         # Relative, so that it holds under any prefix a proxy (or a private index) puts in front.
         return RedirectResponse(f"../{normalized}/{query}", status_code=301)
     kind = negotiate(request.headers.get("accept"), format)
-    files = listed(service.simple.listing(normalized), "../../files/")
-    return Response(render_project(kind, normalized, files), media_type=kind.content_type,
-                    headers={"Vary": "Accept"})
+    found = service.simple.listing(normalized)
+    page = _rendered.get(kind, found)
+    if page is None:
+        # The versions from the listing's parsed names: parsing file names again cost more
+        # than the rest of rendering a large page.
+        versions = [str(v) for v in sorted({f.version for f in found})]
+        page = render_project(kind, normalized, listed(found, "../../files/"), versions)
+        _rendered.put(kind, found, page)
+    return Response(page, media_type=kind.content_type, headers={"Vary": "Accept"})
+
+
+class _Rendered:
+    """Pages rendered lately, by format and listing: the service returns the same listing tuple
+    while nothing changed, so a page is rendered once per change (a 4,000-file page takes tens
+    of milliseconds to render). Bounded by the bytes held, oldest dropped first."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self._max = max_bytes
+        self._held = 0
+        self._pages: OrderedDict[tuple[PageFormat, int], tuple[object, bytes]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, kind: PageFormat, listing: object) -> bytes | None:
+        with self._lock:
+            entry = self._pages.get((kind, id(listing)))
+            # The entry holds its listing, so an id is not reused while it is kept; `is` makes
+            # sure anyway.
+            return entry[1] if entry is not None and entry[0] is listing else None
+
+    def put(self, kind: PageFormat, listing: object, page: bytes) -> None:
+        if len(page) > self._max:
+            return
+        with self._lock:
+            old = self._pages.pop((kind, id(listing)), None)
+            if old is not None:
+                self._held -= len(old[1])
+            self._pages[(kind, id(listing))] = (listing, page)
+            self._held += len(page)
+            while self._held > self._max:
+                _, (_, dropped) = self._pages.popitem(last=False)
+                self._held -= len(dropped)
+
+
+_rendered = _Rendered(64 * 1024 * 1024)
 
 
 @router.get("/files/{sha256}/{filename}", summary="A listed file, or its PEP 658 metadata file",
