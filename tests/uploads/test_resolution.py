@@ -107,9 +107,11 @@ def test_the_server_index_lists_what_resolution_sees(team: Callable[..., Team],
     """/simple/ (the server as an index) reads pages as resolution does: a project the private
     index holds is listed with the private files only, served (and their metadata) from it."""
     server = team()
+    json_type = {"Accept": "application/vnd.pypi.simple.v1+json"}
+    before = server.http.get("/simple/shadowed/", headers=json_type).json()["files"]
+    assert [f["filename"] for f in before] == ["shadowed-2.0-py3-none-any.whl"]
     wheel = make_wheel(tmp_path, "shadowed", "1.0", requires_dist=["upstreamdep"])
     assert upload(server.http, wheel).status_code == 200
-    json_type = {"Accept": "application/vnd.pypi.simple.v1+json"}
     page = server.http.get("/simple/shadowed/", headers=json_type)
     assert page.status_code == 200, page.text
     files = page.json()["files"]
