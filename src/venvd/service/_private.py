@@ -18,6 +18,7 @@ sees an upload within `GENERATION_SECONDS` (the generation is read at most that 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import logging
@@ -32,8 +33,15 @@ from typing import IO, BinaryIO
 from packaging.utils import NormalizedName, canonicalize_name
 
 from venvd.dist import CoreMetadata, DistFile
-from venvd.errors import HashMismatch, InvalidUpload, NotFound, UploadConflict, UpstreamError
-from venvd.objects import ObjectStore
+from venvd.errors import (
+    HashMismatch,
+    InvalidUpload,
+    NoSpaceLeft,
+    NotFound,
+    UploadConflict,
+    UpstreamError,
+)
+from venvd.objects import ObjectStore, is_no_space
 from venvd.service._dist_check import check_distribution
 from venvd.store import PrivateFile, PrivateFiles, Store
 
@@ -99,6 +107,12 @@ class PrivateIndexes:
         that upstream does not have it unless the index may shadow it (UploadConflict). NotFound
         for an unknown index; InvalidUpload for everything wrong with the file."""
         self.require(index)
+        with _no_space(filename):
+            return self._upload(index, content, filename, sha256_digest=sha256_digest, name=name,
+                                version=version, uploaded_by=uploaded_by)
+
+    def _upload(self, index: str, content: BinaryIO, filename: str, *, sha256_digest: str | None,
+                name: str | None, version: str | None, uploaded_by: str | None) -> PrivateFile:
         self._work_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=self._work_dir, prefix=".tmp-upload-") as spool:
             sha256, size = self._spool(content, spool, filename)
@@ -264,6 +278,19 @@ class PrivateIndexes:
             dest.unlink(missing_ok=True)
             raise HashMismatch(f"{filename} from the private index {index!r} has sha256 {actual}, "
                                f"expected {sha256}", url=url)
+
+
+@contextlib.contextmanager
+def _no_space(filename: str) -> Iterator[None]:
+    """A full disk or object store while storing an upload is NoSpaceLeft (507), not a fault:
+    what was half-written is a temporary name (removed) and nothing was recorded."""
+    try:
+        yield
+    except OSError as exc:
+        if not is_no_space(exc):
+            raise
+        raise NoSpaceLeft(f"no space left to store the upload {filename}: {exc.strerror or exc}",
+                          package=filename, step="upload") from None
 
 
 def _dist_file(file: PrivateFile) -> DistFile:

@@ -91,7 +91,9 @@ def private_indexes(service: Service, index: str) -> PrivateIndexes:
                409: {**ERROR_RESPONSES[409], "description": "The file exists (uploads never "
                      "replace one), or the project exists upstream and the index may not "
                      "shadow it (`upload_conflict`)"},
-               413: ERROR_RESPONSES[413], 502: ERROR_RESPONSES[502], **AUTH_RESPONSES})
+               413: ERROR_RESPONSES[413], 502: ERROR_RESPONSES[502],
+               507: {"model": ErrorBody, "description": "No space left to store it (`no_space`): "
+                     "nothing was recorded"}, **AUTH_RESPONSES})
 async def upload(
     index: Index, request: Request, service: Annotated[Service, Depends(get_service)],
     token: Annotated[TokenRecord | None, Depends(requires("build"))],
