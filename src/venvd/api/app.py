@@ -82,8 +82,8 @@ def create_app(service: Service | None = None, settings: Settings | None = None,
         running: Service | None = getattr(app.state, "service", None)
         chosen = running.settings if running is not None else (settings or Settings())
         path: str = scope.get("path", "")
-        if (scope["method"] == "POST" and path.count("/") == 2 and path.endswith("/")
-                and path[1:-1] in chosen.private_indexes):
+        # "/team" too: it is redirected to "/team/" without its body being read.
+        if scope["method"] == "POST" and path.strip("/") in chosen.private_indexes:
             return chosen.max_upload_bytes + _FORM_OVERHEAD
         return None
 
