@@ -86,3 +86,18 @@ def test_uv_installs_with_require_hashes(upstream: LocalIndex, serve: Callable[.
         capture_output=True, text=True, timeout=300, env=isolated_env())
     assert done.returncode == 0, done.stdout + done.stderr
     assert _installed(target) == {"app-1.0.dist-info", "lib-2.0.dist-info", "built-1.0.dist-info"}
+
+
+def test_pip_skips_the_yanked_release(upstream: LocalIndex, serve: Callable[..., Served],
+                                      tmp_path: Path) -> None:
+    served = serve(upstream)
+    chosen = pip("download", "--no-deps", "--index-url", served.url, "-d", str(tmp_path / "a"),
+                 "gone")
+    assert chosen.returncode == 0, chosen.stdout + chosen.stderr
+    assert [p.name for p in (tmp_path / "a").iterdir()] == ["gone-1.0-py3-none-any.whl"]
+    # Pinned exactly, a yanked release is still installable (PEP 592), with pip's warning.
+    pinned = pip("download", "--no-deps", "--index-url", served.url, "-d", str(tmp_path / "b"),
+                 "gone==1.1")
+    assert pinned.returncode == 0, pinned.stdout + pinned.stderr
+    assert "broken release" in pinned.stdout + pinned.stderr
+    assert [p.name for p in (tmp_path / "b").iterdir()] == ["gone-1.1-py3-none-any.whl"]

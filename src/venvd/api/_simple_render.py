@@ -24,7 +24,7 @@ from enum import Enum
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from packaging.version import Version
+from packaging.version import InvalidVersion, Version
 
 from venvd.dist import parse_dist_filename
 from venvd.errors import NotAcceptable
@@ -242,11 +242,25 @@ def _metadata_attr(f: ListedFile) -> str | None:
 
 
 def _versions(files: Iterable[ListedFile]) -> list[str]:
+    """The versions of the files' names, in PEP 440 order. A wheel's version is its name's second
+    field (PEP 427 escapes dashes in the other fields), parsed once per distinct text: parsing
+    every wheel name in full (its tags) cost more than the rest of rendering a large page."""
+    texts: dict[str, Version | None] = {}
     found: dict[Version, str] = {}
     for f in files:
-        parsed = parse_dist_filename(f.filename)
-        if parsed is not None:
-            found.setdefault(parsed[1], str(parsed[1]))
+        if f.filename.endswith(".whl") and f.filename.count("-") in (4, 5):
+            text = f.filename.split("-", 2)[1]
+            if text not in texts:
+                try:
+                    texts[text] = Version(text)
+                except InvalidVersion:
+                    texts[text] = None
+            version = texts[text]
+        else:
+            parsed = parse_dist_filename(f.filename)
+            version = parsed[1] if parsed is not None else None
+        if version is not None:
+            found.setdefault(version, str(version))
     return [found[v] for v in sorted(found)]
 
 

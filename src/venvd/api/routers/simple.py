@@ -6,6 +6,7 @@ the URL), hence cacheable forever."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 import threading
 from collections import OrderedDict
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
 __all__ = ["listed", "router"]
 
 router = APIRouter(tags=["package index"],
-                   responses={s: ERROR_RESPONSES[s] for s in (500, 502, 504)})
+                   responses={s: ERROR_RESPONSES[s] for s in (422, 500, 502, 504)})
 
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 _IMMUTABLE = "public, max-age=31536000, immutable"
@@ -51,6 +52,7 @@ _PAGE_CONTENT: dict[str, Any] = {
 }
 _NOT_ACCEPTABLE = {"model": ErrorBody,
                    "description": "No media type the client accepts is served (`not_acceptable`)"}
+_BAD_FORMAT = {"model": ErrorBody, "description": "`format` is longer than 200 characters"}
 
 
 def listed(files: Sequence[IndexFile], files_url: str) -> list[ListedFile]:
@@ -67,7 +69,7 @@ def listed(files: Sequence[IndexFile], files_url: str) -> list[ListedFile]:
             response_class=Response,
             responses={200: {"description": "PEP 691 JSON or PEP 503 HTML, by the Accept header",
                              "content": _PAGE_CONTENT},
-                       406: _NOT_ACCEPTABLE})
+                       406: _NOT_ACCEPTABLE, 422: _BAD_FORMAT})
 def simple_root(request: Request, service: Annotated[Service, Depends(get_service)],
                 format: Annotated[str | None, _FORMAT] = None) -> Response:
     """Every project whose upstream page the server has stored (it never crawls an index: a
@@ -82,9 +84,10 @@ def simple_root(request: Request, service: Annotated[Service, Depends(get_servic
             responses={200: {"description": "PEP 691 JSON or PEP 503 HTML, by the Accept header",
                              "content": _PAGE_CONTENT},
                        301: {"description": "The name is not normalized: the PEP 503 URL"},
+                       304: {"description": "Not modified: `If-None-Match` names the page's ETag"},
                        404: {"model": ErrorBody,
                              "description": "No index lists the project (`project_not_found`)"},
-                       406: _NOT_ACCEPTABLE})
+                       406: _NOT_ACCEPTABLE, 422: _BAD_FORMAT})
 def simple_project(project: str, request: Request,
                    service: Annotated[Service, Depends(get_service)],
                    format: Annotated[str | None, _FORMAT] = None) -> Response:
@@ -102,46 +105,60 @@ def simple_project(project: str, request: Request,
         return RedirectResponse(f"../{normalized}/{query}", status_code=301)
     kind = negotiate(request.headers.get("accept"), format)
     found = service.simple.listing(normalized)
-    page = _rendered.get(kind, found)
-    if page is None:
+    rendered = _rendered.get(kind, found)
+    if rendered is None:
         # The versions from the listing's parsed names: parsing file names again cost more
         # than the rest of rendering a large page.
         versions = [str(v) for v in sorted({f.version for f in found})]
         page = render_project(kind, normalized, listed(found, "../../files/"), versions)
-        _rendered.put(kind, found, page)
-    return Response(page, media_type=kind.content_type, headers={"Vary": "Accept"})
+        rendered = (page, f'"{hashlib.blake2b(page, digest_size=16).hexdigest()}"')
+        _rendered.put(kind, found, rendered)
+    page, etag = rendered
+    headers = {"Vary": "Accept", "ETag": etag}
+    if _matches(request.headers.get("if-none-match"), etag):
+        return Response(status_code=304, headers=headers)
+    return Response(page, media_type=kind.content_type, headers=headers)
+
+
+def _matches(if_none_match: str | None, etag: str) -> bool:
+    """Whether an If-None-Match header names `etag` (weak comparison, as RFC 9110 asks)."""
+    if not if_none_match:
+        return False
+    return any(tag.strip().removeprefix("W/") in (etag, "*") for tag in if_none_match.split(","))
 
 
 class _Rendered:
-    """Pages rendered lately, by format and listing: the service returns the same listing tuple
-    while nothing changed, so a page is rendered once per change (a 4,000-file page takes tens
-    of milliseconds to render). Bounded by the bytes held, oldest dropped first."""
+    """Pages rendered lately (body, ETag), by format and listing: the service returns the same
+    listing tuple while nothing changed, so a page is rendered once per change (a 4,000-file
+    page takes tens of milliseconds to render). Bounded by the bytes held, oldest dropped
+    first."""
 
     def __init__(self, max_bytes: int) -> None:
         self._max = max_bytes
         self._held = 0
-        self._pages: OrderedDict[tuple[PageFormat, int], tuple[object, bytes]] = OrderedDict()
+        self._pages: OrderedDict[tuple[PageFormat, int], tuple[object, tuple[bytes, str]]] = (
+            OrderedDict())
         self._lock = threading.Lock()
 
-    def get(self, kind: PageFormat, listing: object) -> bytes | None:
+    def get(self, kind: PageFormat, listing: object) -> tuple[bytes, str] | None:
         with self._lock:
             entry = self._pages.get((kind, id(listing)))
             # The entry holds its listing, so an id is not reused while it is kept; `is` makes
             # sure anyway.
             return entry[1] if entry is not None and entry[0] is listing else None
 
-    def put(self, kind: PageFormat, listing: object, page: bytes) -> None:
-        if len(page) > self._max:
+    def put(self, kind: PageFormat, listing: object, rendered: tuple[bytes, str]) -> None:
+        if len(rendered[0]) > self._max:
             return
         with self._lock:
             old = self._pages.pop((kind, id(listing)), None)
             if old is not None:
-                self._held -= len(old[1])
-            self._pages[(kind, id(listing))] = (listing, page)
-            self._held += len(page)
+                self._held -= len(old[1][0])
+            self._pages[(kind, id(listing))] = (listing, rendered)
+            self._held += len(rendered[0])
             while self._held > self._max:
                 _, (_, dropped) = self._pages.popitem(last=False)
-                self._held -= len(dropped)
+                self._held -= len(dropped[0])
 
 
 _rendered = _Rendered(64 * 1024 * 1024)
