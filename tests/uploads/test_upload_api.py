@@ -207,3 +207,36 @@ def test_a_body_past_the_bound_is_refused_declared_or_chunked(team: Callable[...
                                headers={"Content-Type": "multipart/form-data; boundary=x"})
     assert _error(chunked, 400, "invalid_upload")["details"]["limit"] == "max_upload_bytes"
     assert server.rows() == 0 and server.objects() == []
+
+
+def test_concurrent_uploads_of_one_name_store_one(team: Callable[..., Team], tmp_path: Path,
+                                                  database_url: str | None) -> None:
+    """Four uploads of one file name with different bytes at once: one wins, the others are 409,
+    and the index lists the winner's bytes (the store's unique constraint decides)."""
+    import threading
+
+    import httpx
+
+    server = team(database_url=database_url)
+    wheels = [make_wheel(tmp_path / str(i), "teamlib", "1.0",
+                         files={"teamlib/__init__.py": f"N = {i}\n"}) for i in range(4)]
+    answers: dict[int, httpx.Response] = {}
+
+    def send(i: int) -> None:
+        with httpx.Client(base_url=server.url, timeout=60) as http:
+            answers[i] = upload(http, wheels[i])
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    statuses = sorted(a.status_code for a in answers.values())
+    assert statuses == [200, 409, 409, 409], [a.text for a in answers.values()]
+    winner = next(i for i, a in answers.items() if a.status_code == 200)
+    page = server.http.get("/team/simple/teamlib/",
+                           headers={"Accept": "application/vnd.pypi.simple.v1+json"}).json()
+    assert [f["hashes"]["sha256"] for f in page["files"]] == [
+        hashlib.sha256(wheels[winner].read_bytes()).hexdigest()]
+    got = server.http.get(httpx_join(f"{server.url}/team/simple/teamlib/", page["files"][0]["url"]))
+    assert got.content == wheels[winner].read_bytes()

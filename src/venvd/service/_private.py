@@ -124,10 +124,8 @@ class PrivateIndexes:
             checked = check_distribution(path, filename, max_expanded=self._max_expanded,
                                          max_ratio=self._max_ratio)
             self._check_declared(checked.project, str(checked.version), name, version, filename)
-            if self._files.holds(index, filename):
-                raise UploadConflict(
-                    f"{filename} already exists in the private index {index!r}; an upload never "
-                    "replaces a file (upload a new version)", index=index, filename=filename)
+            if self._files.holds(index, filename):  # checked again, atomically, by `add`
+                raise PrivateFiles.conflict(index, filename)
             self._check_shadowing(index, checked.project)
             key = object_key(sha256, filename)
             self._objects.put_file(key, path)

@@ -73,12 +73,12 @@ class PrivateFiles:
         try:
             with self._store._session(write=True) as s:
                 if self._held(s, file.index, file.filename):
-                    raise self._conflict(file)
+                    raise self.conflict(file.index, file.filename)
                 s.add(row)
                 s.flush()
                 return PrivateFile.from_row(row)
         except sa.exc.IntegrityError:
-            raise self._conflict(file) from None
+            raise self.conflict(file.index, file.filename) from None
 
     def holds(self, index: str, filename: str) -> bool:
         """Whether `index` has a file named `filename`."""
@@ -91,11 +91,11 @@ class PrivateFiles:
             PrivateFileRow.index_name == index, PrivateFileRow.filename == filename)) is not None
 
     @staticmethod
-    def _conflict(file: PrivateFile) -> UploadConflict:
+    def conflict(index: str, filename: str) -> UploadConflict:
+        """The refusal of a second file named `filename` in `index`."""
         return UploadConflict(
-            f"{file.filename} already exists in the private index {file.index!r}; an upload "
-            "never replaces a file (upload a new version)", index=file.index,
-            filename=file.filename)
+            f"{filename} already exists in the private index {index!r}; an upload never "
+            "replaces a file (upload a new version)", index=index, filename=filename)
 
     def files(self, index: str, project: str) -> list[PrivateFile]:
         """The files of `project` in `index`, oldest version first, then by file name."""
