@@ -13,6 +13,8 @@ Every failure that a user can cause or meet is one of these; each is mapped once
     │   │                               422 (.file, .line)
     │   ├── IncompatibleInterpreter     the target does not match the interpreter that will run the venv
     │   ├── InvalidRequest              the body is not valid JSON or not of the documented shape: 422
+    │   ├── InvalidUpload               an uploaded file is not a valid wheel/sdist, or disagrees
+    │   │                               with its metadata, digest or the size bound: 400 (.filename)
     │   ├── LimitExceeded               a bound on the work of one request was passed: 422 (.limit, .max)
     │   │   └── RequestTooLarge         the body is larger than max_body_bytes: 413
     │   ├── MethodNotAllowed            HTTP 405
@@ -25,6 +27,8 @@ Every failure that a user can cause or meet is one of these; each is mapped once
     │   ├── NoSpaceLeft                 a disk or the object store was full: HTTP 507, exit 3
     │   └── TestsFailed                 a test of the request failed in the built environment: HTTP 409
     │                                   (.test, .output_tail)
+    ├── UploadConflict                  an upload would replace a file, or shadow an upstream
+    │                                   project the private index may not shadow: HTTP 409, exit 1
     ├── NotFound                        an unknown resource id (environment, artifact): HTTP 404, exit 1
     ├── NotReady                        the environment is not built (yet, or failed): HTTP 409, exit 1
     ├── ResolutionTimeout               a resolution passed its wall-time budget and was stopped: HTTP 503
@@ -59,6 +63,7 @@ __all__ = [
     "InvalidRequest",
     "InvalidRequirement",
     "InvalidTarget",
+    "InvalidUpload",
     "LimitExceeded",
     "MethodNotAllowed",
     "NoCompatibleDistribution",
@@ -72,6 +77,7 @@ __all__ = [
     "ResolutionTimeout",
     "TestsFailed",
     "Unauthorized",
+    "UploadConflict",
     "UpstreamError",
     "UpstreamTimeout",
     "VenvdError",
@@ -208,6 +214,23 @@ class TestsFailed(BuildError):
         self.details.update({k: v for k, v in (("test", test), ("kind", kind),
                                                ("returncode", returncode),
                                                ("output_tail", output_tail)) if v is not None})
+
+
+class InvalidUpload(InputError):
+    """An uploaded distribution was refused before anything was stored (details: `filename`,
+    `problem`)."""
+
+    code = "invalid_upload"
+    http_status = 400
+
+
+class UploadConflict(VenvdError):
+    """An upload would replace a file a private index holds (never done), or take a project name
+    that exists upstream without the index being allowed to shadow it (details: `index`,
+    `filename` or `project`)."""
+
+    code = "upload_conflict"
+    http_status = 409
 
 
 class NotFound(VenvdError):

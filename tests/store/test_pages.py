@@ -207,4 +207,5 @@ def test_postgres_version_key_columns_collate_c(postgres_url: str, store: Store)
             "SELECT table_name, collation_name FROM information_schema.columns "
             "WHERE column_name = 'version_key' AND table_schema = current_schema()")).all()
     engine.dispose()
-    assert sorted(rows) == [("core_metadata", "C"), ("environment_packages", "C"), ("files", "C")]
+    assert sorted(rows) == [("core_metadata", "C"), ("environment_packages", "C"), ("files", "C"),
+                            ("private_files", "C")]

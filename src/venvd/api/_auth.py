@@ -12,6 +12,11 @@ off: it is either the embedded default or its host must set `auth` itself. The a
 arrives on is never used to decide: behind a reverse proxy on the same machine every request
 comes from loopback.
 
+A token is sent as ``Authorization: Bearer <token>``, or, for the tools that speak HTTP Basic only
+(twine, pip, uv against /<index>/ and /<index>/simple/), as ``Authorization: Basic
+base64("__token__:" + token)``: PyPI's convention, the user name ``__token__`` and the token as the
+password. Accepted on every route; any other Basic user name is refused (401).
+
 Tokens are looked up by their sha256 (`venvd.store.Tokens`); answers are cached in the process for
 `CACHE_SECONDS`, so a token revoked in the store stops working on every API node within that
 time, and a request costs no store round trip while its token is cached.
@@ -19,6 +24,8 @@ time, and a request costs no store round trip while its token is cached.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
 import threading
 import time
@@ -34,8 +41,8 @@ from venvd.api.schemas import ErrorBody
 from venvd.errors import Forbidden, Unauthorized
 from venvd.store import TOKEN_SCOPES, TokenRecord, Tokens, scope_allows
 
-__all__ = ["AUTH_RESPONSES", "CACHE_SECONDS", "TokenCheck", "auth_required", "is_loopback",
-           "requires"]
+__all__ = ["AUTH_RESPONSES", "BASIC_USER", "CACHE_SECONDS", "TokenCheck", "auth_required",
+           "basic_token", "is_loopback", "requires"]
 
 CACHE_SECONDS = 2.0
 _CACHE_MAX = 4096  # entries; unknown tokens are cached too, so a flood of them stays bounded
@@ -51,8 +58,30 @@ _bearer = HTTPBearer(
     scheme_name="token",
     description="A venvd token (`venvd token create --scope read|build|admin`), sent as "
     "`Authorization: Bearer <token>`. Needed when the server enforces tokens (not on loopback "
-    "by default).",
+    "by default). Tools that speak HTTP Basic only (twine, pip) send the user name `__token__` "
+    "and the token as the password.",
 )
+
+BASIC_USER = "__token__"
+
+
+def basic_token(header: str | None) -> str | None:
+    """The token in an ``Authorization: Basic`` header (user `BASIC_USER`, the token as the
+    password); None when the header is absent or of another scheme; Unauthorized for a Basic
+    header that is not of that form."""
+    if not header:
+        return None
+    scheme, _, value = header.strip().partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        user, sep, password = base64.b64decode(value.strip(), validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        user, sep, password = "", "", ""
+    if not sep or user != BASIC_USER or not password:
+        raise Unauthorized(f"HTTP Basic credentials must be the user name {BASIC_USER!r} and a "
+                           "venvd token as the password")
+    return password
 
 
 def is_loopback(host: str) -> bool:
@@ -138,10 +167,15 @@ def requires(scope: str) -> Callable[..., Awaitable[TokenRecord | None]]:
         check: TokenCheck | None = getattr(request.app.state, "token_check", None)
         if check is None or not check.required:  # not started, or tokens not enforced
             return None
-        if credentials is None or not credentials.credentials:
+        if credentials is not None and credentials.credentials:
+            secret: str | None = credentials.credentials
+        else:
+            secret = basic_token(request.headers.get("authorization"))
+        if not secret:
             raise Unauthorized("this server needs a token: send 'Authorization: Bearer <token>' "
-                               "(VENVD_TOKEN or --token for the venvd client)", needed=scope)
-        secret = credentials.credentials
+                               f"(VENVD_TOKEN or --token for the venvd client; user name "
+                               f"{BASIC_USER!r} and the token as password for twine or pip)",
+                               needed=scope)
         hit, record = check.cached(secret)
         if not hit:
             record = await run_in_threadpool(check.lookup, secret)

@@ -29,8 +29,9 @@ from venvd.api.routers import (
     sbom,
     simple,
     tokens,
+    uploads,
 )
-from venvd.errors import InvalidRequest, RequestTooLarge, VenvdError
+from venvd.errors import InvalidRequest, InvalidUpload, RequestTooLarge, VenvdError
 from venvd.service import Service, Settings
 from venvd.store import Tokens
 
@@ -79,8 +80,18 @@ def create_app(service: Service | None = None, settings: Settings | None = None,
         chosen = running.settings if running is not None else (settings or Settings())
         return chosen.max_body_bytes
 
+    def upload_limit(scope: Scope) -> int | None:
+        """Bytes an upload to a private index (POST /<index>/) may send, else None."""
+        running: Service | None = getattr(app.state, "service", None)
+        chosen = running.settings if running is not None else (settings or Settings())
+        path: str = scope.get("path", "")
+        # "/team" too: it is redirected to "/team/" without its body being read.
+        if scope["method"] == "POST" and path.strip("/") in chosen.private_indexes:
+            return chosen.max_upload_bytes + _FORM_OVERHEAD
+        return None
+
     _metrics.enable()
-    app.add_middleware(BodyLimit, limit=max_body_bytes)
+    app.add_middleware(BodyLimit, limit=max_body_bytes, streamed=upload_limit)
     # Outermost (added last): the body limit's own answers get a request id and a log line too.
     app.add_middleware(RequestContext, observe=_metrics.observe_request)
     # Open: liveness, readiness (load balancers), the docs. /metrics declares its own scope.
@@ -100,21 +111,38 @@ def create_app(service: Service | None = None, settings: Settings | None = None,
     from venvd.web import install as install_web  # here: the client never imports the pages
 
     install_web(app)  # the web UI at /, its own auth (a token cookie; see venvd.web._session)
+    # Last: /{index}/... must not shadow the app's own first path segments (the settings refuse
+    # index names that are one of them).
+    app.include_router(uploads.router)  # build (uploads), read (files)
     return app
+
+
+# An upload's form fields and multipart boundaries besides the file (twine sends a few KiB).
+_FORM_OVERHEAD = 1024 * 1024
 
 
 class BodyLimit:
     """ASGI middleware: a request body larger than `limit()` bytes is answered 413 before the app
     (and its JSON parser) sees any of it. A declared Content-Length is checked before reading; a
-    chunked body is counted while it is read, and buffered (at most `limit()` bytes) for the app."""
+    chunked body is counted while it is read, and buffered (at most `limit()` bytes) for the app.
 
-    def __init__(self, app: ASGIApp, limit: Callable[[], int]) -> None:
+    A request for which `streamed(scope)` gives a bound (uploads: files far larger than any JSON
+    body) is not buffered: a declared length past it is answered 400 at once, and the body is
+    counted as the app reads it, the read past the bound raising InvalidUpload (400)."""
+
+    def __init__(self, app: ASGIApp, limit: Callable[[], int],
+                 streamed: Callable[[Scope], int | None] | None = None) -> None:
         self.app = app
         self.limit = limit
+        self.streamed = streamed
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
+            return
+        bound = self.streamed(scope) if self.streamed is not None else None
+        if bound is not None:
+            await self._streamed(scope, receive, send, bound)
             return
         limit = self.limit()
         declared = dict(scope["headers"]).get(b"content-length")
@@ -152,6 +180,31 @@ class BodyLimit:
             return await receive()
 
         await self.app(scope, replay, send)
+
+
+    async def _streamed(self, scope: Scope, receive: Receive, send: Send, bound: int) -> None:
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > bound:
+            await _answer(send, _upload_too_large(bound))
+            return
+        size = 0
+
+        async def counted() -> Message:
+            nonlocal size
+            message = await receive()
+            if message["type"] == "http.request":
+                size += len(message.get("body", b""))
+                if size > bound:
+                    raise _upload_too_large(bound)
+            return message
+
+        await self.app(scope, counted, send)
+
+
+def _upload_too_large(bound: int) -> InvalidUpload:
+    return InvalidUpload(f"the upload is larger than the {bound - _FORM_OVERHEAD} bytes allowed "
+                         "(the max_upload_bytes setting)", problem="size",
+                         limit="max_upload_bytes", max=bound - _FORM_OVERHEAD)
 
 
 def _too_large(limit: int, actual: int | None) -> RequestTooLarge:

@@ -47,13 +47,14 @@ if TYPE_CHECKING:
         MetadataSource,
         environment_key,
     )
+    from venvd.builder._zipcheck import UnsafeZip, check_wheel_zip
 
 # Each name is imported from its module on first use (PEP 562): a service that only resolves uses
 # the download cache (`BuildCache`) for direct references, not the builder (installer, zstandard,
 # the sandbox: ~22 ms of an in-process `venvd resolve`'s start-up).
 _HOMES = {
     "build_environment": "_build", "read_recipe": "_build", "BuildCache": "_cache",
-    "Layout": "_layout", **dict.fromkeys(
+    "Layout": "_layout", "UnsafeZip": "_zipcheck", "check_wheel_zip": "_zipcheck", **dict.fromkeys(
         ("BUILDER_FORMAT_VERSION", "MANIFEST_FORMAT", "MANIFEST_NAME", "PLACEHOLDER_INTERPRETER",
          "PLACEHOLDER_SHEBANG", "Artifact", "BuildEvent", "BuildOptions", "Fetcher",
          "MetadataSource", "environment_key"), "_model"),
@@ -76,7 +77,9 @@ __all__ = [
     "Fetcher",
     "Layout",
     "MetadataSource",
+    "UnsafeZip",
     "build_environment",
+    "check_wheel_zip",
     "environment_key",
     "read_recipe",
 ]

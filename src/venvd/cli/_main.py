@@ -29,6 +29,7 @@ _COMMAND_MODULES = {
     "query": "_query",
     "why": "_query",
     "advisories": "_advisories",
+    "upload": "_upload",
 }
 
 

@@ -66,6 +66,15 @@ _SHUTDOWN_GRACE_SECONDS = 10
          "list). Default: none, every direct reference refused.",
 )
 @click.option(
+    "--private-index",
+    "private_indexes",
+    multiple=True,
+    metavar="NAME[:PROJECT,...]",
+    help="Serve a private index NAME (uploads at /NAME/, pages at /NAME/simple/), first in "
+         "resolution; the PROJECTs named may shadow upstream ones (repeatable; env "
+         "VENVD_PRIVATE_INDEXES as JSON, e.g. '{\"team\": [\"requests\"]}').",
+)
+@click.option(
     "--no-auth",
     is_flag=True,
     help="Serve without tokens even on a non-loopback address (anyone reaching the port may build).",
@@ -87,6 +96,7 @@ def serve(
     log_format: str | None,
     auth: str | None,
     direct_url_prefixes: tuple[str, ...],
+    private_indexes: tuple[str, ...],
     no_auth: bool,
 ) -> None:
     """Serve the venvd HTTP API (OpenAPI docs at /docs).
@@ -115,6 +125,8 @@ def serve(
             settings.direct_url_prefixes = list(DirectURLPolicy.of(direct_url_prefixes).prefixes)
         except ValueError as exc:
             raise InputError(f"--allow-direct-url: {exc}") from None
+    if private_indexes:
+        settings.private_indexes = _private_indexes(private_indexes)
     check_fleet_extras(settings)
     configure_logging(settings.log_format, log_level)
     _check_auth(settings, host)
@@ -145,6 +157,26 @@ def serve(
             super().handle_exit(sig, frame)
 
     Server(config).run()
+
+
+def _private_indexes(options: tuple[str, ...]) -> dict[str, list[str]]:
+    """`--private-index NAME[:PROJECT,...]` options as the private_indexes setting; InputError
+    (one line, exit 2) for a name the server cannot serve or a project name that is not one."""
+    from packaging.utils import InvalidName, canonicalize_name
+
+    from venvd.service.settings import check_private_index_name
+
+    indexes: dict[str, list[str]] = {}
+    for option in options:
+        name, _, projects = option.partition(":")
+        try:
+            check_private_index_name(name)
+            shadow = [canonicalize_name(p.strip(), validate=True)
+                      for p in projects.split(",") if p.strip()]
+        except (ValueError, InvalidName) as exc:
+            raise InputError(f"--private-index {option}: {exc}") from None
+        indexes.setdefault(name, []).extend(shadow)
+    return {name: sorted(set(shadow)) for name, shadow in indexes.items()}
 
 
 def _check_auth(settings: Any, host: str) -> None:

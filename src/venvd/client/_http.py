@@ -346,5 +346,26 @@ class HttpClient:
         frame first, then only the fragments the client lacks (see `HttpArtifact`)."""
         return HttpArtifact(self, env_id)
 
+    def upload(self, index: str | None, path: Path) -> dict[str, Any]:
+        """Upload `path` as twine does (multipart, streamed from the file), with the fields the
+        server checks: its sha256, name and version (from the file name)."""
+        from urllib.parse import quote
+
+        from venvd.dist import parse_dist_filename
+
+        if not index:
+            raise errors.InputError("--index names the server's private index to upload to")
+        parsed = parse_dist_filename(path.name)
+        with path.open("rb") as fh:
+            digest = hashlib.file_digest(fh, "sha256").hexdigest()
+            fh.seek(0)
+            fields = {":action": "file_upload", "protocol_version": "1", "sha256_digest": digest}
+            if parsed is not None:
+                fields.update(name=parsed[0], version=str(parsed[1]))
+            response = self._request("POST", f"/{quote(index, safe='')}/", data=fields,
+                                     files={"content": (path.name, fh, "application/octet-stream")})
+        doc: dict[str, Any] = response.json()
+        return doc
+
     def close(self) -> None:
         self._http.close()

@@ -86,6 +86,21 @@ class LocalClient:
             progress(dest.stat().st_size, dest.stat().st_size)
         return {"sha256": digest, "size": dest.stat().st_size}
 
+    def upload(self, index: str | None, path: Path) -> dict[str, Any]:
+        from venvd.errors import InputError
+
+        private = self.service.private
+        if private is None:
+            raise InputError("no private index is configured: set VENVD_PRIVATE_INDEXES (e.g. "
+                             "'{\"team\": []}') or upload to a server with --server")
+        if index is None:
+            if len(private.names) != 1:
+                raise InputError(f"--index: one of {', '.join(private.names)}")
+            index = private.names[0]
+        with path.open("rb") as fh:
+            record = private.upload(index, fh, path.name)
+        return {"ok": True, "file": record.to_json()}
+
     def open_artifact(self, env_id: str) -> Any:
         """The artifact of `env_id` as a source for `venvd.materialize.materialize` (the service's
         own file: nothing is copied)."""

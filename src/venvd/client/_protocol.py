@@ -47,6 +47,10 @@ class Client(Protocol):
     def open_artifact(self, env_id: str) -> Any:
         """The artifact as a `venvd.materialize.ArtifactSource` (fragments read on demand)."""
 
+    def upload(self, index: str | None, path: Path) -> dict[str, Any]:
+        """POST /{index}/ (the legacy upload API): `path` into a private index; `index` None
+        means the only one configured (in-process only). {"ok", "file": the stored record}."""
+
     def close(self) -> None: ...
 
 

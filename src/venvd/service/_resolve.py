@@ -29,7 +29,7 @@ from venvd.index import IndexClient
 from venvd.lock import Lock, LockedFile
 from venvd.resolver import ResolveOptions, ResolveReporter, resolve
 from venvd.service._request import ResolveRequest
-from venvd.service._source import Memo, StoreBackedSource
+from venvd.service._source import Memo, PrivatePages, StoreBackedSource
 from venvd.service._writer import BackgroundWriter
 from venvd.store import Store
 from venvd.target import Target
@@ -81,7 +81,11 @@ class ResolutionService:
         answers_weight: int | None = None,
         work_dir: Path | None = None,
         downloads: BuildCache | None = None,
+        private: PrivatePages | None = None,
     ) -> None:
+        """`private`: the private indexes' files of a project, or None when they hold none of it
+        (they then come before the index client's indexes; see `StoreBackedSource`)."""
+        self._private = private
         self._work_dir = work_dir  # where direct references' files are downloaded to be read
         self._downloads = downloads  # or into the builder's download cache, when given
         self._timeout = timeout  # wall-time budget of one resolution (warming included)
@@ -231,6 +235,7 @@ class ResolutionService:
             target,
             page_ttl=self._page_ttl,
             writer=self._writer,
+            private=self._private,
         )
         listed: dict[str, dict[tuple[str, str], DistFile]] = {}
         try:
@@ -269,6 +274,7 @@ class ResolutionService:
             request.target,
             page_ttl=self._page_ttl,
             writer=self._writer,
+            private=self._private,
         )
         try:
             direct = None

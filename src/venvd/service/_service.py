@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from venvd.service._environments import EnvironmentService
     from venvd.service._impact import ImpactService
     from venvd.service._jobs import BuildJobs
+    from venvd.service._private import PrivateIndexes
     from venvd.service._simple import SimpleIndex
     from venvd.service._universal import UniversalResult
 
@@ -58,6 +59,10 @@ class Service:
         self.store = store
         self.index = index
         self.index_config = IndexConfig(index_urls=settings.index_urls, find_links=tuple(settings.find_links))
+        # Private indexes come first in every resolution (first-index strategy, see _private).
+        self.private: PrivateIndexes | None = (
+            self._make_private() if settings.private_indexes else None)
+        private_files = self.private.project_files if self.private is not None else None
         self.resolutions = ResolutionService(
             store,
             index,
@@ -71,6 +76,7 @@ class Service:
             answers_weight=settings.resolution_cache_weight,
             work_dir=settings.data_dir / "tmp",
             downloads=_download_cache(settings),
+            private=private_files,
         )
         self.limits = RequestLimits.from_settings(settings)
         self._environments: EnvironmentService | None = None
@@ -88,6 +94,7 @@ class Service:
                       settings.memo_page_files // 10),
             answers_kept=settings.resolution_cache_entries // 10,
             answers_weight=settings.resolution_cache_weight // 10,
+            private=private_files,
         )
         self.sandbox = sandbox if sandbox is not None else index.sandbox
         self._build_requirement_wheels: BuildRequirementWheels | None = None
@@ -103,9 +110,25 @@ class Service:
             from venvd.service._build_requirements import BuildRequirementWheels
 
             self._build_requirement_wheels = BuildRequirementWheels(
-                self._resolve_build_requirements, self.index.download,
+                self._resolve_build_requirements, self._download,
                 BuildCache(self.settings.data_dir / "cache"))
         return self._build_requirement_wheels(requirements)
+
+    def _make_private(self) -> PrivateIndexes:
+        from venvd.objects import open_object_store
+        from venvd.service._private import PrivateIndexes
+
+        settings = self.settings
+        return PrivateIndexes(
+            settings.private_indexes, self.store,
+            open_object_store(settings.object_store, settings.data_dir / "cache",
+                              endpoint_url=settings.s3_endpoint_url),
+            # Looked up at each call, like `_download`: tests swap the index client.
+            upstream_has=lambda name: self.index.project_page(name) is not None,
+            put_metadata=self.store.put_metadata, work_dir=settings.data_dir / "tmp",
+            max_upload_bytes=settings.max_upload_bytes,
+            max_expanded=settings.max_wheel_expanded_size,
+            max_ratio=settings.max_wheel_expansion_ratio)
 
     @classmethod
     def open(cls, settings: Settings | None = None, *, embedded: bool = False,
@@ -188,12 +211,16 @@ class Service:
     ) -> ResolveRequest:
         """Validate and canonicalize a request (raises InputError subclasses naming the bad part)."""
         opts = options if isinstance(options, RequestOptions) else RequestOptions.from_json(options)
+        index: dict[str, Any] = dict(self.index_config.to_json())
+        if self.private is not None:
+            # An upload changes every key: no lock cached before it can hide the new file.
+            index["private"] = self.private.key()
         return ResolveRequest.create(
             requirements,
             target,
             constraints=constraints,
             options=opts,
-            index=self.index_config.to_json(),
+            index=index,
             limits=self.limits,
         )
 
@@ -314,6 +341,9 @@ class Service:
         )
 
     def _download(self, url: str, sha256: str, dest: Path) -> None:
+        if self.private is not None and self.private.handles(url):
+            self.private.download(url, sha256, dest)
+            return
         # Looked up at each call: the index client may be swapped (tests inject faults through it).
         self.index.download(url, sha256, dest)
 

@@ -24,7 +24,10 @@ from venvd.service._writer import BackgroundWriter
 from venvd.store import CachedPage, Store
 from venvd.target import Target
 
-__all__ = ["READ_AHEAD_CAP", "Memo", "StoreBackedSource"]
+__all__ = ["READ_AHEAD_CAP", "Memo", "PrivatePages", "StoreBackedSource"]
+
+# The private indexes' files of a project, or None when none of them holds it (service/_private).
+PrivatePages = Callable[[NormalizedName], Sequence[DistFile] | None]
 
 # The most metadata read ahead at once for one project walked version by version.
 READ_AHEAD_CAP = 32
@@ -130,7 +133,12 @@ class StoreBackedSource:
         *,
         page_ttl: float,
         writer: BackgroundWriter | None = None,
+        private: PrivatePages | None = None,
     ) -> None:
+        """`private`: the private indexes' files of a project (None: they hold none of it). A
+        project they hold is taken from them only, never from the index client's indexes
+        (first-index strategy), and never through the page caches (they answer per generation)."""
+        self._private = private
         self._store = store
         self._writer = writer
         self._index = index
@@ -185,6 +193,10 @@ class StoreBackedSource:
         return page is not None and page.index_url in self._sources and now - page.fetched_at < self._page_ttl
 
     def _load_page(self, name: NormalizedName) -> Sequence[DistFile] | None:
+        if self._private is not None:
+            private = self._private(name)
+            if private is not None:
+                return tuple(private)
         now = datetime.now(UTC)
         remembered = self._memo.page(name)
         if remembered is not None and self._fresh(remembered, now):

@@ -2,15 +2,38 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["DEFAULT_INDEX_URL", "Settings", "default_data_dir"]
+__all__ = ["DEFAULT_INDEX_URL", "RESERVED_INDEX_NAMES", "Settings", "check_private_index_name",
+           "default_data_dir"]
 
 DEFAULT_INDEX_URL = "https://pypi.org/simple/"
+
+# First path segments the app serves itself (or will: the web UI, /simple/): a private index of
+# one of these names would be unreachable or would hide them.
+RESERVED_INDEX_NAMES = frozenset({
+    "simple", "v1", "files", "docs", "redoc", "static", "environments", "packages", "metrics",
+    "openapi.json", "advisories", "api", "health", "ready", "favicon.ico", "robots.txt",
+    "assets", "search", "ui", "query", "tokens", "request", "login", "logout",
+})
+_INDEX_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+
+
+def check_private_index_name(name: str) -> str:
+    """`name` when it can name a private index (the first path segment of its URLs); ValueError
+    naming the problem otherwise."""
+    if not _INDEX_NAME.fullmatch(name):
+        raise ValueError(f"private index name {name!r}: 1-64 lower-case letters, digits, '.', "
+                         "'_' or '-', starting with a letter or digit")
+    if name in RESERVED_INDEX_NAMES:
+        raise ValueError(f"private index name {name!r} clashes with the server's own /{name} "
+                         f"routes (reserved: {', '.join(sorted(RESERVED_INDEX_NAMES))})")
+    return name
 
 
 def default_data_dir() -> Path:
@@ -80,6 +103,18 @@ class Settings(BaseSettings):
     cache_max_size: str | None = None
     gc_interval: float = Field(default=600.0, gt=0)
     gc_min_age: float = Field(default=60.0, ge=0)
+    # Private indexes (see service/_private.py): name → the upstream project names it may shadow,
+    # e.g. '{"team": ["requests"]}'; each is served at /<name>/ (uploads) and /<name>/simple/.
+    private_indexes: dict[str, list[str]] = Field(default_factory=dict)
+    max_upload_bytes: int = Field(default=100 * 1024 * 1024, gt=0)  # one uploaded file
+
+    @field_validator("private_indexes")
+    @classmethod
+    def _check_private_indexes(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        from packaging.utils import canonicalize_name
+
+        return {check_private_index_name(name): sorted({canonicalize_name(p) for p in shadow})
+                for name, shadow in value.items()}
 
     @field_validator("direct_url_prefixes")
     @classmethod

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from venvd.store._advisories import Advisories, AffectedRow, ImportCounts
 from venvd.store._impact import EnvironmentSummary, Impact, PackageHeld
+from venvd.store._private import PrivateFile, PrivateFiles
 from venvd.store._records import (
     CachedPage,
     Closure,
@@ -34,6 +35,8 @@ __all__ = [
     "Impact",
     "ImportCounts",
     "PackageHeld",
+    "PrivateFile",
+    "PrivateFiles",
     "Store",
     "StoredResolution",
     "TokenRecord",

@@ -10,6 +10,7 @@ models must describe the same schema (a test compares them with the migrated dat
     tokens                                  API bearer tokens (hashed) and their scopes
     object_leases                           cached objects in use (GC keeps them)
     advisories 1──* advisory_ranges         imported OSV advisories and their affected intervals
+    private_files                           files uploaded to the private indexes (never replaced)
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ __all__ = [
     "FileRow",
     "MetadataRow",
     "ObjectLeaseRow",
+    "PrivateFileRow",
     "ProjectRow",
     "ResolutionRow",
     "TokenRow",
@@ -247,3 +249,27 @@ class AdvisoryRangeRow(Base):
     high: Mapped[str | None] = mapped_column(sa.String)
     high_key: Mapped[str | None] = mapped_column(VERSION_KEY)
     high_inclusive: Mapped[bool] = mapped_column(sa.Boolean)
+class PrivateFileRow(Base):
+    """A file uploaded to a private index (migration 0004_private_files). Never replaced nor
+    changed: a filename is unique within its index; the bytes are the object store's
+    ``private-v1/<sha[:2]>/<sha>/<filename>`` (and its core metadata ``...<filename>.metadata``)."""
+
+    __tablename__ = "private_files"
+    __table_args__ = (
+        sa.UniqueConstraint("index_name", "filename"),
+        sa.Index("ix_private_files_index_name_project_version_key", "index_name", "project",
+                 "version_key"),
+    )
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True)  # grows: the indexes' generation
+    index_name: Mapped[str] = mapped_column(sa.String)
+    project: Mapped[str] = mapped_column(sa.String)  # canonical (PEP 503)
+    version: Mapped[str] = mapped_column(sa.String)
+    version_key: Mapped[str] = mapped_column(VERSION_KEY)
+    filename: Mapped[str] = mapped_column(sa.String)
+    sha256: Mapped[str] = mapped_column(sa.String)
+    size: Mapped[int] = mapped_column(sa.BigInteger)
+    requires_python: Mapped[str | None] = mapped_column(sa.String)
+    metadata_sha256: Mapped[str] = mapped_column(sa.String)  # of the core metadata file's bytes
+    uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    uploaded_by: Mapped[str | None] = mapped_column(sa.String)  # token name; NULL without tokens
