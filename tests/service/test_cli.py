@@ -7,14 +7,13 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.support.index_server import LocalIndex
+from tests.support.serving import wait_healthy
 
 VENVD = [sys.executable, "-m", "venvd"]
 
@@ -116,16 +115,7 @@ def server(world: LocalIndex, tmp_path: Path) -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}/v1/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"server did not start: {proc.stderr.read() if proc.stderr else ''}")
-            time.sleep(0.1)
+        wait_healthy(proc, url, lambda: proc.stderr.read() if proc.stderr else "")
         yield url
     finally:
         proc.terminate()

@@ -19,6 +19,7 @@ import httpx
 from tests.service.proxy import FaultProxy
 from tests.support.index_server import LocalIndex
 from tests.support.ports import free_port
+from tests.support.serving import wait_healthy
 from venvd.service import Service
 from venvd.store import Store, sqlite_url_for
 
@@ -42,17 +43,7 @@ def serve(
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}/v1/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                err = proc.stderr.read() if proc.stderr else ""
-                raise AssertionError(f"server did not start: {err}")
-            time.sleep(0.1)
+        wait_healthy(proc, url, lambda: proc.stderr.read() if proc.stderr else "")
         yield proc, url
     finally:
         if proc.poll() is None:

@@ -17,16 +17,15 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from tests.support.dists import make_sdist, make_wheel
 from tests.support.index_server import LocalIndex
+from tests.support.serving import wait_healthy
 
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = Path(__file__).parent / "screenshots"
@@ -72,16 +71,7 @@ def web_server(web_index: LocalIndex, tmp_path_factory: pytest.TempPathFactory) 
          "--log-level", "warning"], env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}/v1/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"venvd serve did not start: {(data / 'serve.log').read_text()}")
-            time.sleep(0.1)
+        wait_healthy(proc, url, lambda: (data / "serve.log").read_text())
         yield url
     finally:
         proc.terminate()

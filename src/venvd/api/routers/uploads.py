@@ -21,9 +21,12 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response, StreamingResponse
+from fastapi.routing import APIRoute
 from packaging.utils import InvalidName, canonicalize_name
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
+from starlette.routing import Match
+from starlette.types import Scope
 
 from venvd.api._auth import AUTH_RESPONSES, requires
 from venvd.api._simple_render import (
@@ -49,7 +52,24 @@ __all__ = ["INDEX_PATTERN", "private_indexes", "router"]
 INDEX_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
 _MAX_FIELDS = 1_000  # twine sends a few dozen metadata fields, classifiers one field each
 
-router = APIRouter(tags=["private indexes"],
+
+
+class _OwnMethodsRoute(APIRoute):
+    """A route that does not match a request of another method at all (no 405).
+
+    Starlette redirects a path that no route matches to the same path with a slash added when some
+    route matches that one, even only by path (a partial match, for another method): with
+    `POST /{index}/` every unknown `GET /anything` would become a 307 to `/anything/`. These routes
+    take a first path segment of any name, so they must not claim requests of other methods."""
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        match, child_scope = super().matches(scope)
+        if match is Match.PARTIAL:
+            return Match.NONE, {}
+        return match, child_scope
+
+
+router = APIRouter(tags=["private indexes"], route_class=_OwnMethodsRoute,
                    responses={s: ERROR_RESPONSES[s] for s in (404, 422, 500)})
 
 Index = Annotated[str, Path(pattern=INDEX_PATTERN, description="A configured private index")]
