@@ -45,7 +45,8 @@ def import_(path: Path, server: str | None, data_dir: Path | None,
         result = client.import_advisories(documents)
     finally:
         client.close()
-    click.echo(f"venvd: {len(result['imported'])} advisories imported, "
+    imported = len(result["imported"])
+    click.echo(f"venvd: {imported} {'advisory' if imported == 1 else 'advisories'} imported, "
                f"{len(result['unchanged'])} unchanged, {len(result['skipped'])} skipped "
                "(withdrawn, or no PyPI package)")
 
