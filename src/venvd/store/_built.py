@@ -58,6 +58,12 @@ class BuiltWheels:
         with self._store._session(write=True) as s:
             s.execute(insert)
 
+    def generation(self) -> int:
+        """A number that changes whenever a row is added (rows are never changed nor removed):
+        their count, one query."""
+        with self._store._session() as s:
+            return int(s.scalar(sa.select(sa.func.count()).select_from(BuiltWheelRow)) or 0)
+
     def recorded(self, sdist_sha256s: Collection[str], build_key: str) -> set[str]:
         """Which of these sdists have a row for `build_key`."""
         return set(self.find(sdist_sha256s, build_key))
