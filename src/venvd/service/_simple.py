@@ -206,15 +206,17 @@ class SimpleIndex:
             self._cache.touch(path)
             return path
         with self._fetch_lock(entry.sha256):
-            if not _has_size(path, entry.size):
-                path.unlink(missing_ok=True)
+            # A local file of another size is another build's wheel (builds need not be
+            # reproducible), which this machine's builds use: left alone, not served for this one.
+            if not path.exists():
                 with no_space("download", entry.filename):
                     fetched = self._cache.fetch_shared(path)
-                if not fetched or not _has_digest(path, entry.size, entry.sha256):
+                if fetched and not _has_digest(path, entry.size, entry.sha256):
                     path.unlink(missing_ok=True)
-                    raise NotFound(f"{entry.filename} is no longer held by this server (an "
-                                   "environment build needing it builds it again)",
-                                   filename=entry.filename)
+            if not _has_size(path, entry.size):
+                raise NotFound(f"{entry.filename} is no longer held by this server (an "
+                               "environment build needing it builds it again)",
+                               filename=entry.filename)
         self._cache.touch(path)
         return path
 
