@@ -2,11 +2,13 @@
 what any worker built.
 
 A build records, after its artifact is published, each sdist pin of its lock whose built wheel has
-no row yet: read from the cache's ``built.json`` (the builder shared it and the wheel to the object
-store right after building, so a row always names shared bytes), with the sha256 of the wheel's
-exact METADATA bytes (the PEP 658 file `/simple/` serves for it, written to the cache and shared
-here too, so a node that lists the wheel need not download it to serve its metadata). A wheel
-found in the cache but built before the table existed is recorded by the next build using it.
+no row yet, or a row naming another wheel (builds need not be reproducible: the row follows the last
+build, whose wheel the object store most likely holds): read from the cache's ``built.json`` (the
+builder shared it and the wheel to the object store right after building, so a row always names
+shared bytes), with the sha256 of the wheel's exact METADATA bytes (the PEP 658 file `/simple/`
+serves for it, written to the cache and shared here too, so a node that lists the wheel need not
+download it to serve its metadata). A wheel found in the cache but built before the table existed is
+recorded by the next build using it.
 """
 
 from __future__ import annotations
@@ -40,15 +42,28 @@ class BuiltWheelRecorder:
         self._cache = cache
 
     def record(self, sdist_sha256s: Iterable[str], build_key: str) -> None:
-        """Record the wheels built by `build_key` from these sdists that have no row yet (one
-        query when all have one). A wheel the cache does not hold is skipped (logged)."""
+        """Record the wheels built by `build_key` from these sdists whose row is missing or names
+        another wheel than the cache's ``built.json`` (one query, and one small file read per
+        sdist, when all agree). A wheel the cache does not hold is skipped (logged)."""
         wanted = set(sdist_sha256s)
         if not wanted:
             return
-        for sha in sorted(wanted - self._rows.recorded(wanted, build_key)):
+        rows = self._rows.find(wanted, build_key)
+        for sha in sorted(wanted):
+            row = rows.get(sha)
+            if row is not None and row.sha256 == self._marker_sha256(sha, build_key):
+                continue
             wheel = self._read(sha, build_key)
             if wheel is not None:
-                self._rows.add(wheel)
+                self._rows.add(wheel, replace=row is not None)
+
+    def _marker_sha256(self, sdist_sha256: str, build_key: str) -> str | None:
+        """The built wheel's sha256 in this machine's ``built.json``, None when unreadable."""
+        try:
+            marker = self._cache.built_dir(sdist_sha256, build_key) / "built.json"
+            return str(json.loads(marker.read_text())["sha256"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
 
     def _read(self, sdist_sha256: str, build_key: str) -> BuiltWheel | None:
         directory = self._cache.built_dir(sdist_sha256, build_key)

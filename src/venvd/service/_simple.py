@@ -72,7 +72,8 @@ class IndexFile:
 
 
 # (upstream files, built wheel per upstream file, the listing, the built wheels' generation)
-_Listing = tuple[tuple[DistFile, ...], tuple[IndexFile | None, ...], tuple[IndexFile, ...], int]
+_Listing = tuple[tuple[DistFile, ...], tuple[IndexFile | None, ...], tuple[IndexFile, ...],
+                 tuple[int, datetime | None]]
 Fetch = Callable[[str, str, Path], None]  # (url, sha256, dest): verified, atomic (IndexClient.download)
 ListPage = Callable[[NormalizedName], Sequence[DistFile]]  # the project's upstream files, cached
 

@@ -50,23 +50,30 @@ class BuiltWheels:
     def __init__(self, store: Store) -> None:
         self._store = store
 
-    def add(self, wheel: BuiltWheel) -> None:
+    def add(self, wheel: BuiltWheel, *, replace: bool = False) -> None:
         """Record `wheel` unless its (sdist, build key) has a row already (a concurrent build on
-        another worker: the first row stays, like the first file the cache kept)."""
+        another worker: the first row stays), or with `replace` in place of that row (a build
+        that used another wheel for the pair: builds need not be reproducible, and the last one
+        shared is what the object store most likely holds)."""
         values = {f.name: getattr(wheel, f.name) for f in dataclasses.fields(wheel)}
-        insert = self._store._insert(BuiltWheelRow).values(**values).on_conflict_do_nothing()
+        insert = self._store._insert(BuiltWheelRow).values(**values)
+        if replace:
+            keys = {"sdist_sha256", "build_key"}
+            insert = insert.on_conflict_do_update(
+                index_elements=sorted(keys),
+                set_={k: v for k, v in values.items() if k not in keys})
+        else:
+            insert = insert.on_conflict_do_nothing()
         with self._store._session(write=True) as s:
             s.execute(insert)
 
-    def generation(self) -> int:
-        """A number that changes whenever a row is added (rows are never changed nor removed):
-        their count, one query."""
+    def generation(self) -> tuple[int, datetime | None]:
+        """What changes whenever a row is added or replaced (rows are never removed): their count
+        and latest `built_at`, one query."""
+        query = sa.select(sa.func.count(), sa.func.max(BuiltWheelRow.built_at))
         with self._store._session() as s:
-            return int(s.scalar(sa.select(sa.func.count()).select_from(BuiltWheelRow)) or 0)
-
-    def recorded(self, sdist_sha256s: Collection[str], build_key: str) -> set[str]:
-        """Which of these sdists have a row for `build_key`."""
-        return set(self.find(sdist_sha256s, build_key))
+            count, latest = s.execute(query).one()
+        return int(count or 0), latest
 
     def find(self, sdist_sha256s: Collection[str], build_key: str) -> dict[str, BuiltWheel]:
         """The wheels built by `build_key` from these sdists, by sdist sha256 (one query per
