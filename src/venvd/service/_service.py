@@ -134,15 +134,13 @@ class Service:
         """The builder's cache, the one every part of this Service reads and writes: downloads
         (builds, direct references, build requirements, `/simple/` files), built wheels and
         fragments. With an object store other than this directory it is shared through the store
-        (opened at the first miss or write, see `_SharedObjects`), so what one machine fetched
+        (opened at the first miss or write, see `_shared_cache`), so what one machine fetched
         or built the others read instead of fetching or building it again."""
         with self._cache_lock:
             if self._cache is None:
-                from venvd.builder import BuildCache
+                from venvd.service._shared_cache import service_cache
 
-                root = self.settings.data_dir / "cache"
-                shared = _SharedObjects(self) if _object_store_elsewhere(self.settings, root) else None
-                self._cache = BuildCache(root, shared)
+                self._cache = service_cache(self.settings, lambda: self.objects)
             return self._cache
 
     def _make_private(self) -> PrivateIndexes:
@@ -416,36 +414,6 @@ class Service:
         if result is not None:
             _metrics.resolution_lookup(True)
         return result
-
-
-class _SharedObjects:
-    """The Service's object store as its cache's shared store (`BuildCache.SharedStore`), opened at
-    the first call: building the cache, as every Service does, opens nothing."""
-
-    def __init__(self, service: Service) -> None:
-        self._service = service
-
-    def get_file(self, key: str, dest: Path) -> None:
-        self._service.objects.get_file(key, dest)
-
-    def put_file(self, key: str, path: Path) -> None:
-        self._service.objects.put_file(key, path)
-
-    def touch(self, key: str) -> None:
-        self._service.objects.touch(key)
-
-
-def _object_store_elsewhere(settings: Settings, cache_root: Path) -> bool:
-    """Whether the `object_store` setting names a store other than the cache directory itself
-    (the default): S3, or a filesystem path elsewhere (a shared mount). Decided without opening
-    it; an invalid setting counts as elsewhere (opening it raises, naming the problem)."""
-    url = settings.object_store
-    if not url:
-        return False
-    if "://" in url and not url.startswith("file://"):
-        return True
-    path = Path(url.removeprefix("file://"))
-    return path.resolve() != cache_root.resolve()
 
 
 def _direct_redirects(prefixes: tuple[str, ...]) -> Callable[[str, str], str | None] | None:
