@@ -8,6 +8,8 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import subprocess
+import sys
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -148,3 +150,20 @@ def test_a_direct_reference_downloaded_by_one_node_is_not_downloaded_by_another(
     doc = wait_finished(nodes.b, answer.json()["id"])
     assert doc["status"] == "ready", doc
     assert world.fetches(world.direct.name) == 1  # node B's build read A's copy from the store
+
+
+def test_a_service_opens_the_object_store_only_when_its_cache_needs_it(tmp_path: Path) -> None:
+    """Every Service gets the one shared cache, but opening one (a `venvd resolve`) neither opens
+    the store nor imports boto3: that waits for the first miss or write."""
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from venvd.service import Service, Settings\n"
+        f"s = Service.open(Settings(data_dir=Path({str(tmp_path)!r}), object_store='s3://b/x',\n"
+        "                           index_url='http://127.0.0.1:9/simple/'))\n"
+        "assert s.cache.shared is not None and s.cache is s.resolutions._downloads\n"
+        "assert 'boto3' not in sys.modules, 'boto3 imported'\n"
+        "s.close()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
