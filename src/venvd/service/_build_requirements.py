@@ -44,6 +44,7 @@ class BuildRequirementWheels:
             return cached
         dest = self._cache.wheel_path(file.sha256, file.filename)
         self._fetch(file.url, file.sha256, dest)
+        self._cache.share(dest)  # the other nodes' sdist builds read it from the object store
         return dest
 
 

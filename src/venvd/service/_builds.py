@@ -36,9 +36,10 @@ from venvd.builder import (
 from venvd.errors import NoSpaceLeft, TestsFailed, VenvdError
 from venvd.lock import Lock
 from venvd.objects import is_no_space
-from venvd.sandbox import Sandbox
+from venvd.sandbox import Sandbox, build_key
 from venvd.service import _metrics
 from venvd.service._artifacts import Artifacts
+from venvd.service._built_wheels import BuiltWheelRecorder
 from venvd.service._owner import Owner
 from venvd.store import EnvironmentRecord, Store
 from venvd.target import Target
@@ -67,7 +68,9 @@ class BuildRunner:
         max_attempts: int,
         artifacts: Artifacts,
         test_timeout: float = 300.0,
+        built: BuiltWheelRecorder | None = None,
     ) -> None:
+        """`built` records the wheels a build built from sdists (for every node's `/simple/`)."""
         self._store = store
         self.artifacts = artifacts
         self.cache = cache
@@ -78,6 +81,7 @@ class BuildRunner:
         self.lease = lease
         self.max_attempts = max_attempts
         self.test_timeout = test_timeout
+        self._built = built
 
     def start(self, record: EnvironmentRecord, owner: Owner, *, step: str | None = None) -> bool:
         """Claim `record`'s build for `owner` from its recorded owner (a compare-and-set) and
@@ -138,6 +142,7 @@ class BuildRunner:
                 if tests is not None and tests["status"] == "failed":
                     raise _tests_failed(tests)
                 key = self.artifacts.publish(artifact)
+                self._record_built(env_id, artifact)
             except VenvdError as exc:
                 error = exc.to_json()["error"]
             except Exception as exc:
@@ -182,6 +187,19 @@ class BuildRunner:
             beating.set()
             for holder in holders:
                 self.artifacts.release(holder)
+
+    def _record_built(self, env_id: str, artifact: Artifact) -> None:
+        """Record the wheels built from the sdists of a published artifact; a failure is logged
+        (the environment is built: a missing row only keeps the wheel off `/simple/` until the
+        next build using it records it)."""
+        if self._built is None:
+            return
+        sdists = [package["file"]["sha256"] for package in artifact.manifest.get("packages", [])
+                  if package.get("built_from_sdist")]
+        try:
+            self._built.record(sdists, build_key())
+        except Exception:
+            _log.exception("environment %s: cannot record the wheels it built from sdists", env_id)
 
     def _end(self, env_id: str, owner: Owner, *, packages: list[tuple[str, str]] | None = None,
              **fields: Any) -> None:

@@ -101,6 +101,7 @@ def _metadata(file: DistFile, text: str, *, index: IndexClient, store: Store, me
             if path is None:
                 path = downloads.wheel_path(file.sha256, file.filename)
                 index.download(file.url, file.sha256, path)  # HashMismatch: nothing kept
+                downloads.share(path)  # the other nodes' builds read it from the object store
         else:
             if work_dir is not None:
                 work_dir.mkdir(parents=True, exist_ok=True)

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from venvd.builder import BuildCache
     from venvd.dist import DistFile
     from venvd.lock import Lock
+    from venvd.objects import ObjectStore
     from venvd.resolver import ResolveReporter
     from venvd.service._advisories import AdvisoryService
     from venvd.service._build_requirements import BuildRequirementWheels
@@ -59,6 +60,9 @@ class Service:
         self.store = store
         self.index = index
         self.index_config = IndexConfig(index_urls=settings.index_urls, find_links=tuple(settings.find_links))
+        self._objects: ObjectStore | None = None
+        self._cache: BuildCache | None = None
+        self._cache_lock = threading.Lock()
         # Private indexes come first in every resolution (first-index strategy, see _private).
         self.private: PrivateIndexes | None = (
             self._make_private() if settings.private_indexes else None)
@@ -75,7 +79,7 @@ class Service:
             answers_kept=settings.resolution_cache_entries,
             answers_weight=settings.resolution_cache_weight,
             work_dir=settings.data_dir / "tmp",
-            downloads=_download_cache(settings),
+            downloads=self.cache,
             private=private_files,
         )
         self.limits = RequestLimits.from_settings(settings)
@@ -106,23 +110,45 @@ class Service:
     def _build_requirements(self, requirements: Sequence[str]) -> list[Path]:
         """The sandbox's provider of build requirements (made at the first sdist build)."""
         if self._build_requirement_wheels is None:
-            from venvd.builder import BuildCache
             from venvd.service._build_requirements import BuildRequirementWheels
 
             self._build_requirement_wheels = BuildRequirementWheels(
-                self._resolve_build_requirements, self._download,
-                BuildCache(self.settings.data_dir / "cache"))
+                self._resolve_build_requirements, self._download, self.cache)
         return self._build_requirement_wheels(requirements)
 
+    @property
+    def objects(self) -> ObjectStore:
+        """The object store (`object_store` setting), opened once per Service at its first use:
+        a command that never reads it (a `venvd resolve`) never imports boto3."""
+        with self._cache_lock:
+            if self._objects is None:
+                from venvd.objects import open_object_store
+
+                settings = self.settings
+                self._objects = open_object_store(settings.object_store, settings.data_dir / "cache",
+                                                  endpoint_url=settings.s3_endpoint_url)
+            return self._objects
+
+    @property
+    def cache(self) -> BuildCache:
+        """The builder's cache, the one every part of this Service reads and writes: downloads
+        (builds, direct references, build requirements, `/simple/` files), built wheels and
+        fragments. With an object store other than this directory it is shared through the store
+        (opened at the first miss or write, see `_shared_cache`), so what one machine fetched
+        or built the others read instead of fetching or building it again."""
+        with self._cache_lock:
+            if self._cache is None:
+                from venvd.service._shared_cache import service_cache
+
+                self._cache = service_cache(self.settings, lambda: self.objects)
+            return self._cache
+
     def _make_private(self) -> PrivateIndexes:
-        from venvd.objects import open_object_store
         from venvd.service._private import PrivateIndexes
 
         settings = self.settings
         return PrivateIndexes(
-            settings.private_indexes, self.store,
-            open_object_store(settings.object_store, settings.data_dir / "cache",
-                              endpoint_url=settings.s3_endpoint_url),
+            settings.private_indexes, self.store, self.objects,
             # Looked up at each call, like `_download`: tests swap the index client.
             upstream_has=lambda name: self.index.project_page(name) is not None,
             put_metadata=self.store.put_metadata, work_dir=settings.data_dir / "tmp",
@@ -295,30 +321,33 @@ class Service:
             return list(self.resolutions.listed_files([name], target)[name].values())
 
         config = self.index_config
-        return SimpleIndex(self.store, list_page, self._download, _download_cache(self.settings),
+        return SimpleIndex(self.store, list_page, self._download, self.cache,
                            build_key, (*config.index_urls, *config.find_links),
                            flush=self.resolutions.flush)
 
     def _make_environments(self) -> EnvironmentService:
-        from venvd.builder import BuildCache, BuildOptions
+        from venvd.builder import BuildOptions
         from venvd.service._artifacts import Artifacts
         from venvd.service._builds import BuildRunner
+        from venvd.service._built_wheels import BuiltWheelRecorder
         from venvd.service._environments import EnvironmentService
         from venvd.service._jobs import LocalJobs, QueueJobs
+        from venvd.store import BuiltWheels
 
         settings = self.settings
         options = BuildOptions(no_build=settings.no_build, build_timeout=settings.build_timeout,
                                max_wheel_expanded_size=settings.max_wheel_expanded_size,
                                max_wheel_expansion_ratio=settings.max_wheel_expansion_ratio)
-        cache = BuildCache(settings.data_dir / "cache")
+        cache = self.cache
         # A collected artifact is rebuilt through the environment service (created just below).
-        artifacts = Artifacts(self.store, cache, settings,
+        artifacts = Artifacts(self.store, cache, settings, self.objects,
                               rebuild=lambda record: self.environments.rebuild(record))
         runner = BuildRunner(
             self.store, cache=cache, fetch=self._download,
             metadata=self.resolutions, sandbox=self.sandbox, options=options,
             lease=settings.build_lease_seconds, max_attempts=settings.build_max_attempts,
             artifacts=artifacts, test_timeout=settings.test_timeout,
+            built=BuiltWheelRecorder(BuiltWheels(self.store), cache),
         )
         # A build older than this is taken over whoever owns it (an owner of another host, or
         # a build queued before owners were recorded).
@@ -385,14 +414,6 @@ class Service:
         if result is not None:
             _metrics.resolution_lookup(True)
         return result
-
-
-def _download_cache(settings: Settings) -> BuildCache:
-    """The builder's download cache, where direct references' files are read (imported here: the
-    rest of the builder is imported at the first environment build)."""
-    from venvd.builder import BuildCache
-
-    return BuildCache(settings.data_dir / "cache")
 
 
 def _direct_redirects(prefixes: tuple[str, ...]) -> Callable[[str, str], str | None] | None:

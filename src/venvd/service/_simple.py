@@ -2,29 +2,31 @@
 
 A project's listing is the upstream page, loaded lazily through the resolver's page machinery (the
 memo and store while fresh for `page_ttl`, then revalidated with the stored ETag), never crawled;
-plus, for each sdist on it, the wheel this server built from that sdist for its own platform, when
-the builder's cache holds one. Only files with a known sha256 are listed: every byte served is
-verified against it.
+plus, for each sdist on it, the wheel a builder of this deployment (any worker) built from that
+sdist for this server's platform (its build key), as recorded in the store (`BuiltWheels`, one
+query per listing). Only files with a known sha256 are listed: every byte served is verified
+against it.
 
-Files are served from the builder's download cache (``wheels-v1``, content-addressed), fetched from
-upstream on the first request (verified, written under a temp name and renamed, so nothing can
-read them before the hash matched). A file is served only when the current listing of its
-project has it under that sha256 and name: the file route is not a proxy for arbitrary URLs.
+Files are served from the builder's cache (``wheels-v1``, content-addressed; built wheels from
+``built-v1``), the Service's one `BuildCache`: shared through the object store when one is
+configured, so a file one API node fetched from upstream (or a worker built) is read from the
+store by the others. A file nobody holds is fetched from upstream on the first request (verified,
+written under a temp name and renamed, so nothing can read it before the hash matched) and shared.
+A file is served only when the current listing of its project has it under that sha256 and name:
+the file route is not a proxy for arbitrary URLs.
 
 PEP 658 metadata files: an upstream file's, when its index lists the metadata's sha256 (proxied,
 verified, kept in the cache next to the files); a built wheel's, the exact METADATA bytes from the
-wheel, so the advertised sha256 is that of the bytes served.
+wheel (its sha256 recorded with the wheel), so the advertised sha256 is that of the bytes served.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
-import json
 import logging
-import os
 import threading
-import time
 import zipfile
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Iterator, Sequence
@@ -35,10 +37,11 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
 from venvd.builder import BuildCache
-from venvd.builder._cache import atomic_path, no_space
+from venvd.builder._cache import no_space
 from venvd.dist import DistFile, parse_dist_filename
 from venvd.errors import NotFound, ProjectNotFound, UpstreamError
-from venvd.store import Store
+from venvd.service._built_wheels import wheel_metadata_bytes, write_metadata_file
+from venvd.store import BuiltWheel, BuiltWheels, Store
 
 __all__ = ["IndexFile", "SimpleIndex"]
 
@@ -48,15 +51,12 @@ _log = logging.getLogger("venvd.simple")
 # each; PyPI's largest pages list some 10,000).
 _LISTED_FILES = 200_000
 
-# Core metadata larger than this in a built wheel is not offered as a PEP 658 file (the wheel
-# still is): a METADATA is a few kB, a huge one is a malformed wheel we do not want to hold.
-_MAX_METADATA = 8 * 1024 * 1024
-
 
 @dataclasses.dataclass(frozen=True)
 class IndexFile:
     """One file a project's listing offers. `upstream` is the index's entry to fetch it from;
-    `path` is set instead for a wheel this server built (held in its cache). `metadata_sha256`
+    `path` is set instead for a wheel built from an sdist (its place in the cache, filled from the
+    object store when this machine did not build it). `metadata_sha256`
     is the sha256 of the PEP 658 file served for it, None when none is."""
 
     filename: str
@@ -71,7 +71,9 @@ class IndexFile:
     path: Path | None = None
 
 
-_Listing = tuple[tuple[DistFile, ...], tuple[IndexFile | None, ...], tuple[IndexFile, ...]]
+# (upstream files, built wheel per upstream file, the listing, the built wheels' generation)
+_Listing = tuple[tuple[DistFile, ...], tuple[IndexFile | None, ...], tuple[IndexFile, ...],
+                 tuple[int, datetime | None]]
 Fetch = Callable[[str, str, Path], None]  # (url, sha256, dest): verified, atomic (IndexClient.download)
 ListPage = Callable[[NormalizedName], Sequence[DistFile]]  # the project's upstream files, cached
 
@@ -81,9 +83,10 @@ class SimpleIndex:
 
     `list_page` gives a project's upstream files (empty when no index has it), `fetch` downloads
     a file verified against its sha256, `cache` is the builder's cache (downloads and built
-    wheels), `build_key` names this server's building interpreter (built wheels are cached under
-    it), `indexes` are the configured index URLs (a stored page of another is not listed),
-    `flush` waits for the page writes queued in the background (so the root lists them)."""
+    wheels, shared through the object store when there is one), `build_key` names this server's
+    building interpreter (built wheels are recorded and cached under it), `indexes` are the
+    configured index URLs (a stored page of another is not listed), `flush` waits for the page
+    writes queued in the background (so the root lists them)."""
 
     def __init__(self, store: Store, list_page: ListPage, fetch: Fetch, cache: BuildCache,
                  build_key: Callable[[], str], indexes: Collection[str],
@@ -91,15 +94,14 @@ class SimpleIndex:
         self._store = store
         self._flush = flush
         self._indexes = frozenset(indexes)
-        self._built_root = os.fspath(cache.built)
-        self._built_seen: tuple[int, frozenset[str]] = (-1, frozenset())  # (mtime, names)
+        self._built_rows = BuiltWheels(store)
         self._list_page = list_page
         self._fetch = fetch
         self._cache = cache
         self._build_key = build_key
         self._lock = threading.Lock()
-        self._fetching: dict[str, threading.Lock] = {}  # one download per file at a time
-        self._built_metadata: dict[str, str | None] = {}  # built wheel sha256 → metadata sha256
+        # One download per file at a time: its lock and how many requests hold or wait for it.
+        self._fetching: dict[str, tuple[threading.Lock, int]] = {}
         # The last listing of each project, as (upstream files, built wheel per upstream file,
         # the listing), newest last.
         self._listings: OrderedDict[NormalizedName, _Listing] = OrderedDict()
@@ -119,17 +121,27 @@ class SimpleIndex:
         (UpstreamError, ...) when its page cannot be loaded."""
         name = canonicalize_name(project)
         upstream = self._upstream(name)
-        held = self._built_sdists()
-        built = tuple(self._built(d) if d.kind == "sdist" and d.sha256 in held else None
-                      for d in upstream)
+        # Read before the rows: a wheel recorded in between changes it, so the next listing
+        # looks again. Unchanged, with the same upstream files, the built wheels are too: a page
+        # of 2,000 sdists costs this one query instead of their lookup (measured in README).
+        generation = self._built_rows.generation()
         with self._lock:
             previous = self._listings.get(name)
-        if (previous is not None and previous[1] == built and len(previous[0]) == len(upstream)
-                and all(a is b for a, b in zip(previous[0], upstream, strict=True))):
+        same_upstream = (previous is not None and len(previous[0]) == len(upstream)
+                         and all(a is b for a, b in zip(previous[0], upstream, strict=True)))
+        if previous is not None and same_upstream and previous[3] == generation:
             files = previous[2]
         else:
-            files = tuple(self._files(upstream, built))
-            self._remember(name, (tuple(upstream), built, files))
+            key = self._build_key()
+            rows = self._built_rows.find(
+                [d.sha256 for d in upstream if d.kind == "sdist" and d.sha256], key)
+            built = tuple(self._built(d, rows[d.sha256], key)
+                          if d.kind == "sdist" and d.sha256 in rows else None for d in upstream)
+            if previous is not None and same_upstream and previous[1] == built:
+                files = previous[2]
+            else:
+                files = tuple(self._files(upstream, built))
+            self._remember(name, (tuple(upstream), built, files, generation))
         if not files:
             raise ProjectNotFound(name)
         return files
@@ -176,63 +188,58 @@ class SimpleIndex:
                          stored.fetched_at.isoformat(), exc.message)
             return stored.files
 
-    def _built_sdists(self) -> frozenset[str]:
-        """The sha256 of every sdist with a directory in the built-wheel cache: listed again only
-        when that directory changed (its mtime), since a page can list thousands of sdists and
-        most were never built here. A directory changed within the last second is listed every
-        time: its mtime may not yet show a change made in the same clock tick."""
-        try:
-            mtime = os.stat(self._built_root).st_mtime_ns
-        except FileNotFoundError:
-            return frozenset()
-        with self._lock:
-            if self._built_seen[0] == mtime:
-                return self._built_seen[1]
-        names = frozenset(os.listdir(self._built_root))
-        if time.time_ns() - mtime > 1_000_000_000:
-            with self._lock:
-                self._built_seen = (mtime, names)
-        return names
-
-    def _built(self, sdist: DistFile) -> IndexFile | None:
-        """The wheel built from `sdist` for this server's platform, when the cache holds it."""
+    def _built(self, sdist: DistFile, row: BuiltWheel, key: str) -> IndexFile:
+        """The listing entry of the wheel built from `sdist` (recorded as `row`)."""
         assert sdist.sha256 is not None
-        directory = self._cache.built_dir(sdist.sha256, self._build_key())
-        try:
-            info = json.loads((directory / "built.json").read_text())
-            filename, sha256, size = str(info["filename"]), str(info["sha256"]), int(info["size"])
-            path = directory / filename
-            if path.stat().st_size != size or "/" in filename:
-                return None
-        except (OSError, ValueError, KeyError, TypeError):
-            return None
         return IndexFile(
-            filename=filename, version=sdist.version, sha256=sha256, size=size,
-            requires_python=sdist.requires_python,
-            yanked=sdist.yanked, upload_time=None,
-            metadata_sha256=self._built_metadata_sha256(path, sha256), path=path)
+            filename=row.filename, version=sdist.version, sha256=row.sha256, size=row.size,
+            requires_python=row.requires_python or sdist.requires_python,
+            yanked=sdist.yanked, upload_time=None, metadata_sha256=row.metadata_sha256,
+            path=self._cache.built_dir(sdist.sha256, key) / row.filename)
 
-    def _built_metadata_sha256(self, wheel: Path, sha256: str) -> str | None:
-        """The sha256 of the built wheel's METADATA, written to the cache as its `.metadata`
-        file the first time (None when the wheel has no readable one)."""
-        with self._lock:
-            if sha256 in self._built_metadata:
-                return self._built_metadata[sha256]
-        digest: str | None = None
+    def _built_file(self, entry: IndexFile) -> Path:
+        """The bytes of a listed built wheel: the local copy, else the object store's (checked
+        against the recorded size and sha256 once, when fetched). NotFound when neither holds
+        it (cache GC collected it: the next environment build needing it builds it again)."""
+        path = entry.path
+        assert path is not None
+        if _has_size(path, entry.size):
+            self._cache.touch(path)
+            return path
+        with self._fetch_lock(entry.sha256):
+            # A local file of another size is another build's wheel (builds need not be
+            # reproducible), which this machine's builds use: left alone, not served for this one.
+            if not path.exists():
+                with no_space("download", entry.filename):
+                    fetched = self._cache.fetch_shared(path)
+                if fetched and not _has_digest(path, entry.size, entry.sha256):
+                    path.unlink(missing_ok=True)
+            if not _has_size(path, entry.size):
+                raise NotFound(f"{entry.filename} is no longer held by this server (an "
+                               "environment build needing it builds it again)",
+                               filename=entry.filename)
+        self._cache.touch(path)
+        return path
+
+    def _built_metadata(self, entry: IndexFile) -> Path:
+        """The PEP 658 file of a listed built wheel: from the cache or object store (the build
+        that recorded the wheel wrote it), else extracted again from the wheel."""
+        assert entry.metadata_sha256 is not None
+        name = entry.filename + ".metadata"
+        cached = self._cache.cached_file(entry.metadata_sha256, name, None)
+        if cached is not None:
+            return cached
+        wheel = self._built_file(entry)
         try:
-            data = _wheel_metadata(wheel)
-        except (OSError, zipfile.BadZipFile, KeyError, ValueError) as exc:
+            data = wheel_metadata_bytes(wheel)
+        except (OSError, zipfile.BadZipFile) as exc:
             _log.warning("cannot read the METADATA of built wheel %s: %s", wheel.name, exc)
             data = None
-        if data is not None:
-            digest = hashlib.sha256(data).hexdigest()
-            dest = self._cache.wheel_path(digest, wheel.name + ".metadata")
-            if not dest.exists():
-                with no_space("write metadata file"), atomic_path(dest) as tmp:
-                    tmp.write_bytes(data)
-        with self._lock:
-            self._built_metadata[sha256] = digest
-        return digest
+        if data is None or hashlib.sha256(data).hexdigest() != entry.metadata_sha256:
+            raise NotFound(f"the metadata file of {entry.filename} changed",
+                           filename=entry.filename)
+        with no_space("write metadata file"):
+            return write_metadata_file(self._cache, entry.metadata_sha256, entry.filename, data)
 
     def _find(self, sha256: str, filename: str) -> IndexFile:
         parsed = parse_dist_filename(filename)
@@ -253,7 +260,7 @@ class SimpleIndex:
         Raises NotFound for a file no listing has, HashMismatch/UpstreamError from upstream."""
         entry = self._find(sha256.lower(), filename)
         if entry.path is not None:
-            return entry.path
+            return self._built_file(entry)
         assert entry.upstream is not None
         return self._cached_or_fetched(entry.sha256, filename, entry.size, entry.upstream.url)
 
@@ -265,13 +272,7 @@ class SimpleIndex:
             raise NotFound(f"no metadata file is served for {filename}", filename=filename)
         name = filename + ".metadata"
         if entry.path is not None:
-            path = self._cache.wheel_path(entry.metadata_sha256, name)
-            if not path.is_file():  # removed by cache GC since it was listed: write it again
-                with self._lock:
-                    self._built_metadata.pop(entry.sha256, None)
-                if self._built_metadata_sha256(entry.path, entry.sha256) != entry.metadata_sha256:
-                    raise NotFound(f"the metadata file of {filename} changed", filename=filename)
-            return path
+            return self._built_metadata(entry)
         assert entry.upstream is not None
         return self._cached_or_fetched(entry.metadata_sha256, name, None,
                                        entry.upstream.url + ".metadata")
@@ -280,29 +281,48 @@ class SimpleIndex:
         cached = self._cache.cached_file(sha256, filename, size)
         if cached is not None:
             return cached
+        with self._fetch_lock(sha256):  # a second request for the same file waits for the first
+            cached = self._cache.cached_file(sha256, filename, size)
+            if cached is not None:
+                return cached
+            dest = self._cache.wheel_path(sha256, filename)
+            with no_space("download", filename):
+                self._fetch(url, sha256, dest)
+                # Shared once verified: the other nodes read it from the object store.
+                self._cache.share(dest)
+            return dest
+
+    @contextlib.contextmanager
+    def _fetch_lock(self, sha256: str) -> Iterator[None]:
+        """Held while one file is fetched: a second request for it waits for the first."""
         with self._lock:
-            lock = self._fetching.setdefault(sha256, threading.Lock())
+            lock, users = self._fetching.get(sha256, (threading.Lock(), 0))
+            self._fetching[sha256] = (lock, users + 1)
         try:
-            with lock:  # a second request for the same file waits for the first download
-                cached = self._cache.cached_file(sha256, filename, size)
-                if cached is not None:
-                    return cached
-                dest = self._cache.wheel_path(sha256, filename)
-                with no_space("download", filename):
-                    self._fetch(url, sha256, dest)
-                return dest
+            with lock:
+                yield
         finally:
             with self._lock:
-                self._fetching.pop(sha256, None)
+                lock, users = self._fetching[sha256]
+                if users == 1:
+                    del self._fetching[sha256]
+                else:
+                    self._fetching[sha256] = (lock, users - 1)
 
 
-def _wheel_metadata(wheel: Path) -> bytes | None:
-    """The wheel's `<name>.dist-info/METADATA` bytes (the top-level dist-info's), or None."""
-    with zipfile.ZipFile(wheel) as zf:
-        for info in zf.infolist():
-            parts = info.filename.split("/")
-            if len(parts) == 2 and parts[0].endswith(".dist-info") and parts[1] == "METADATA":
-                if info.file_size > _MAX_METADATA:
-                    return None
-                return zf.read(info)
-    return None
+def _has_size(path: Path, size: int | None) -> bool:
+    try:
+        return path.stat().st_size == size or (size is None and path.is_file())
+    except FileNotFoundError:
+        return False
+
+
+def _has_digest(path: Path, size: int | None, sha256: str) -> bool:
+    """Whether `path` is `size` bytes hashing to `sha256` (read once, at its fetch)."""
+    if not _has_size(path, size):
+        return False
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest() == sha256

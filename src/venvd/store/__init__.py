@@ -1,7 +1,8 @@
 """The store layer: venvd's persistent state in SQLite (default) or PostgreSQL.
 
 Project pages and per-file core metadata from the indexes, the dependency edges between projects,
-cached resolutions, environment builds and API tokens (`Tokens`), behind `Store` (see
+cached resolutions, environment builds, API tokens (`Tokens`), private files and the wheels built
+from sdists (`BuiltWheels`), behind `Store` (see
 `venvd.store._store` for the contracts). Versions are stored with `version_sort_key`, an ASCII
 key that orders like PEP 440.
 """
@@ -9,6 +10,7 @@ key that orders like PEP 440.
 from __future__ import annotations
 
 from venvd.store._advisories import Advisories, AffectedRow, ImportCounts
+from venvd.store._built import BuiltWheel, BuiltWheels
 from venvd.store._impact import EnvironmentSummary, Impact, PackageHeld
 from venvd.store._private import PrivateFile, PrivateFiles
 from venvd.store._records import (
@@ -27,6 +29,8 @@ __all__ = [
     "TOKEN_SCOPES",
     "Advisories",
     "AffectedRow",
+    "BuiltWheel",
+    "BuiltWheels",
     "CachedPage",
     "Closure",
     "EnvironmentRecord",

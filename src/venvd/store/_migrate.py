@@ -29,7 +29,7 @@ __all__ = ["HEAD_REVISION", "MIGRATIONS_DIR", "current_revision", "upgrade"]
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 # The newest revision in migrations/versions; a test checks it against Alembic's view.
-HEAD_REVISION = "0004_private_files"
+HEAD_REVISION = "0005_built_wheels"
 # An arbitrary fixed 64-bit number naming "venvd schema migration" among advisory locks.
 _ADVISORY_LOCK_KEY = 0x76656E7664_0001
 

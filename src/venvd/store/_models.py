@@ -11,6 +11,7 @@ models must describe the same schema (a test compares them with the migrated dat
     object_leases                           cached objects in use (GC keeps them)
     advisories 1──* advisory_ranges         imported OSV advisories and their affected intervals
     private_files                           files uploaded to the private indexes (never replaced)
+    built_wheels                            wheels built from sdists, by sdist and build key
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ __all__ = [
     "AdvisoryRangeRow",
     "AdvisoryRow",
     "Base",
+    "BuiltWheelRow",
     "DependencyEdgeRow",
     "EnvironmentPackageRow",
     "EnvironmentRow",
@@ -273,3 +275,21 @@ class PrivateFileRow(Base):
     metadata_sha256: Mapped[str] = mapped_column(sa.String)  # of the core metadata file's bytes
     uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime())
     uploaded_by: Mapped[str | None] = mapped_column(sa.String)  # token name; NULL without tokens
+
+
+class BuiltWheelRow(Base):
+    """A wheel a builder built from an sdist and published (migration 0005_built_wheels), so that
+    every API node's `/simple/` lists it: its bytes are the object store's
+    ``built-v1/<sdist sha256>/<build key>/<filename>``. Added once, never changed (the first
+    build of a (sdist, build key) pair is the one the cache keeps)."""
+
+    __tablename__ = "built_wheels"
+
+    sdist_sha256: Mapped[str] = mapped_column(sa.String, primary_key=True)
+    build_key: Mapped[str] = mapped_column(sa.String, primary_key=True)  # sandbox.build_key()
+    filename: Mapped[str] = mapped_column(sa.String)
+    sha256: Mapped[str] = mapped_column(sa.String)
+    size: Mapped[int] = mapped_column(sa.BigInteger)
+    requires_python: Mapped[str | None] = mapped_column(sa.String)  # the wheel's Requires-Python
+    metadata_sha256: Mapped[str | None] = mapped_column(sa.String)  # of its METADATA; None: none
+    built_at: Mapped[datetime] = mapped_column(UTCDateTime())
