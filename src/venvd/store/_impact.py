@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from venvd.store._graph import ENV_EDGES_CTE
 from venvd.store._models import EnvironmentPackageRow, EnvironmentRow
 from venvd.store._store import Store
-from venvd.store._versions import key_range
+from venvd.store._versions import in_key_range
 
 __all__ = ["EnvironmentSummary", "Impact", "PackageHeld", "matches"]
 
@@ -117,11 +117,7 @@ class Impact:
                   .join(EnvironmentRow, EnvironmentRow.id == pkg.environment_id)
                   .where(pkg.name == name, *conditions).order_by(*order))
         if specifier is not None:
-            low, high = key_range(specifier)
-            if low is not None:
-                select = select.where(pkg.version_key >= low)
-            if high is not None:
-                select = select.where(pkg.version_key < high)
+            select = select.where(*in_key_range(pkg.version_key, specifier))
         return [(env_id, version) for env_id, version in s.execute(select)
                 if specifier is None or matches(specifier, version)]
 

@@ -52,7 +52,7 @@ from venvd.store._records import (
     metadata_from_row,
 )
 from venvd.store._types import require_aware
-from venvd.store._versions import key_range
+from venvd.store._versions import in_key_range
 from venvd.store.versionkey import version_sort_key
 
 __all__ = ["DATABASE_FILENAME", "Store", "sqlite_url_for"]
@@ -217,11 +217,7 @@ class Store:
                  .where(ProjectRow.name == canonicalize_name(name))
                  .order_by(FileRow.version_key.desc()))
         if specifier is not None:
-            low, high = key_range(specifier)
-            if low is not None:
-                query = query.where(FileRow.version_key >= low)
-            if high is not None:
-                query = query.where(FileRow.version_key < high)
+            query = query.where(*in_key_range(FileRow.version_key, specifier))
         with self._session() as s:
             rows = s.execute(query).all()
         # 1.0 and 1.0.0 are one version: keep one spelling per key, the same on every database.

@@ -7,12 +7,14 @@ wildcards, `~=`, `===`).
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
+from sqlalchemy.orm import InstrumentedAttribute
 
 from venvd.store.versionkey import local_upper_bound, version_sort_key
 
-__all__ = ["key_range"]
+__all__ = ["in_key_range", "key_range"]
 
 
 def key_range(specifier: SpecifierSet) -> tuple[str | None, str | None]:
@@ -39,3 +41,15 @@ def key_range(specifier: SpecifierSet) -> tuple[str | None, str | None]:
         if hi is not None and (high is None or hi < high):
             high = hi
     return low, high
+
+
+def in_key_range(column: InstrumentedAttribute[str], specifier: SpecifierSet) -> list[sa.ColumnElement[bool]]:
+    """WHERE conditions keeping the rows whose sort key `column` lies in `key_range(specifier)`
+    (none when the range is unbounded): a superset of the matches, as `key_range` promises."""
+    low, high = key_range(specifier)
+    conditions: list[sa.ColumnElement[bool]] = []
+    if low is not None:
+        conditions.append(column >= low)
+    if high is not None:
+        conditions.append(column < high)
+    return conditions
