@@ -3,14 +3,17 @@ and each refusal naming its problem."""
 
 from __future__ import annotations
 
+import gzip
 import io
 import tarfile
+import tracemalloc
 from pathlib import Path
 
 import pytest
 
 from tests.support.dists import make_sdist, make_wheel
 from venvd.errors import InvalidUpload
+from venvd.index._metadata import read_pkg_info
 from venvd.service._dist_check import check_distribution
 
 BOUNDS = {"max_expanded": 10 * 1024 * 1024, "max_ratio": 200.0}
@@ -73,3 +76,34 @@ def test_refusals_name_the_problem(tmp_path: Path, case: str, problem: str) -> N
     with pytest.raises(InvalidUpload) as caught:
         check_distribution(path, filename, **BOUNDS)
     assert problem in caught.value.message and caught.value.details["filename"] == filename
+
+
+def _long_name_bomb(path: Path, claimed: int) -> Path:
+    """An sdist whose first member is a GNU long-name header claiming `claimed` bytes of name
+    (zeros: a few hundred kB compressed), which tarfile would read whole into memory."""
+    header = tarfile.TarInfo("././@LongLink")
+    header.type = tarfile.GNUTYPE_LONGNAME
+    header.size = claimed
+    chunk = bytes(1024 * 1024)
+    with gzip.open(path, "wb", compresslevel=1) as out:
+        out.write(header.tobuf(format=tarfile.GNU_FORMAT))
+        for _ in range(claimed // len(chunk)):
+            out.write(chunk)
+    return path
+
+
+def test_an_sdist_header_claiming_gigantic_size_is_refused_within_bounded_memory(
+    tmp_path: Path,
+) -> None:
+    bomb = _long_name_bomb(tmp_path / "bomb-1.0.tar.gz", 64 * 1024 * 1024)
+    tracemalloc.start()
+    try:
+        with pytest.raises(InvalidUpload, match="read at once"):
+            check_distribution(bomb, bomb.name, **BOUNDS)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 * 1024 * 1024  # tarfile alone would have allocated the 64 MiB header
+    # The index's PKG-INFO reader (sdists from upstream and direct references) is bounded too.
+    with pytest.raises(tarfile.ReadError, match="read at once"):
+        read_pkg_info(bomb)

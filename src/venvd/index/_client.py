@@ -31,6 +31,7 @@ from types import TracebackType
 import httpx
 from packaging.utils import InvalidName, NormalizedName, canonicalize_name
 
+from venvd._archives import ARCHIVE_ERRORS
 from venvd.dist import CoreMetadata, DistFile
 from venvd.errors import BuildError, HashMismatch, UpstreamError
 from venvd.sandbox import Limits, Sandbox
@@ -49,6 +50,9 @@ from ._metadata import (
 from ._zip_directory import wheel_metadata_by_directory
 
 __all__ = ["IndexClient", "NotModified", "ProjectPage"]
+
+# What opening an sdist's archive raises when it is damaged or hostile.
+_SDIST_ERRORS: tuple[type[Exception], ...] = (*ARCHIVE_ERRORS, zipfile.BadZipFile)
 
 # Bytes asked for first from a wheel's end: the central directory of nearly every wheel fits.
 # 128 KiB: with it, the directory and the METADATA of most wheels (botocore's, jupyterlab's, with
@@ -281,7 +285,7 @@ class IndexClient:
                 self._download(file.url, file.sha256, path, self._where(file))
             try:
                 pkg_info = read_pkg_info(path)
-            except (OSError, EOFError, zipfile.BadZipFile) as exc:  # tarfile errors are OSErrors
+            except _SDIST_ERRORS as exc:
                 raise UpstreamError(f"cannot open sdist {file.filename} from {file.url}: {exc}",
                                     url=file.url, project=file.project) from exc
             if pkg_info is not None and static_pkg_info(pkg_info):

@@ -17,6 +17,7 @@ from packaging.metadata import parse_email
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from venvd._archives import open_sdist_tar
 from venvd.dist import CoreMetadata, DistFile
 
 __all__ = ["InvalidCoreMetadata", "parse_core_metadata", "read_pkg_info", "static_pkg_info",
@@ -96,7 +97,8 @@ def read_pkg_info(sdist: Path) -> bytes | None:
                 if _is_top_pkg_info(info.filename):
                     return zf.read(info)
         return None
-    with tarfile.open(sdist, "r:*") as tf:
+    # Headers tarfile reads whole, and the PKG-INFO read here, are bounded like a METADATA.
+    with open_sdist_tar(sdist, MAX_METADATA_SIZE + tarfile.BLOCKSIZE) as tf:
         for member in tf:
             if member.isfile() and _is_top_pkg_info(member.name):
                 handle: IO[bytes] | None = tf.extractfile(member)

@@ -26,6 +26,7 @@ from packaging.utils import (
 )
 from packaging.version import InvalidVersion, Version
 
+from venvd._archives import ARCHIVE_ERRORS, open_sdist_tar
 from venvd.dist import CoreMetadata, FileKind
 from venvd.errors import InvalidUpload
 
@@ -129,7 +130,9 @@ def _sdist_metadata(path: Path, filename: str, max_expanded: int) -> bytes:
     data: bytes | None = None
     expanded = 0
     try:
-        with tarfile.open(path, "r:gz") as archive:
+        # Headers tarfile reads whole are bounded like the PKG-INFO it may read.
+        with open_sdist_tar(path, MAX_METADATA_BYTES + tarfile.BLOCKSIZE,
+                            gzip_only=True) as archive:
             # Walked to the end: a truncated or corrupt stream fails here, not at a build.
             for count, member in enumerate(archive, 1):
                 if count > MAX_SDIST_MEMBERS:
@@ -145,7 +148,7 @@ def _sdist_metadata(path: Path, filename: str, max_expanded: int) -> bytes:
                     handle = archive.extractfile(member)
                     assert handle is not None  # a regular file
                     data = handle.read()
-    except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
+    except ARCHIVE_ERRORS as exc:
         raise _invalid(filename, f"not a valid tar.gz archive: {exc}") from None
     if data is None:
         raise _invalid(filename, f"no {wanted} in the archive (an sdist carries its metadata "
