@@ -112,6 +112,9 @@ def test_packages_and_graph(impact: ImpactService) -> None:
     found = impact.packages("bas")["items"]
     assert found == [{"name": "base", "versions": ["2.0rc1", "1.4.2"], "environments": 3}]
     assert [p["name"] for p in impact.packages("", limit=2)["items"]] == ["app", "base"]
+    # One package by its exact name (the web page's read), not the first of a substring search.
+    assert impact.package("Base") == found[0]
+    assert impact.packages("a")["items"] and impact.package("a") is None
     graph = impact.graph("diamond")
     assert {(n["name"], n["version"], n["is_root"]) for n in graph["nodes"]} == {
         ("app", "1.0", True), ("left", "1.0", False), ("right", "1.0", False),

@@ -41,7 +41,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import InvalidName, canonicalize_name
 
 from venvd.errors import InvalidRequest, NotFound
-from venvd.store import EnvironmentSummary, Impact, Store
+from venvd.store import EnvironmentSummary, Impact, PackageHeld, Store
 
 __all__ = ["MAX_PAGE", "ImpactService", "environment_json", "package_name", "parse_query",
            "target_label"]
@@ -187,8 +187,13 @@ class ImpactService:
         self._page(limit, 0)
         if len(query) > _MAX_TEXT:
             raise _bad("q", f"longer than {_MAX_TEXT} characters")
-        return {"items": [{"name": p.name, "versions": p.versions, "environments": p.environments}
-                          for p in self._impact.packages(query, limit)]}
+        return {"items": [_package_json(p) for p in self._impact.packages(query, limit)]}
+
+    def package(self, name: str) -> dict[str, Any] | None:
+        """The package named `name` as `packages` lists it (versions held, environments), or None
+        when no environment holds it."""
+        found = self._impact.packages(name, 1, exact=True)
+        return _package_json(found[0]) if found else None
 
     def graph(self, env_id: str) -> dict[str, Any]:
         record = self._environment(env_id)
@@ -222,3 +227,7 @@ class ImpactService:
                 "recording the use of environment %s failed", env_id, exc_info=True)
             with self._lock:
                 self._touched.pop(env_id, None)
+
+
+def _package_json(package: PackageHeld) -> dict[str, Any]:
+    return {"name": package.name, "versions": package.versions, "environments": package.environments}

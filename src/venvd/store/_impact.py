@@ -121,16 +121,17 @@ class Impact:
         return [(env_id, version) for env_id, version in s.execute(select)
                 if specifier is None or matches(specifier, version)]
 
-    def packages(self, query: str = "", limit: int = 50) -> list[PackageHeld]:
+    def packages(self, query: str = "", limit: int = 50, *, exact: bool = False) -> list[PackageHeld]:
         """Packages held by some environment whose canonical name contains `query` (all for ""),
-        by name, at most `limit`."""
+        or is `query` when `exact`, by name, at most `limit`."""
         pkg = EnvironmentPackageRow
         needle = canonicalize_name(query) if query.strip() else ""
+        matching = pkg.name == needle if exact else pkg.name.contains(needle, autoescape=True)
         with self._store._session() as s:
             # (environment_id, name) is the key: an environment holds a name once, so count(*).
             counts = s.execute(
                 sa.select(pkg.name, sa.func.count())
-                .where(pkg.name.contains(needle, autoescape=True))
+                .where(matching)
                 .group_by(pkg.name).order_by(pkg.name).limit(limit)).all()
             names = [name for name, _ in counts]
             versions: dict[str, dict[str, str]] = {name: {} for name in names}

@@ -77,9 +77,7 @@ async def package(
     def read() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
         held = service.impact.environments_with(name, specifier.strip(), limit=PAGE_SIZE,
                                                 offset=(page_number - 1) * PAGE_SIZE)
-        found = service.impact.packages(held["package"], 50)["items"]
-        versions = next((p for p in found if p["name"] == held["package"]),
-                        {"name": held["package"], "versions": [], "environments": 0})
+        versions = service.impact.package(held["package"]) or {"versions": []}
         advisories = service.advisories.impact(package=held["package"], limit=PAGE_SIZE)
         return held, versions, advisories
 
