@@ -24,6 +24,9 @@ from venvd.store.versionkey import version_sort_key
 
 __all__ = ["Advisories", "AffectedRow", "ImportCounts", "StorableAdvisory"]
 
+# Advisory ids per IN list when reading a page's texts and fixes (well under SQLite's parameter limit).
+_BATCH = 500
+
 
 class _Interval(Protocol):
     @property
@@ -165,17 +168,21 @@ class Advisories:
             pairs = sorted({(row.advisory, row.package) for row in rows})
             fixes: dict[tuple[str, str], list[tuple[str, str]]] = {pair: [] for pair in pairs}
             info: dict[str, tuple[list[str], str]] = {}
-            for advisory_id in sorted({pair[0] for pair in pairs}):
-                stored = s.get(AdvisoryRow, advisory_id)
-                assert stored is not None
-                info[advisory_id] = (list(stored.aliases), stored.summary)
-                for fix in s.execute(sa.select(r.package, r.high, r.high_key).where(
-                        r.advisory_id == advisory_id, r.high_inclusive.is_(False),
+            ids = sorted({pair[0] for pair in pairs})
+            # Two reads per batch of advisories (not the documents): their texts and fixes.
+            for start in range(0, len(ids), _BATCH):
+                batch = ids[start:start + _BATCH]
+                for stored in s.execute(sa.select(a.id, a.aliases, a.summary).where(a.id.in_(batch))):
+                    info[stored.id] = (list(stored.aliases), stored.summary)
+                for fix in s.execute(sa.select(r.advisory_id, r.package, r.high, r.high_key).where(
+                        r.advisory_id.in_(batch), r.high_inclusive.is_(False),
                         r.high_key.is_not(None))):
-                    if (advisory_id, fix.package) in fixes:
-                        fixes[(advisory_id, fix.package)].append((fix.high_key, fix.high))
+                    if (fix.advisory_id, fix.package) in fixes:
+                        fixes[(fix.advisory_id, fix.package)].append((fix.high_key, fix.high))
         found = []
         for row in rows:
+            if row.advisory not in info:  # removed by a re-import between the two reads
+                continue
             above = sorted(f for f in fixes[(row.advisory, row.package)] if f[0] > row.version_key)
             aliases, summary = info[row.advisory]
             found.append(AffectedRow(advisory=row.advisory, aliases=aliases, summary=summary,
