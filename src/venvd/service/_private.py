@@ -265,7 +265,7 @@ class PrivateIndexes:
         it)."""
         index, _, rest = url[len(URL_SCHEME) + 3:].partition("/")
         digest, _, filename = rest.partition("/")
-        metadata = filename.endswith(".metadata") and not self._files.holds(index, filename)
+        metadata = filename.endswith(".metadata")  # uploads are only .whl and .tar.gz files
         file = self.file(index, digest, filename.removesuffix(".metadata") if metadata else filename)
         dest.parent.mkdir(parents=True, exist_ok=True)
         key = object_key(file.sha256, file.filename) + (".metadata" if metadata else "")

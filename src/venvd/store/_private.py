@@ -72,8 +72,6 @@ class PrivateFiles:
             uploaded_at=file.uploaded_at, uploaded_by=file.uploaded_by)
         try:
             with self._store._session(write=True) as s:
-                if self._held(s, file.index, file.filename):
-                    raise self.conflict(file.index, file.filename)
                 s.add(row)
                 s.flush()
                 return PrivateFile.from_row(row)
@@ -83,12 +81,8 @@ class PrivateFiles:
     def holds(self, index: str, filename: str) -> bool:
         """Whether `index` has a file named `filename`."""
         with self._store._session() as s:
-            return self._held(s, index, filename)
-
-    @staticmethod
-    def _held(s: sa.orm.Session, index: str, filename: str) -> bool:
-        return s.scalar(sa.select(PrivateFileRow.id).where(
-            PrivateFileRow.index_name == index, PrivateFileRow.filename == filename)) is not None
+            return s.scalar(sa.select(PrivateFileRow.id).where(
+                PrivateFileRow.index_name == index, PrivateFileRow.filename == filename)) is not None
 
     @staticmethod
     def conflict(index: str, filename: str) -> UploadConflict:
