@@ -43,7 +43,6 @@ from venvd.objects import (
     Recipe,
     artifact_key,
     is_no_space,
-    open_object_store,
     open_recipe_range,
     parse_size,
     recipe_key,
@@ -68,20 +67,17 @@ class Artifacts:
     """Thread-safe; `rebuild(record)` queues the build of a ready environment whose artifact is gone."""
 
     def __init__(self, store: Store, cache: BuildCache, settings: Settings,
-                 objects: ObjectStore | None = None, *,
-                 rebuild: Callable[[EnvironmentRecord], None]) -> None:
-        """`objects`: the Service's object store (opened once per Service); None opens the
-        `object_store` setting's. `cache` is shared through it unless it is shared already."""
+                 objects: ObjectStore, *, rebuild: Callable[[EnvironmentRecord], None]) -> None:
+        """`objects`: the Service's object store (opened once per Service). `cache` is the
+        Service's, shared through that store already when the store is elsewhere
+        (`_shared_cache`, which alone decides it)."""
         self._store = store
         self._cache = cache
         self._rebuild = rebuild
         self._build_lease = timedelta(seconds=settings.build_timeout * 3 + _LEASE_SLACK_SECONDS)
-        self.objects = objects if objects is not None else open_object_store(
-            settings.object_store, cache.root, endpoint_url=settings.s3_endpoint_url)
+        self.objects = objects
         # The filesystem default is the build cache itself: nothing to copy or share.
-        self._objects_are_cache = self.objects.local_path("x") == cache.root / "x"
-        if not self._objects_are_cache and cache.shared is None:
-            cache.shared = self.objects
+        self._objects_are_cache = cache.shared is None
         self._gc = None if not settings.cache_max_size else PeriodicGc(
             store, self.objects, cache.root, max_size=parse_size(settings.cache_max_size),
             interval=settings.gc_interval, min_age=settings.gc_min_age)

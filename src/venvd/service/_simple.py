@@ -321,8 +321,5 @@ def _has_digest(path: Path, size: int | None, sha256: str) -> bool:
     """Whether `path` is `size` bytes hashing to `sha256` (read once, at its fetch)."""
     if not _has_size(path, size):
         return False
-    digest = hashlib.sha256()
     with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest() == sha256
+        return hashlib.file_digest(f, "sha256").hexdigest() == sha256
