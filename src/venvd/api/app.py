@@ -75,15 +75,16 @@ def create_app(service: Service | None = None, settings: Settings | None = None,
     )
     install_error_handlers(app)
 
-    def max_body_bytes() -> int:
+    def current_settings() -> Settings:
         running: Service | None = getattr(app.state, "service", None)
-        chosen = running.settings if running is not None else (settings or Settings())
-        return chosen.max_body_bytes
+        return running.settings if running is not None else (settings or Settings())
+
+    def max_body_bytes() -> int:
+        return current_settings().max_body_bytes
 
     def upload_limit(scope: Scope) -> int | None:
         """Bytes an upload to a private index (POST /<index>/) may send, else None."""
-        running: Service | None = getattr(app.state, "service", None)
-        chosen = running.settings if running is not None else (settings or Settings())
+        chosen = current_settings()
         path: str = scope.get("path", "")
         # "/team" too: it is redirected to "/team/" without its body being read.
         if scope["method"] == "POST" and path.strip("/") in chosen.private_indexes:
@@ -140,21 +141,22 @@ class BodyLimit:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return
-        bound = self.streamed(scope) if self.streamed is not None else None
-        if bound is not None:
-            await self._streamed(scope, receive, send, bound)
-            return
-        limit = self.limit()
         declared = dict(scope["headers"]).get(b"content-length")
+        length: int | None = None
         if declared is not None:
             try:
                 length = int(declared)
             except ValueError:
                 await _answer(send, InvalidRequest("Content-Length is not a number"), 400)
                 return
-            if length > limit:
-                await _answer(send, _too_large(limit, length))
-                return
+        bound = self.streamed(scope) if self.streamed is not None else None
+        if bound is not None:
+            await self._streamed(scope, receive, send, bound, length)
+            return
+        limit = self.limit()
+        if length is not None and length > limit:
+            await _answer(send, _too_large(limit, length))
+            return
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -181,10 +183,9 @@ class BodyLimit:
 
         await self.app(scope, replay, send)
 
-
-    async def _streamed(self, scope: Scope, receive: Receive, send: Send, bound: int) -> None:
-        declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > bound:
+    async def _streamed(self, scope: Scope, receive: Receive, send: Send, bound: int,
+                        length: int | None) -> None:
+        if length is not None and length > bound:
             await _answer(send, _upload_too_large(bound))
             return
         size = 0
