@@ -14,7 +14,6 @@ A failing browser test saves a screenshot in tests/web/screenshots/ and names it
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -25,11 +24,12 @@ import pytest
 
 from tests.support.dists import make_sdist, make_wheel
 from tests.support.index_server import LocalIndex
+from tests.support.ports import free_port
 from tests.support.serving import wait_healthy
 
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = Path(__file__).parent / "screenshots"
-VENVD = [sys.executable, "-m", "venvd.cli"] if shutil.which("venvd") is None else ["venvd"]
+VENVD = [sys.executable, "-m", "venvd"]
 
 
 @pytest.fixture(scope="session")
@@ -50,24 +50,15 @@ def web_index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalIndex]:
     index.stop()
 
 
-def _venvd_command() -> list[str]:
-    exe = Path(sys.executable).with_name("venvd")
-    return [str(exe)] if exe.exists() else VENVD
-
-
 @pytest.fixture(scope="session")
 def web_server(web_index: LocalIndex, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real `venvd serve` on a free loopback port (tokens off: the loopback default)."""
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     data = tmp_path_factory.mktemp("web-server")
     log = (data / "serve.log").open("w")
     env = {**os.environ, "VENVD_DATA_DIR": str(data / "data")}
     proc = subprocess.Popen(
-        [*_venvd_command(), "serve", "--port", str(port), "--index-url", web_index.url,
+        [*VENVD, "serve", "--port", str(port), "--index-url", web_index.url,
          "--log-level", "warning"], env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -79,7 +70,9 @@ def web_server(web_index: LocalIndex, tmp_path_factory: pytest.TempPathFactory) 
         log.close()
 
 
-@pytest.fixture(scope="session")
+# Per module, not per session: Playwright's sync API keeps an event loop running in this thread
+# while it is open, and a later test calling asyncio.run would fail.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     """Debian's Chromium through Playwright (its own browser download cannot reach its host).
     Missing: skip with the reason, except in CI (CI=true), where it is a failure."""
